@@ -1,0 +1,102 @@
+// Package vfs is the file layer under the storage packages.
+//
+// Storage code (commitlog, consumequeue, index, engine) never calls the os
+// package directly: it is handed an FS. Three implementations exist:
+//
+//   - Default(): plain pread/pwrite/fdatasync through golang.org/x/sys/unix
+//     (the "pwrite" backend, used where io_uring is missing or blocked);
+//   - the io_uring backend (NewUring), whose writes and syncs are executed by
+//     one goroutine that owns the ring (internal/uring); reads use pread from
+//     the calling goroutine, so that a read never queues behind an fdatasync;
+//   - crashfs (tests only): memory that forgets unsynced bytes on Crash and
+//     injects errors.
+//
+// Open picks the backend: io_uring when requested or "auto" and the probe
+// succeeds, else pwrite, and logs one line saying which runs.
+package vfs
+
+import (
+	"errors"
+	"io/fs"
+)
+
+// File is an open file. WriteAt and ReadAt are positional and may be called
+// from several goroutines; the storage packages never share the write side of
+// a file between goroutines.
+type File interface {
+	// ReadAt reads len(p) bytes at off. Short reads at EOF return io.EOF.
+	ReadAt(p []byte, off int64) (int, error)
+	// WriteAt writes p at off (no durability implied).
+	WriteAt(p []byte, off int64) (int, error)
+	// WritevSync writes bufs back to back starting at off and then makes the
+	// file's data durable (fdatasync). On io_uring this is one submission of
+	// a WRITEV linked to an FSYNC(DATASYNC). Either error is returned as is;
+	// callers treat any error as sticky and never retry.
+	WritevSync(bufs [][]byte, off int64) error
+	// Writev writes bufs back to back starting at off without syncing.
+	Writev(bufs [][]byte, off int64) error
+	// Sync makes the file's data durable (fdatasync).
+	Sync() error
+	// Truncate sets the file size.
+	Truncate(size int64) error
+	// Size returns the current file size.
+	Size() (int64, error)
+	// Close releases the file. It does not sync.
+	Close() error
+	// Name returns the path the file was opened with.
+	Name() string
+}
+
+// OpenFlags select how a file is opened.
+type OpenFlags int
+
+const (
+	// ReadOnly opens an existing file for reading.
+	ReadOnly OpenFlags = 1 << iota
+	// Create creates the file if missing (read-write).
+	Create
+	// Direct asks for O_DIRECT: writes then must be 4096-byte aligned in
+	// offset, length and memory address. Implementations that cannot do
+	// direct I/O (crashfs, file systems without O_DIRECT such as tmpfs)
+	// ignore the flag; DirectIO reports what was granted.
+	Direct
+)
+
+// Alignment is the offset/length/address alignment that direct I/O needs.
+const Alignment = 4096
+
+// FS is a file system.
+type FS interface {
+	// Open opens name with flags.
+	Open(name string, flags OpenFlags) (File, error)
+	// Remove deletes a file.
+	Remove(name string) error
+	// Rename renames a file atomically.
+	Rename(oldname, newname string) error
+	// MkdirAll creates a directory and parents.
+	MkdirAll(dir string) error
+	// List returns the names (not paths) of the entries of dir, sorted.
+	List(dir string) ([]string, error)
+	// Stat reports whether name exists and its size.
+	Stat(name string) (fs.FileInfo, error)
+	// SyncDir makes the directory's entries (creations, renames, removals)
+	// durable.
+	SyncDir(dir string) error
+	// Preallocate makes [0,size) of f allocated and written (zero-filled),
+	// so later writes into it need no metadata update at fdatasync time.
+	// It is called off the hot path by a background goroutine.
+	Preallocate(f File, size int64) error
+	// DirectIO reports whether f was opened with working O_DIRECT.
+	DirectIO(f File) bool
+	// Backend names the implementation for the one log line at open:
+	// "io_uring", "pwrite", "crashfs".
+	Backend() string
+	// Close releases backend resources (the io_uring ring and its goroutine).
+	Close() error
+}
+
+// ErrNotExist is returned (wrapped) when a file does not exist.
+var ErrNotExist = fs.ErrNotExist
+
+// IsNotExist reports whether err says a file is missing.
+func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
