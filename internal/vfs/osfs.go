@@ -215,3 +215,34 @@ func zeroFill(f File, size int64) error {
 	}
 	return f.Sync()
 }
+
+type osMapping struct{ b []byte }
+
+func (m *osMapping) Bytes() []byte { return m.b }
+func (m *osMapping) Sync() error   { return unix.Msync(m.b, unix.MS_SYNC) }
+func (m *osMapping) Close() error {
+	if m.b == nil {
+		return nil
+	}
+	err := unix.Munmap(m.b)
+	m.b = nil
+	return err
+}
+
+func (osFS) Map(f File, size int64, writable bool) (Mapping, error) { return mapOS(f, size, writable) }
+
+func mapOS(f File, size int64, writable bool) (Mapping, error) {
+	o, ok := f.(*osFile)
+	if !ok {
+		return nil, fmt.Errorf("vfs: cannot map %T", f)
+	}
+	prot := unix.PROT_READ
+	if writable {
+		prot |= unix.PROT_WRITE
+	}
+	b, err := unix.Mmap(o.fd, 0, int(size), prot, unix.MAP_SHARED)
+	if err != nil {
+		return nil, &fs.PathError{Op: "mmap", Path: o.f.Name(), Err: err}
+	}
+	return &osMapping{b: b}, nil
+}

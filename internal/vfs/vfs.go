@@ -47,6 +47,15 @@ type File interface {
 	Name() string
 }
 
+// Mapping is a memory mapping of a file. Bytes stays valid until Close.
+type Mapping interface {
+	Bytes() []byte
+	// Sync makes writes through the mapping durable (msync MS_SYNC).
+	Sync() error
+	// Close unmaps. It does not sync.
+	Close() error
+}
+
 // OpenFlags select how a file is opened.
 type OpenFlags int
 
@@ -88,6 +97,12 @@ type FS interface {
 	Preallocate(f File, size int64) error
 	// DirectIO reports whether f was opened with working O_DIRECT.
 	DirectIO(f File) bool
+	// Map maps [0,size) of f into memory, shared with the file: bytes
+	// written through the mapping become the file's content, and
+	// Mapping.Sync makes them durable (msync). Used by the index (random
+	// slot updates) and for zero-copy reads of sealed commit-log segments.
+	// The file must already be at least size bytes long.
+	Map(f File, size int64, writable bool) (Mapping, error)
 	// Backend names the implementation for the one log line at open:
 	// "io_uring", "pwrite", "crashfs".
 	Backend() string
