@@ -1,0 +1,104 @@
+package message
+
+import (
+	"sort"
+	"strings"
+)
+
+// Property separators (facts §5.2): k1\x01v1\x02k2\x01v2[\x02].
+const (
+	NameValueSep = '\x01'
+	PropertySep  = '\x02'
+)
+
+// Well-known property keys.
+const (
+	PropKeys          = "KEYS"
+	PropTags          = "TAGS"
+	PropWait          = "WAIT"
+	PropDelay         = "DELAY"
+	PropUniqKey       = "UNIQ_KEY"
+	PropTranMsg       = "TRAN_MSG"
+	PropProducerGroup = "PGROUP"
+	PropRealTopic     = "REAL_TOPIC"
+	PropRealQueueID   = "REAL_QID"
+	PropRetryTopic    = "RETRY_TOPIC"
+	PropCluster       = "CLUSTER"
+)
+
+// LookupProperty finds key in an encoded properties string without
+// allocating. Chunks with an empty key or value are ignored, as Java does.
+func LookupProperty(props, key string) (string, bool) {
+	s := props
+	for len(s) > 0 {
+		i := strings.IndexByte(s, PropertySep)
+		chunk := s
+		if i >= 0 {
+			chunk, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		j := strings.IndexByte(chunk, NameValueSep)
+		if j > 0 && j < len(chunk)-1 && chunk[:j] == key {
+			return chunk[j+1:], true
+		}
+	}
+	return "", false
+}
+
+// ParseProperties decodes a properties string into a map. Both Java's form
+// (no trailing separator) and Go's (trailing \x02) are accepted.
+func ParseProperties(props string) map[string]string {
+	m := make(map[string]string)
+	for _, chunk := range strings.Split(props, string(PropertySep)) {
+		j := strings.IndexByte(chunk, NameValueSep)
+		if j > 0 && j < len(chunk)-1 {
+			m[chunk[:j]] = chunk[j+1:]
+		}
+	}
+	return m
+}
+
+// EncodeProperties encodes m with keys in sorted order (deterministic), in
+// Java's form without a trailing separator.
+func EncodeProperties(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(PropertySep)
+		}
+		b.WriteString(k)
+		b.WriteByte(NameValueSep)
+		b.WriteString(m[k])
+	}
+	return b.String()
+}
+
+// AppendProperty appends k=v to an encoded properties string.
+func AppendProperty(props, k, v string) string {
+	if props != "" && props[len(props)-1] != PropertySep {
+		props += string(PropertySep)
+	}
+	return props + k + string(NameValueSep) + v
+}
+
+// Keys returns the index keys of a record's properties: UNIQ_KEY and each
+// space-separated token of KEYS (facts §8.5), appended to dst.
+func Keys(dst []string, props string) []string {
+	if u, ok := LookupProperty(props, PropUniqKey); ok {
+		dst = append(dst, u)
+	}
+	if ks, ok := LookupProperty(props, PropKeys); ok {
+		for _, k := range strings.Split(ks, " ") {
+			if k != "" {
+				dst = append(dst, k)
+			}
+		}
+	}
+	return dst
+}
