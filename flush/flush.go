@@ -1,0 +1,142 @@
+// Package flush holds the flush policies the commit-log loop consults and
+// the queue of appenders waiting for durability. It does no I/O and starts
+// no goroutine: the commit log's flush loop owns a Queue's release side, and
+// appenders own their Waiter until it is released.
+package flush
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Policy tells the commit-log loop when to make written bytes durable. It is
+// a value: the loop asks it, it never reads configuration on the append path.
+type Policy interface {
+	// Durable reports whether an append waits until its bytes are durable
+	// (SYNC_FLUSH) or returns once they are in the log's memory (ASYNC).
+	Durable() bool
+	// Decide is asked after the loop has written what was pending. dirty is
+	// the number of bytes written since the last sync, since the time since
+	// the last sync, waiting whether an appender waits for durability. It
+	// returns whether to sync now and, if not, how long the loop may sleep
+	// before asking again when no append wakes it.
+	Decide(dirty int64, since time.Duration, waiting bool) (sync bool, sleep time.Duration)
+}
+
+// Sync is SYNC_FLUSH as group commit: whenever an appender waits, the loop
+// syncs everything written so far, so one fdatasync releases every waiter.
+type Sync struct {
+	// Timeout bounds an appender's wait (syncFlushTimeout, 5 s); past it
+	// the append reports FLUSH_DISK_TIMEOUT, never success.
+	Timeout time.Duration
+}
+
+// Durable implements Policy.
+func (Sync) Durable() bool { return true }
+
+// Decide implements Policy. Bytes written by appenders that do not wait
+// (WAIT=false) are synced with the next waiter or within a second.
+func (Sync) Decide(dirty int64, since time.Duration, waiting bool) (bool, time.Duration) {
+	if waiting || (dirty > 0 && since >= time.Second) {
+		return dirty > 0 || waiting, 0
+	}
+	return false, time.Second
+}
+
+// Async is ASYNC_FLUSH: bytes are written promptly and synced every
+// Interval when at least LeastBytes are dirty, and at least every Thorough.
+type Async struct {
+	Interval   time.Duration // flushIntervalCommitLog, 500 ms
+	LeastBytes int64         // flushCommitLogLeastPages × 4 KiB, 16 KiB
+	Thorough   time.Duration // flushCommitLogThoroughInterval, 10 s
+}
+
+// DefaultAsync is RocketMQ's default asynchronous flush.
+var DefaultAsync = Async{Interval: 500 * time.Millisecond, LeastBytes: 4 * 4096, Thorough: 10 * time.Second}
+
+// DefaultSync is RocketMQ's default synchronous flush.
+var DefaultSync = Sync{Timeout: 5 * time.Second}
+
+// Durable implements Policy.
+func (Async) Durable() bool { return false }
+
+// Decide implements Policy.
+func (a Async) Decide(dirty int64, since time.Duration, _ bool) (bool, time.Duration) {
+	if dirty > 0 && (since >= a.Thorough || (since >= a.Interval && dirty >= a.LeastBytes)) {
+		return true, 0
+	}
+	if since < a.Interval {
+		return false, a.Interval - since
+	}
+	return false, a.Interval
+}
+
+// ErrTimeout is returned by Wait when durability took longer than allowed.
+// The bytes are in the log and may still become durable.
+var ErrTimeout = errors.New("flush: timed out waiting for durability")
+
+// Waiter is one appender waiting for its bytes to become durable.
+type Waiter struct {
+	End   int64 // log offset the appender needs durable
+	done  chan error
+	timer *time.Timer
+}
+
+var waiterPool = sync.Pool{New: func() any { return &Waiter{done: make(chan error, 1)} }}
+
+// Wait blocks until the waiter is released or timeout passes. A released
+// waiter is recycled; a timed-out one is left to the garbage collector
+// because the loop may still release it.
+func (w *Waiter) Wait(timeout time.Duration) error {
+	if w.timer == nil {
+		w.timer = time.NewTimer(timeout)
+	} else {
+		w.timer.Reset(timeout)
+	}
+	select {
+	case err := <-w.done:
+		w.timer.Stop()
+		waiterPool.Put(w)
+		return err
+	case <-w.timer.C:
+		return ErrTimeout
+	}
+}
+
+// Queue is the list of waiters, in append (offset) order. Its owner guards
+// it with the same lock that orders appends, so taking the queue and reading
+// the log tail under that lock gives a tail at or past every taken waiter.
+type Queue struct{ ws []*Waiter }
+
+// Add queues a waiter for offset end.
+func (q *Queue) Add(end int64) *Waiter {
+	w := waiterPool.Get().(*Waiter)
+	w.End = end
+	q.ws = append(q.ws, w)
+	return w
+}
+
+// Len is the number of queued waiters.
+func (q *Queue) Len() int { return len(q.ws) }
+
+// Take removes and returns every queued waiter; spare is reused as the new
+// backing slice so the steady state does not allocate.
+func (q *Queue) Take(spare []*Waiter) []*Waiter {
+	ws := q.ws
+	q.ws = spare[:0]
+	return ws
+}
+
+// Release completes every waiter in ws: those with End ≤ durable get nil
+// when err is nil; all get err when err is not nil. Waiters beyond durable
+// with a nil err are returned so the caller can queue them again.
+func Release(ws []*Waiter, durable int64, err error) (rest []*Waiter) {
+	for i, w := range ws {
+		if err == nil && w.End > durable {
+			return ws[i:]
+		}
+		w.done <- err
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package flush
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestSyncDecide(t *testing.T) {
+	s := DefaultSync
+	if ok, _ := s.Decide(100, 0, true); !ok {
+		t.Fatal("waiter present: must sync")
+	}
+	if ok, sleep := s.Decide(100, 10*time.Millisecond, false); ok || sleep <= 0 {
+		t.Fatal("no waiter, fresh bytes: may wait")
+	}
+	if ok, _ := s.Decide(100, 2*time.Second, false); !ok {
+		t.Fatal("unsynced WAIT=false bytes must not linger")
+	}
+	if ok, _ := s.Decide(0, time.Hour, false); ok {
+		t.Fatal("nothing dirty")
+	}
+	if !s.Durable() || DefaultAsync.Durable() {
+		t.Fatal("Durable")
+	}
+}
+
+func TestAsyncDecide(t *testing.T) {
+	a := DefaultAsync
+	cases := []struct {
+		dirty int64
+		since time.Duration
+		want  bool
+	}{
+		{0, time.Minute, false},
+		{4096, 600 * time.Millisecond, false},     // below 4 pages
+		{4 * 4096, 600 * time.Millisecond, true},  // interval and pages
+		{4 * 4096, 100 * time.Millisecond, false}, // before the interval
+		{1, 11 * time.Second, true},               // thorough
+		{1 << 20, 499 * time.Millisecond, false},  // interval rules, not size
+	}
+	for _, c := range cases {
+		got, sleep := a.Decide(c.dirty, c.since, false)
+		if got != c.want {
+			t.Errorf("Decide(%d, %v) = %v", c.dirty, c.since, got)
+		}
+		if !got && sleep <= 0 {
+			t.Errorf("Decide(%d, %v): sleep %v", c.dirty, c.since, sleep)
+		}
+	}
+}
+
+func TestQueueReleaseInOrder(t *testing.T) {
+	var q Queue
+	a, b, c := q.Add(10), q.Add(20), q.Add(30)
+	ws := q.Take(nil)
+	if q.Len() != 0 || len(ws) != 3 {
+		t.Fatal("take")
+	}
+	rest := Release(ws, 20, nil)
+	if len(rest) != 1 || rest[0] != c {
+		t.Fatal("rest")
+	}
+	for _, w := range []*Waiter{a, b} {
+		if err := w.Wait(time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	boom := errors.New("boom")
+	Release(rest, 0, boom)
+	if err := c.Wait(time.Second); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitTimeout(t *testing.T) {
+	var q Queue
+	w := q.Add(1)
+	if err := w.Wait(5 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatal(err)
+	}
+	// A late release of an abandoned waiter must not block or panic.
+	Release(q.Take(nil), 1, nil)
+}
+
+func TestWaiterRecycleAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	var q Queue
+	spare := make([]*Waiter, 0, 4)
+	allocs := testing.AllocsPerRun(200, func() {
+		w := q.Add(1)
+		ws := q.Take(spare)
+		spare = ws
+		Release(ws, 1, nil)
+		_ = w.Wait(time.Second)
+	})
+	if allocs > 0 {
+		t.Fatalf("%v allocs per wait", allocs)
+	}
+}
