@@ -1,0 +1,229 @@
+package commitlog
+
+import (
+	"errors"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// flushLoop is the single owner of the files' write side and of fdatasync.
+//
+// Ordering argument: an appender encodes its bytes and queues its waiter
+// under mu, in one critical section. The loop takes the waiter list and
+// reads the tail under mu too, so every waiter it holds ends at or before
+// that tail. It then writes [written, tail) — bytes below the tail never
+// change again — and, when anyone waits, syncs in the same submission. A
+// successful sync makes the whole range durable, which releases every waiter
+// taken. Waiters queued meanwhile wait for the next round, whose write
+// starts where this one ended. So no waiter is released before its bytes
+// are durable, and one write + one fdatasync serve everyone who arrived
+// while the previous round was on the disk.
+func (l *Log) flushLoop() {
+	defer close(l.loopDone)
+	st := flushState{lastSync: time.Now(), written: l.written.Load(), synced: l.durable.Load()}
+	var err error
+	if st.tailBlock, err = vfs.AlignedBuffer(vfs.Alignment); err != nil {
+		l.fail(err)
+	}
+	defer vfs.FreeAligned(st.tailBlock)
+	var spare []*flush.Waiter
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-l.stop:
+			l.finalRound(&st)
+			return
+		default:
+		}
+		l.mu.Lock()
+		end, endTS := l.tail, l.tailTS
+		ws := l.waiters.Take(spare)
+		segs := l.segs
+		l.mu.Unlock()
+
+		sleep := l.round(&st, segs, end, endTS, ws, false)
+		spare = ws[:0]
+		if sleep == 0 {
+			continue
+		}
+		timer.Reset(sleep)
+		select {
+		case <-l.kick:
+		case <-timer.C:
+		case <-l.stop:
+			l.finalRound(&st)
+			return
+		}
+		timer.Stop()
+	}
+}
+
+// finalRound writes and syncs everything appended before Close.
+func (l *Log) finalRound(st *flushState) {
+	l.mu.Lock()
+	end, endTS := l.tail, l.tailTS
+	ws := l.waiters.Take(nil)
+	segs := l.segs
+	l.mu.Unlock()
+	l.round(st, segs, end, endTS, ws, true)
+}
+
+// flushState is owned by the flush loop.
+type flushState struct {
+	written   int64      // end of bytes handed to the files
+	synced    int64      // end of durable bytes
+	dirty     []*segment // segments holding written but unsynced bytes
+	lastSync  time.Time
+	tailBlock []byte // private copy of the partial last block of a write
+}
+
+// round writes what was appended, syncs when the policy says so (or force),
+// releases waiters and returns how long the loop may sleep (0: go again).
+func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flush.Waiter, force bool) time.Duration {
+	if err := l.Err(); err != nil {
+		flush.Release(ws, 0, err)
+		return time.Second
+	}
+	pending := end - st.written
+	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws) > 0)
+	doSync = doSync || (force && end > st.synced)
+	if pending == 0 && !doSync {
+		return sleep
+	}
+	if err := l.writeRange(st, segs, end, doSync); err != nil {
+		l.fail(err)
+		flush.Release(ws, 0, l.Err())
+		return time.Second
+	}
+	l.written.Store(end)
+	if doSync {
+		st.synced = end
+		st.lastSync = time.Now()
+		l.durTS.Store(endTS)
+		l.durable.Store(end)
+		flush.Release(ws, end, nil)
+	}
+	if fn := l.onAdvance.Load(); fn != nil {
+		(*fn)()
+	}
+	return 0
+}
+
+// fail records the first write or sync error; it is never cleared.
+func (l *Log) fail(err error) {
+	if l.failure.CompareAndSwap(nil, &err) {
+		l.log.Error("commitlog: write or sync failed; the log refuses appends until it is reopened", "err", err)
+	}
+}
+
+var errMirrorGone = errors.New("commitlog: internal error: mirror released before its bytes were written")
+
+// writeRange writes [st.written, end) segment by segment in pieces of at
+// most MaxWrite. With doSync it makes everything written durable: the
+// common case — one piece in the tail segment, nothing else dirty — is one
+// WritevSync (one io_uring submission: WRITEV linked to FSYNC); otherwise
+// every dirty segment is synced after the writes.
+func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool) error {
+	tail := segs[len(segs)-1]
+	single := doSync && len(st.dirty) == 0 && st.written >= tail.base && end-alignDown(st.written) <= l.cfg.MaxWrite
+	if single {
+		if end == st.written {
+			return tail.wf.Sync()
+		}
+		return l.writePiece(st, tail, end, true)
+	}
+	for st.written < end {
+		seg := segmentAt(segs, st.written)
+		to := end
+		if seg != tail {
+			to = seg.base + seg.sealed.Load()
+		}
+		to = min(to, alignDown(st.written)+l.cfg.MaxWrite)
+		if err := l.writePiece(st, seg, to, false); err != nil {
+			return err
+		}
+		if len(st.dirty) == 0 || st.dirty[len(st.dirty)-1] != seg {
+			st.dirty = append(st.dirty, seg)
+		}
+		if seg != tail && to == seg.base+seg.sealed.Load() {
+			st.written = seg.base + l.cfg.SegmentSize // past the zeros after the blank
+			l.retireMirrors(segs, st.written)
+		}
+	}
+	if !doSync {
+		return nil
+	}
+	if len(st.dirty) == 0 {
+		st.dirty = append(st.dirty, tail)
+	}
+	for _, s := range st.dirty {
+		if err := s.wf.Sync(); err != nil {
+			return err
+		}
+	}
+	st.dirty = st.dirty[:0]
+	return nil
+}
+
+// writePiece writes [st.written, to) of seg: the whole blocks straight
+// from the mirror, the partial last block from a private zero-padded copy
+// (appenders may be writing the rest of that block in the mirror).
+func (l *Log) writePiece(st *flushState, seg *segment, to int64, sync bool) error {
+	m := seg.mem.Load()
+	if m == nil || !m.acquire() {
+		return errMirrorGone
+	}
+	defer m.release()
+	from := alignDown(st.written - seg.base)
+	rel := to - seg.base
+	full := alignDown(rel)
+	var iov [2][]byte
+	bufs := iov[:0]
+	if full > from {
+		bufs = append(bufs, m.buf[from:full])
+	}
+	if rel > full {
+		n := copy(st.tailBlock, m.buf[full:rel])
+		clear(st.tailBlock[n:])
+		bufs = append(bufs, st.tailBlock)
+	}
+	var err error
+	if sync {
+		err = seg.wf.WritevSync(bufs, from)
+	} else {
+		err = seg.wf.Writev(bufs, from)
+	}
+	if err == nil {
+		st.written = to
+	}
+	return err
+}
+
+// retireMirrors drops the mirrors of fully written segments older than the
+// RecentSegments newest; readers then go to the files.
+func (l *Log) retireMirrors(segs []*segment, written int64) {
+	for i := 0; i < len(segs)-l.cfg.RecentSegments; i++ {
+		if segs[i].base+l.cfg.SegmentSize <= written {
+			segs[i].dropMirror()
+		}
+	}
+}
+
+// segmentAt returns the segment holding off (segs is ordered by base).
+func segmentAt(segs []*segment, off int64) *segment {
+	lo, hi := 0, len(segs)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if segs[mid].base <= off {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return segs[lo]
+}
+
+func alignDown(v int64) int64 { return v &^ (vfs.Alignment - 1) }

@@ -1,0 +1,103 @@
+package commitlog
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/message"
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// msgs is a Batch of messages with queue offsets assigned in Encode.
+type msgs struct {
+	ms   []*message.Message
+	phys []int64
+}
+
+func (b *msgs) Len() int       { return len(b.ms) }
+func (b *msgs) Size(i int) int { return b.ms[i].Size() }
+func (b *msgs) Encode(i int, dst []byte, phys, ts int64) {
+	m := b.ms[i]
+	m.Encode(dst, message.BodyCRC(m.Body), int64(i), phys, ts)
+	b.phys = append(b.phys, phys)
+}
+
+func testMessage(body string) *message.Message {
+	return &message.Message{
+		Topic: "T", QueueID: 1, BornTimestamp: 1,
+		BornHost:  netip.MustParseAddrPort("127.0.0.1:1000"),
+		StoreHost: netip.MustParseAddrPort("127.0.0.1:10911"),
+		Body:      []byte(body), Properties: "KEYS\x01" + body,
+	}
+}
+
+func one(body string) *msgs { return &msgs{ms: []*message.Message{testMessage(body)}} }
+
+// backend is one file layer the storage tests run on.
+type backend struct {
+	name string
+	fs   func(t *testing.T) vfs.FS
+}
+
+// backends lists every I/O backend available here: pwrite always, io_uring
+// when the kernel allows it.
+func backends() []backend {
+	bs := []backend{{"pwrite", func(*testing.T) vfs.FS { return vfs.Default() }}}
+	if uringAvailable() {
+		bs = append(bs, backend{"io_uring", newUringFS})
+	}
+	return bs
+}
+
+var policies = []struct {
+	name string
+	p    flush.Policy
+}{
+	{"sync", flush.Sync{Timeout: 5 * time.Second}},
+	{"async", flush.Async{Interval: 5 * time.Millisecond, LeastBytes: 1, Thorough: 20 * time.Millisecond}},
+}
+
+// forEachConfig runs fn under every flush policy and every backend.
+func forEachConfig(t *testing.T, fn func(t *testing.T, fs vfs.FS, p flush.Policy)) {
+	for _, b := range backends() {
+		for _, p := range policies {
+			t.Run(fmt.Sprintf("%s/%s", b.name, p.name), func(t *testing.T) {
+				fs := b.fs(t)
+				fn(t, fs, p.p)
+			})
+		}
+	}
+}
+
+func openLog(t *testing.T, fs vfs.FS, dir string, p flush.Policy, hint Hint) *Log {
+	t.Helper()
+	l, err := Open(fs, Config{Dir: dir, SegmentSize: 64 << 10, Policy: p, Recovery: hint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func mustAppend(t *testing.T, l *Log, b Batch) Result {
+	t.Helper()
+	r, err := l.Append(b, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// waitWritten waits until the loop has written up to off (async policy).
+func waitWritten(t *testing.T, l *Log, off int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Written() < off {
+		if time.Now().After(deadline) {
+			t.Fatalf("written %d, want %d", l.Written(), off)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,370 @@
+// Package commitlog is the segmented append-only log that holds every
+// message of every topic (format: FORMAT.md beside this file).
+//
+// Goroutines and what they own:
+//
+//   - Appenders (any goroutine) take Log.mu for a few hundred nanoseconds:
+//     they assign the physical offset and store timestamp, encode their
+//     records straight into the tail segment's in-memory mirror, advance
+//     the tail and, under SYNC_FLUSH, queue a waiter. Then they wake the
+//     flush loop and wait outside the lock.
+//   - The flush loop (one goroutine) owns the files' write side and the
+//     fdatasync: it takes the waiters and the tail under mu, writes every
+//     byte appended since its last write with one vectored write (aligned
+//     O_DIRECT blocks when the file system allows), syncs when the policy
+//     says so (always when someone waits: one write + one fdatasync release
+//     every waiter), then publishes the written and durable offsets. A
+//     failed write or sync is sticky: every waiter and every later append
+//     gets the error until the log is reopened.
+//   - The preallocation goroutine creates, zero-fills and directory-syncs
+//     the next segment and its mirror while the current one fills.
+//   - Readers (any goroutine) copy records from a mirror, holding a
+//     reference so the memory outlives them, or read the file.
+//
+// Lock order: Log.mu is the only lock; no I/O is done while holding it,
+// except that an append which fills a segment waits (under mu) for the
+// prepared next one, as every appender would have to anyway.
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/message"
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// Config configures a Log.
+type Config struct {
+	Dir         string
+	SegmentSize int64        // mappedFileSizeCommitLog; a multiple of 4096; default 1 GiB
+	Policy      flush.Policy // default flush.DefaultAsync
+	// MaxWrite caps the bytes of one write of the flush loop (default 4
+	// MiB). Recovery uses it too: an invalid record followed by valid ones
+	// within MaxWrite of the last checkpoint-durable offset is a torn write,
+	// anything else is corruption.
+	MaxWrite int64
+	// RecentSegments is how many of the newest segments keep their
+	// in-memory mirror for readers (default 2).
+	RecentSegments int
+	// Prefault touches each new mirror's pages on the preallocation
+	// goroutine (default off in tests; engines turn it on).
+	Prefault bool
+	// Recovery says where the previous run left off (from the checkpoint).
+	Recovery Hint
+	Logger   *slog.Logger
+}
+
+// Hint is what the checkpoint tells recovery.
+type Hint struct {
+	// Clean is true when the previous run shut down cleanly (no abort file)
+	// and Offset is the exact end of the log it left.
+	Clean bool
+	// Offset is a record boundary known durable; the scan starts there.
+	Offset int64
+}
+
+// Frame overhead: each record is followed by a CRC-32C of its bytes.
+const trailerSize = 4
+
+// blankSize is the end-of-segment marker: int32 bytes left, int32 magic.
+const blankSize = 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Errors.
+var (
+	ErrClosed   = errors.New("commitlog: closed")
+	ErrTooLarge = errors.New("commitlog: record larger than a segment")
+)
+
+// Batch is what one append writes: Len records, contiguous, in one segment.
+// Encode is called under the append lock with each record's physical offset
+// and the store timestamp; it must write exactly Size(i) bytes and do
+// nothing slow.
+type Batch interface {
+	Len() int
+	Size(i int) int
+	Encode(i int, dst []byte, physOffset, storeTimestamp int64)
+}
+
+// Result says where an append went.
+type Result struct {
+	Offset         int64 // physical offset of the first record
+	End            int64 // offset just past the last frame
+	StoreTimestamp int64
+}
+
+// Log is an open commit log.
+type Log struct {
+	cfg Config
+	fs  vfs.FS
+	log *slog.Logger
+
+	mu      sync.Mutex
+	segs    []*segment // ordered by base; the last is the tail segment
+	tail    int64      // next append offset
+	tailTS  int64      // store timestamp of the last append
+	waiters flush.Queue
+	closed  bool
+
+	view    atomic.Pointer[[]*segment] // copy of segs for readers
+	written atomic.Int64               // bytes handed to the files
+	durable atomic.Int64               // bytes made durable by fdatasync
+	durTS   atomic.Int64               // store timestamp of the last durable record
+	failure atomic.Pointer[error]      // sticky write/sync error
+
+	kick         chan struct{}
+	stop         chan struct{}
+	loopDone     chan struct{}
+	want         chan int64
+	ready        chan prepared
+	preallocDone chan struct{}
+	onAdvance    atomic.Pointer[func()]
+	minOffset    atomic.Int64
+}
+
+func (c *Config) defaults() error {
+	if c.SegmentSize == 0 {
+		c.SegmentSize = 1 << 30
+	}
+	if c.SegmentSize%vfs.Alignment != 0 || c.SegmentSize < 2*vfs.Alignment {
+		return fmt.Errorf("commitlog: segment size %d is not a multiple of %d (at least 2 blocks)", c.SegmentSize, vfs.Alignment)
+	}
+	if c.Policy == nil {
+		c.Policy = flush.DefaultAsync
+	}
+	if c.MaxWrite == 0 {
+		c.MaxWrite = 4 << 20
+	}
+	c.MaxWrite &^= vfs.Alignment - 1
+	if c.MaxWrite < vfs.Alignment {
+		c.MaxWrite = vfs.Alignment
+	}
+	if c.RecentSegments < 1 {
+		c.RecentSegments = 2
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Open recovers the log in cfg.Dir (creating it if empty) and starts its
+// goroutines.
+func Open(fsys vfs.FS, cfg Config) (*Log, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	l := &Log{
+		cfg: cfg, fs: fsys, log: cfg.Logger,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{}),
+		want: make(chan int64, 1), ready: make(chan prepared, 1), preallocDone: make(chan struct{}),
+	}
+	if err := fsys.MkdirAll(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("commitlog: %w", err)
+	}
+	if err := l.recover(); err != nil {
+		l.closeSegments()
+		return nil, err
+	}
+	l.publish()
+	go l.preallocLoop()
+	l.want <- l.tailSegment().base + cfg.SegmentSize
+	go l.flushLoop()
+	return l, nil
+}
+
+func (l *Log) tailSegment() *segment { return l.segs[len(l.segs)-1] }
+
+// publish copies segs for lock-free readers. Called with mu held (or
+// before the log is shared).
+func (l *Log) publish() {
+	v := append([]*segment(nil), l.segs...)
+	l.view.Store(&v)
+	if len(v) > 0 {
+		l.minOffset.Store(v[0].base)
+	}
+}
+
+// Err returns the sticky error, if any.
+func (l *Log) Err() error {
+	if p := l.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Tail is the offset the next append will get (appended, maybe not written).
+func (l *Log) Tail() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tail
+}
+
+// Written is the offset up to which bytes have been handed to the files.
+func (l *Log) Written() int64 { return l.written.Load() }
+
+// Durable is the offset up to which bytes are known durable.
+func (l *Log) Durable() int64 { return l.durable.Load() }
+
+// DurableTimestamp is the store timestamp of the last durable record (the
+// checkpoint's physicMsgTimestamp).
+func (l *Log) DurableTimestamp() int64 { return l.durTS.Load() }
+
+// MinOffset is the base of the oldest segment.
+func (l *Log) MinOffset() int64 { return l.minOffset.Load() }
+
+// SegmentSize is the configured segment size.
+func (l *Log) SegmentSize() int64 { return l.cfg.SegmentSize }
+
+// OnAdvance registers f, called by the flush loop (it must not block) each
+// time the written or durable offset moves.
+func (l *Log) OnAdvance(f func()) { l.onAdvance.Store(&f) }
+
+// MaxRecordSize is the largest record a segment can hold.
+func (l *Log) MaxRecordSize() int { return int(l.cfg.SegmentSize) - blankSize - trailerSize }
+
+// Append appends b's records contiguously. When wait is true and the policy
+// is durable, it returns once they are durable, or flush.ErrTimeout after
+// the policy's timeout (the records are then in the log but their
+// durability is unknown), or the sticky error.
+func (l *Log) Append(b Batch, wait bool) (Result, error) {
+	total := 0
+	for i := 0; i < b.Len(); i++ {
+		n := b.Size(i)
+		if n < message.MinRecordSize || n > l.MaxRecordSize() {
+			return Result{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+		}
+		total += n + trailerSize
+	}
+	if int64(total) > l.cfg.SegmentSize-blankSize {
+		return Result{}, fmt.Errorf("%w: batch of %d bytes", ErrTooLarge, total)
+	}
+	l.mu.Lock()
+	res, err := l.appendLocked(b, int64(total))
+	var w *flush.Waiter
+	durable := wait && l.cfg.Policy.Durable()
+	if err == nil && durable {
+		w = l.waiters.Add(res.End)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return Result{}, err
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	if w != nil {
+		if err := w.Wait(l.cfg.Policy.(flush.Sync).Timeout); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// appendLocked reserves total bytes at the tail (rolling to a new segment
+// when they do not fit) and encodes the batch there.
+func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
+	if l.closed {
+		return Result{}, ErrClosed
+	}
+	if err := l.Err(); err != nil {
+		return Result{}, fmt.Errorf("commitlog: refusing appends after a failed write or sync (reopen to recover): %w", err)
+	}
+	seg := l.tailSegment()
+	if l.tail+total+blankSize > seg.base+l.cfg.SegmentSize {
+		var err error
+		if seg, err = l.roll(seg); err != nil {
+			return Result{}, err
+		}
+	}
+	ts := time.Now().UnixMilli()
+	if ts < l.tailTS {
+		ts = l.tailTS // store timestamps never go backwards
+	}
+	buf := seg.mem.Load().buf
+	res := Result{Offset: l.tail, StoreTimestamp: ts}
+	pos := l.tail - seg.base
+	for i := 0; i < b.Len(); i++ {
+		n := int64(b.Size(i))
+		rec := buf[pos : pos+n]
+		b.Encode(i, rec, seg.base+pos, ts)
+		putUint32(buf[pos+n:], crc32.Checksum(rec, castagnoli))
+		pos += n + trailerSize
+	}
+	l.tail = seg.base + pos
+	l.tailTS = ts
+	res.End = l.tail
+	return res, nil
+}
+
+// roll ends seg with a blank marker and makes the prepared next segment the
+// tail. It waits for the preallocation goroutine when it is behind.
+func (l *Log) roll(seg *segment) (*segment, error) {
+	var p prepared
+	select {
+	case p = <-l.ready:
+	case <-time.After(5 * time.Second):
+		return nil, fmt.Errorf("commitlog: next segment not ready after 5s")
+	}
+	if p.err != nil {
+		l.want <- seg.base + l.cfg.SegmentSize // try again for the next append
+		return nil, p.err
+	}
+	pos := l.tail - seg.base
+	buf := seg.mem.Load().buf
+	putUint32(buf[pos:], uint32(l.cfg.SegmentSize-pos))
+	putUint32(buf[pos+4:], message.MagicBlank)
+	seg.sealed.Store(pos + blankSize)
+	l.tail = p.seg.base
+	l.segs = append(l.segs, p.seg)
+	l.publish()
+	l.want <- p.seg.base + l.cfg.SegmentSize
+	return p.seg, nil
+}
+
+func putUint32(b []byte, v uint32) {
+	_ = b[3]
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+// Close writes and syncs everything appended, stops the goroutines and
+// closes the files. It returns the sticky error if the log had failed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.loopDone
+	// At most one segment is being prepared and l.ready has room for it,
+	// so the preallocator finishes without blocking.
+	close(l.want)
+	<-l.preallocDone
+	select {
+	case p := <-l.ready:
+		if p.seg != nil {
+			p.seg.close()
+		}
+	default:
+	}
+	l.closeSegments()
+	return l.Err()
+}
+
+func (l *Log) closeSegments() {
+	for _, s := range l.segs {
+		s.close()
+	}
+}
