@@ -101,3 +101,5 @@ func waitWritten(t *testing.T, l *Log, off int64) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func crcOf(b []byte) uint32 { return crc32Checksum(b) }

@@ -45,10 +45,9 @@ type Config struct {
 	Dir         string
 	SegmentSize int64        // mappedFileSizeCommitLog; a multiple of 4096; default 1 GiB
 	Policy      flush.Policy // default flush.DefaultAsync
-	// MaxWrite caps the bytes of one write of the flush loop (default 4
-	// MiB). Recovery uses it too: an invalid record followed by valid ones
-	// within MaxWrite of the last checkpoint-durable offset is a torn write,
-	// anything else is corruption.
+	// MaxWrite caps the bytes of one write of the flush loop (default 1
+	// MiB). Recovery uses it to tell a torn write from corruption (see
+	// classify).
 	MaxWrite int64
 	// RecentSegments is how many of the newest segments keep their
 	// in-memory mirror for readers (default 2).
@@ -141,7 +140,7 @@ func (c *Config) defaults() error {
 		c.Policy = flush.DefaultAsync
 	}
 	if c.MaxWrite == 0 {
-		c.MaxWrite = 4 << 20
+		c.MaxWrite = 1 << 20
 	}
 	c.MaxWrite &^= vfs.Alignment - 1
 	if c.MaxWrite < vfs.Alignment {
@@ -368,3 +367,5 @@ func (l *Log) closeSegments() {
 		s.close()
 	}
 }
+
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

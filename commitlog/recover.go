@@ -151,12 +151,16 @@ func checkFrame(data []byte, pos int64) (size, storeTS int64, reason string) {
 	return size, v.StoreTimestamp, ""
 }
 
-// classify decides whether the invalid bytes at end are a torn tail. It
-// looks for a valid frame after end in this and the later segments; none
-// means a torn tail, which it wipes. One found within MaxWrite of end, past
-// the checkpoint's durable offset, can only come from the write the crash
-// interrupted (blocks reach the disk out of order): also torn. Anything
-// else is corruption.
+// classify decides whether the invalid bytes at end are a torn tail. With
+// no valid frame after end (in this or a later segment) they are: the write
+// the crash interrupted left zeros or a partial record. A valid frame after
+// end is corruption when data reaches MaxWrite or further past the block
+// holding end (the scan starts at the checkpoint's durable offset, so end is
+// past it): one
+// interrupted write (at most MaxWrite bytes, starting at or before end's
+// block) cannot explain it. Within that reach, blocks of the interrupted
+// write may have reached the disk out of order (power loss without FUA), so
+// it is a torn tail. A torn tail is wiped, keeping a .broken copy.
 func (l *Log) classify(bases []int64, end int64, reason string) error {
 	next := int64(-1)
 	lastNonZero := end - 1
@@ -176,7 +180,7 @@ func (l *Log) classify(bases []int64, end int64, reason string) error {
 		}
 		unmap()
 	}
-	if next >= 0 && (end < l.cfg.Recovery.Offset || next >= end+l.cfg.MaxWrite) {
+	if next >= 0 && lastNonZero >= alignDown(end)+l.cfg.MaxWrite {
 		base := segmentBase(bases, end)
 		return &CorruptionError{File: l.segmentPath(base), FileOffset: end - base, Offset: end, NextValid: next, Reason: reason}
 	}
