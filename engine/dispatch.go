@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/mqd/mqd/commitlog"
+	"github.com/mqd/mqd/internal/message"
+)
+
+// DispatchRequest describes one record to the consumers of the commit log
+// (consume queues, index). Topic and Properties alias the record bytes and
+// are valid only during the Dispatch call.
+type DispatchRequest struct {
+	Topic                     string
+	QueueID                   int32
+	QueueOffset               int64
+	PhysOffset                int64
+	Size                      int32
+	TagsCode                  int64
+	StoreTimestamp            int64
+	SysFlag                   int32
+	PreparedTransactionOffset int64
+	Properties                string
+}
+
+// Dispatcher consumes records in commit-log order. Dispatch must be
+// idempotent: after a crash the records since the last checkpoint are
+// dispatched again.
+type Dispatcher interface {
+	Dispatch(r *DispatchRequest) error
+}
+
+// dispatcher follows the commit log up to the visible offset: the durable
+// offset under SYNC_FLUSH (a consumer never sees a message a crash could
+// erase), the written offset under ASYNC_FLUSH. Its goroutine is the only
+// caller of the Dispatchers while the store is open.
+type dispatcher struct {
+	s       *Store
+	targets []Dispatcher
+	wake    chan struct{}
+	it      *commitlog.Iterator
+	done    atomic.Int64 // offset dispatched up to
+	doneTS  atomic.Int64 // store timestamp of the last dispatched record
+	req     DispatchRequest
+}
+
+func newDispatcher(s *Store, from int64, targets []Dispatcher) *dispatcher {
+	d := &dispatcher{s: s, targets: targets, wake: make(chan struct{}, 1), it: s.cl.NewIterator(from)}
+	d.done.Store(from)
+	return d
+}
+
+func (d *dispatcher) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) visible() int64 {
+	if d.s.cfg.FlushDiskType == SyncFlush {
+		return d.s.cl.Durable()
+	}
+	return d.s.cl.Written()
+}
+
+type dispatchProgress struct{ offset, timestamp int64 }
+
+func (d *dispatcher) progress() dispatchProgress {
+	return dispatchProgress{d.done.Load(), d.doneTS.Load()}
+}
+
+func (d *dispatcher) caughtUp() bool { return d.done.Load() >= d.visible() }
+
+// Lag is how many bytes of the visible log are not dispatched yet.
+func (s *Store) DispatchLag() int64 { return max(s.dispatch.visible()-s.dispatch.done.Load(), 0) }
+
+func (d *dispatcher) loop() {
+	defer d.s.wg.Done()
+	defer d.it.Close()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		d.drain()
+		select {
+		case <-d.s.stop:
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// drain dispatches every visible record. A failing dispatcher stops the
+// drain at that record; it is retried on the next wake-up, never skipped.
+func (d *dispatcher) drain() {
+	limit := d.visible()
+	for {
+		phys, rec, err := d.it.Next(limit)
+		if err != nil {
+			d.s.log.Error("engine: dispatch read failed", "offset", d.it.Offset(), "err", err)
+			return
+		}
+		if rec == nil {
+			d.done.Store(d.it.Offset())
+			return
+		}
+		if err := d.one(phys, rec); err != nil {
+			d.s.log.Error("engine: dispatch failed; will retry", "offset", phys, "err", err)
+			d.it.Close()
+			d.it = d.s.cl.NewIterator(phys)
+			return
+		}
+		d.done.Store(d.it.Offset())
+	}
+}
+
+func (d *dispatcher) one(phys int64, rec []byte) error {
+	v, err := message.Parse(rec)
+	if err != nil {
+		return err
+	}
+	r := &d.req
+	*r = DispatchRequest{
+		Topic: v.TopicString(), QueueID: v.QueueID, QueueOffset: v.QueueOffset, PhysOffset: phys,
+		Size: int32(len(rec)), StoreTimestamp: v.StoreTimestamp, SysFlag: v.SysFlag,
+		PreparedTransactionOffset: v.PreparedTransactionOffset, Properties: v.PropertiesString(),
+	}
+	if tags, ok := message.LookupProperty(r.Properties, message.PropTags); ok {
+		r.TagsCode = message.TagsCode(tags)
+	}
+	for _, t := range d.targets {
+		if err := t.Dispatch(r); err != nil {
+			return err
+		}
+	}
+	d.doneTS.Store(v.StoreTimestamp)
+	return nil
+}

@@ -1,0 +1,278 @@
+// Package engine is the store facade the broker talks to: it opens and
+// recovers the store directory, puts messages into the commit log under the
+// configured flush policy, reads them back, and follows the commit log with
+// a dispatch loop that feeds consume queues and the index.
+//
+// Directory layout (facts §9.1): <Dir>/commitlog/, <Dir>/consumequeue/,
+// <Dir>/index/, <Dir>/checkpoint, <Dir>/abort, <Dir>/lock.
+//
+// Goroutines: the commit log runs its flush and preallocation goroutines
+// (see package commitlog). The engine adds the dispatch loop, which alone
+// calls the registered Dispatchers in commit-log order, and the checkpoint
+// loop, which alone writes the checkpoint file while the store is open.
+// PutMessage and the read methods may be called from any goroutine.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mqd/mqd/commitlog"
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// FlushDiskType is RocketMQ's flushDiskType.
+type FlushDiskType string
+
+// Flush types.
+const (
+	SyncFlush  FlushDiskType = "SYNC_FLUSH"
+	AsyncFlush FlushDiskType = "ASYNC_FLUSH"
+)
+
+// Config configures a Store. Zero values take RocketMQ's defaults.
+type Config struct {
+	Dir                     string        // storePathRootDir
+	FlushDiskType           FlushDiskType // default ASYNC_FLUSH
+	SyncFlushTimeout        time.Duration // 5 s
+	FlushInterval           time.Duration // flushIntervalCommitLog, 500 ms
+	FlushLeastPages         int           // flushCommitLogLeastPages, 4
+	FlushThoroughInterval   time.Duration // flushCommitLogThoroughInterval, 10 s
+	MappedFileSizeCommitLog int64         // 1 GiB
+	MaxMessageSize          int           // 4 MiB
+	// IOBackend is "auto" (io_uring when available), "io_uring" or "pwrite".
+	IOBackend string
+	// CheckpointInterval is how often the durable offset is checkpointed.
+	CheckpointInterval time.Duration // 1 s
+	// Dispatchers receive every record in commit-log order (the consume
+	// queues and the index plug in here).
+	Dispatchers []Dispatcher
+	// FS overrides the file layer (tests use crashfs); IOBackend is then ignored.
+	FS     vfs.FS
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.FlushDiskType == "" {
+		c.FlushDiskType = AsyncFlush
+	}
+	if c.SyncFlushTimeout == 0 {
+		c.SyncFlushTimeout = 5 * time.Second
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.FlushLeastPages == 0 {
+		c.FlushLeastPages = 4
+	}
+	if c.FlushThoroughInterval == 0 {
+		c.FlushThoroughInterval = 10 * time.Second
+	}
+	if c.MappedFileSizeCommitLog == 0 {
+		c.MappedFileSizeCommitLog = 1 << 30
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 4 << 20
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) policy() flush.Policy {
+	if c.FlushDiskType == SyncFlush {
+		return flush.Sync{Timeout: c.SyncFlushTimeout}
+	}
+	return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval}
+}
+
+// Store is an open message store.
+type Store struct {
+	cfg     Config
+	fs      vfs.FS
+	ownFS   bool
+	log     *slog.Logger
+	cl      *commitlog.Log
+	cp      *checkpointFile
+	lock    interface{ Close() error }
+	offsets queueOffsets // guarded by the commit log's append lock (see put.go)
+
+	dispatch *dispatcher
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeMu  sync.Mutex
+	closed   bool
+}
+
+// ErrCorrupt is returned (wrapped) by Open when the commit log holds
+// corruption it will not silently drop; see commitlog.CorruptionError.
+var ErrCorrupt = errors.New("engine: store is corrupt")
+
+// Open opens (creating if needed) and recovers the store in cfg.Dir.
+func Open(cfg Config) (*Store, error) {
+	cfg.defaults()
+	s := &Store{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), offsets: newQueueOffsets()}
+	if err := s.openFS(); err != nil {
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		s.release()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.checkpointLoop()
+	return s, nil
+}
+
+func (s *Store) openFS() error {
+	if s.cfg.FS != nil {
+		s.fs = s.cfg.FS
+		return s.fs.MkdirAll(s.cfg.Dir)
+	}
+	fsys, err := vfs.Open(vfs.Config{Backend: s.cfg.IOBackend}, s.log)
+	if err != nil {
+		return err
+	}
+	s.fs, s.ownFS = fsys, true
+	if err := s.fs.MkdirAll(s.cfg.Dir); err != nil {
+		return err
+	}
+	lock, err := vfs.LockDir(filepath.Join(s.cfg.Dir, "lock"))
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	s.lock = lock
+	return nil
+}
+
+func (s *Store) path(name string) string { return filepath.Join(s.cfg.Dir, name) }
+
+// open recovers: the abort file tells whether the last run ended cleanly,
+// the checkpoint where to start scanning; then the abort file is created
+// for this run (and synced) before any append can happen.
+func (s *Store) open() error {
+	var err error
+	if s.cp, err = openCheckpoint(s.fs, s.path("checkpoint")); err != nil {
+		return err
+	}
+	_, statErr := s.fs.Stat(s.path("abort"))
+	clean := vfs.IsNotExist(statErr)
+	hint := commitlog.Hint{Clean: clean && s.cp.last.seq > 0, Offset: s.cp.last.PhysicOffset}
+	s.cl, err = commitlog.Open(s.fs, commitlog.Config{
+		Dir: s.path("commitlog"), SegmentSize: s.cfg.MappedFileSizeCommitLog, Policy: s.cfg.policy(),
+		Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil,
+	})
+	var ce *commitlog.CorruptionError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if err != nil {
+		return err
+	}
+	if !clean {
+		s.log.Warn("engine: previous run did not shut down cleanly; recovered", "commitlogEnd", s.cl.Tail(), "checkpointOffset", hint.Offset)
+	}
+	if err := s.rebuildQueueOffsets(); err != nil {
+		return err
+	}
+	if err := s.createAbortFile(); err != nil {
+		return err
+	}
+	from := min(max(s.cp.last.DispatchedOffset, s.cl.MinOffset()), s.cl.Tail())
+	s.dispatch = newDispatcher(s, from, s.cfg.Dispatchers)
+	s.cl.OnAdvance(s.dispatch.kick)
+	s.wg.Add(1)
+	go s.dispatch.loop()
+	return nil
+}
+
+func (s *Store) createAbortFile() error {
+	f, err := s.fs.Open(s.path("abort"), vfs.Create)
+	if err != nil {
+		return fmt.Errorf("engine: create abort file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	return s.fs.SyncDir(s.cfg.Dir)
+}
+
+// checkpointLoop records the durable offset every CheckpointInterval.
+func (s *Store) checkpointLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.writeCheckpoint(); err != nil {
+				s.log.Error("engine: checkpoint failed", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Store) writeCheckpoint() error {
+	c := s.cp.last
+	c.PhysicOffset = s.cl.Durable()
+	c.PhysicTimestamp = s.cl.DurableTimestamp()
+	d := s.dispatch.progress()
+	c.DispatchedOffset = min(d.offset, c.PhysicOffset)
+	c.LogicsTimestamp = d.timestamp
+	if c == s.cp.last {
+		return nil
+	}
+	return s.cp.write(c)
+}
+
+// Close stops dispatch, flushes and syncs the commit log, writes the final
+// checkpoint and removes the abort file, in that order, so that the next
+// Open takes the fast clean path only if all of it happened.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	s.wg.Wait()
+	err := s.cl.Flush()
+	if err == nil {
+		s.dispatch.drain() // dispatch what the final flush made visible
+		err = s.writeCheckpoint()
+	}
+	clErr := s.cl.Close()
+	if err == nil && clErr == nil && s.dispatch.caughtUp() {
+		err = s.fs.Remove(s.path("abort"))
+		if err == nil {
+			err = s.fs.SyncDir(s.cfg.Dir)
+		}
+	}
+	s.release()
+	return errors.Join(clErr, err)
+}
+
+func (s *Store) release() {
+	if s.cp != nil {
+		s.cp.close()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	if s.ownFS {
+		s.fs.Close()
+	}
+}

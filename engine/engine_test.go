@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/internal/message"
+)
+
+func testConfig(dir string, ft FlushDiskType) Config {
+	return Config{Dir: dir, FlushDiskType: ft, MappedFileSizeCommitLog: 256 << 10, CheckpointInterval: 10 * time.Millisecond,
+		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10}
+}
+
+func msg(topic string, q int32, body string, props map[string]string) *message.Message {
+	return &message.Message{
+		Topic: topic, QueueID: q, BornTimestamp: time.Now().UnixMilli(),
+		BornHost:  netip.MustParseAddrPort("127.0.0.1:40000"),
+		StoreHost: netip.MustParseAddrPort("127.0.0.1:10911"),
+		Body:      []byte(body), Properties: message.EncodeProperties(props),
+	}
+}
+
+// recorder is a Dispatcher that keeps what it saw.
+type recorder struct {
+	mu   sync.Mutex
+	seen map[int64]DispatchRequest // by physical offset
+}
+
+func (r *recorder) Dispatch(d *DispatchRequest) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[int64]DispatchRequest{}
+	}
+	c := *d
+	c.Topic, c.Properties = string([]byte(d.Topic)), ""
+	r.seen[d.PhysOffset] = c
+	return nil
+}
+
+func (r *recorder) get(off int64) (DispatchRequest, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.seen[off]
+	return d, ok
+}
+
+func forEachFlush(t *testing.T, fn func(t *testing.T, ft FlushDiskType)) {
+	for _, ft := range []FlushDiskType{SyncFlush, AsyncFlush} {
+		t.Run(string(ft), func(t *testing.T) { fn(t, ft) })
+	}
+}
+
+func TestPutReadDispatchReopen(t *testing.T) {
+	forEachFlush(t, func(t *testing.T, ft FlushDiskType) {
+		dir := t.TempDir()
+		rec := &recorder{}
+		cfg := testConfig(dir, ft)
+		cfg.Dispatchers = []Dispatcher{rec}
+		s, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var results []PutResult
+		for i := 0; i < 200; i++ {
+			r := s.PutMessage(msg("T", int32(i%3), fmt.Sprintf("body-%d", i), map[string]string{"TAGS": "TagA", "KEYS": fmt.Sprintf("k%d", i)}))
+			if r.Status != PutOK {
+				t.Fatalf("put %d: %v %v", i, r.Status, r.Err)
+			}
+			if r.QueueOffset != int64(i/3) {
+				t.Fatalf("put %d: queue offset %d", i, r.QueueOffset)
+			}
+			results = append(results, r)
+		}
+		waitFor(t, func() bool { _, ok := rec.get(results[199].Offset); return ok })
+		d, _ := rec.get(results[5].Offset)
+		if d.Topic != "T" || d.QueueID != 2 || d.QueueOffset != 1 || d.TagsCode != 2598919 || d.Size != int32(results[5].Size) {
+			t.Fatalf("dispatch: %+v", d)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err = Open(testConfig(dir, ft))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for i, r := range results {
+			b, err := s.ReadMessage(r.Offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := message.Parse(b)
+			if !bytes.Equal(v.Body, []byte(fmt.Sprintf("body-%d", i))) {
+				t.Fatalf("record %d: %q", i, v.Body)
+			}
+		}
+		if r := s.PutMessage(msg("T", 0, "x", nil)); r.QueueOffset != 67 {
+			t.Fatalf("queue offset after reopen %d", r.QueueOffset)
+		}
+	})
+}
+
+func TestPutStatuses(t *testing.T) {
+	s, err := Open(testConfig(t.TempDir(), SyncFlush))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r := s.PutMessage(msg("T", 0, string(make([]byte, 64<<10+1)), nil)); r.Status != MessageIllegal {
+		t.Fatal(r.Status)
+	}
+	long := string(bytes.Repeat([]byte("t"), 128))
+	if r := s.PutMessage(msg(long, 0, "x", nil)); r.Status != MessageIllegal {
+		t.Fatal(r.Status)
+	}
+	if r := s.PutMessage(msg("T", 0, "x", map[string]string{"P": string(make([]byte, 40000))})); r.Status != PropertiesSizeExceeded {
+		t.Fatal(r.Status)
+	}
+	batch := []*message.Message{msg("B", 1, "a", nil), msg("B", 1, "b", nil)}
+	r := s.PutMessages(batch)
+	if r.Status != PutOK || len(r.Offsets) != 2 || r.QueueOffset != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if r := s.PutMessage(msg("B", 1, "c", nil)); r.QueueOffset != 2 {
+		t.Fatal(r.QueueOffset)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mqd/mqd/commitlog"
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/message"
+)
+
+// PutStatus is RocketMQ's PutMessageStatus.
+type PutStatus int
+
+// Put statuses.
+const (
+	PutOK PutStatus = iota
+	FlushDiskTimeout
+	FlushSlaveTimeout
+	SlaveNotAvailable
+	ServiceNotAvailable
+	CreateMappedFileFailed
+	MessageIllegal
+	PropertiesSizeExceeded
+	OSPageCacheBusy
+	UnknownError
+)
+
+var statusNames = [...]string{"PUT_OK", "FLUSH_DISK_TIMEOUT", "FLUSH_SLAVE_TIMEOUT", "SLAVE_NOT_AVAILABLE",
+	"SERVICE_NOT_AVAILABLE", "CREATE_MAPPED_FILE_FAILED", "MESSAGE_ILLEGAL", "PROPERTIES_SIZE_EXCEEDED",
+	"OS_PAGE_CACHE_BUSY", "UNKNOWN_ERROR"}
+
+func (s PutStatus) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("PutStatus(%d)", int(s))
+}
+
+// Stored reports whether the message is in the log (the statuses RocketMQ
+// answers with a non-error send result).
+func (s PutStatus) Stored() bool { return s <= SlaveNotAvailable }
+
+// PutResult is the outcome of a put. For a batch, Offset/QueueOffset are
+// those of the first message and Offsets lists every message's offset.
+type PutResult struct {
+	Status         PutStatus
+	Err            error // detail for a failed status
+	Offset         int64 // physical offset of the (first) record
+	Size           int   // record size of a single put (TOTALSIZE)
+	QueueOffset    int64
+	StoreTimestamp int64
+	Offsets        []int64 // every record's physical offset (batch puts)
+}
+
+// PutMessage appends one message. It waits for durability under
+// SYNC_FLUSH unless the message's WAIT property is "false".
+func (s *Store) PutMessage(m *message.Message) PutResult {
+	return s.put(nil, m)
+}
+
+// PutMessages appends a batch contiguously (one segment, consecutive queue
+// offsets) and waits once for all of it.
+func (s *Store) PutMessages(ms []*message.Message) PutResult {
+	if len(ms) == 0 {
+		return PutResult{Status: MessageIllegal, Err: errors.New("empty batch")}
+	}
+	return s.put(ms, nil)
+}
+
+// put appends batch, or the single message m when batch is nil.
+func (s *Store) put(batch []*message.Message, m *message.Message) PutResult {
+	req := getPutRequest(s, batch, m)
+	defer putRequestPool.Put(req)
+	ms := req.ms
+	for _, m := range ms {
+		if st, err := s.validate(m); err != nil {
+			return PutResult{Status: st, Err: err}
+		}
+	}
+	req.checksum()
+	wait := true
+	if w, ok := message.LookupProperty(ms[0].Properties, message.PropWait); ok && w == "false" {
+		wait = false
+	}
+	res, err := s.cl.Append(req, wait)
+	if err != nil && !errors.Is(err, flush.ErrTimeout) {
+		return PutResult{Status: appendStatus(err), Err: err}
+	}
+	out := PutResult{Status: PutOK, Offset: res.Offset, QueueOffset: req.queueOffsets[0], StoreTimestamp: res.StoreTimestamp}
+	if err != nil {
+		out.Status, out.Err = FlushDiskTimeout, err
+	}
+	if batch != nil {
+		out.Offsets = append([]int64(nil), req.phys...)
+	} else {
+		out.Size = ms[0].Size()
+	}
+	return out
+}
+
+func appendStatus(err error) PutStatus {
+	switch {
+	case errors.Is(err, commitlog.ErrTooLarge):
+		return MessageIllegal
+	case errors.Is(err, commitlog.ErrSegment):
+		return CreateMappedFileFailed
+	default:
+		return ServiceNotAvailable // sticky write/sync failure, closed store
+	}
+}
+
+func (s *Store) validate(m *message.Message) (PutStatus, error) {
+	if len(m.Body) > s.cfg.MaxMessageSize {
+		return MessageIllegal, fmt.Errorf("%w: body of %d bytes exceeds maxMessageSize %d", message.ErrIllegal, len(m.Body), s.cfg.MaxMessageSize)
+	}
+	if len(m.Properties) > message.MaxPropertiesLen {
+		return PropertiesSizeExceeded, fmt.Errorf("%w: properties of %d bytes exceed %d", message.ErrIllegal, len(m.Properties), message.MaxPropertiesLen)
+	}
+	if err := m.Validate(); err != nil {
+		return MessageIllegal, err
+	}
+	return PutOK, nil
+}
+
+// putRequest is the commitlog.Batch of one put. Encode runs under the
+// commit log's append lock, which is what makes the queue-offset table safe
+// to touch there: offsets are assigned in commit-log order.
+type putRequest struct {
+	s            *Store
+	ms           []*message.Message
+	crcs         []uint32
+	queueOffsets []int64
+	phys         []int64
+	one          [1]*message.Message
+}
+
+var putRequestPool = sync.Pool{New: func() any { return new(putRequest) }}
+
+func getPutRequest(s *Store, batch []*message.Message, m *message.Message) *putRequest {
+	r := putRequestPool.Get().(*putRequest)
+	r.s, r.ms = s, batch
+	if batch == nil {
+		r.one[0] = m
+		r.ms = r.one[:]
+	}
+	r.crcs, r.queueOffsets, r.phys = r.crcs[:0], r.queueOffsets[:0], r.phys[:0]
+	return r
+}
+
+// checksum computes the body CRCs, outside the append lock.
+func (r *putRequest) checksum() {
+	for _, m := range r.ms {
+		r.crcs = append(r.crcs, message.BodyCRC(m.Body))
+	}
+}
+
+func (r *putRequest) Len() int       { return len(r.ms) }
+func (r *putRequest) Size(i int) int { return r.ms[i].Size() }
+
+func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
+	m := r.ms[i]
+	qo := r.s.offsets.next(m)
+	m.Encode(dst, r.crcs[i], qo, phys, ts)
+	r.queueOffsets = append(r.queueOffsets, qo)
+	r.phys = append(r.phys, phys)
+}
+
+// queueOffsets is the next logical offset of every (topic, queue). It is
+// only touched under the commit log's append lock (putRequest.Encode) or
+// before the store is shared (recovery).
+type queueOffsets struct{ next_ map[topicQueue]int64 }
+
+type topicQueue struct {
+	topic string
+	queue int32
+}
+
+func newQueueOffsets() queueOffsets { return queueOffsets{next_: make(map[topicQueue]int64)} }
+
+// next assigns m's queue offset. Prepared and rolled-back transactional
+// records get 0 and do not advance the queue (facts §5.1).
+func (q *queueOffsets) next(m *message.Message) int64 {
+	if t := m.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
+		return 0
+	}
+	k := topicQueue{m.Topic, m.QueueID}
+	off := q.next_[k]
+	q.next_[k] = off + 1
+	return off
+}
+
+// observe raises the next offset of (topic, queue) past queueOffset. topic
+// may alias a buffer: a new key gets its own copy.
+func (q *queueOffsets) observe(topic string, queue int32, queueOffset int64) {
+	k := topicQueue{topic, queue}
+	cur, ok := q.next_[k]
+	if !ok {
+		k.topic = strings.Clone(topic)
+	}
+	if !ok || queueOffset+1 > cur {
+		q.next_[k] = queueOffset + 1
+	}
+}
