@@ -170,15 +170,26 @@ func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
 
 // queueOffsets is the next logical offset of every (topic, queue). It is
 // only touched under the commit log's append lock (putRequest.Encode) or
-// before the store is shared (recovery).
-type queueOffsets struct{ next_ map[topicQueue]int64 }
+// before the store is shared (recovery). Values are pointers so that an
+// update never writes a key: Go rewrites a string key on assignment, and a
+// caller's topic may alias a buffer.
+type queueOffsets struct{ m map[topicQueue]*int64 }
 
 type topicQueue struct {
 	topic string
 	queue int32
 }
 
-func newQueueOffsets() queueOffsets { return queueOffsets{next_: make(map[topicQueue]int64)} }
+func newQueueOffsets() queueOffsets { return queueOffsets{m: make(map[topicQueue]*int64)} }
+
+func (q *queueOffsets) slot(topic string, queue int32) *int64 {
+	p := q.m[topicQueue{topic, queue}]
+	if p == nil {
+		p = new(int64)
+		q.m[topicQueue{strings.Clone(topic), queue}] = p
+	}
+	return p
+}
 
 // next assigns m's queue offset. Prepared and rolled-back transactional
 // records get 0 and do not advance the queue (facts §5.1).
@@ -186,21 +197,15 @@ func (q *queueOffsets) next(m *message.Message) int64 {
 	if t := m.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
 		return 0
 	}
-	k := topicQueue{m.Topic, m.QueueID}
-	off := q.next_[k]
-	q.next_[k] = off + 1
+	p := q.slot(m.Topic, m.QueueID)
+	off := *p
+	*p = off + 1
 	return off
 }
 
-// observe raises the next offset of (topic, queue) past queueOffset. topic
-// may alias a buffer: a new key gets its own copy.
+// observe raises the next offset of (topic, queue) past queueOffset.
 func (q *queueOffsets) observe(topic string, queue int32, queueOffset int64) {
-	k := topicQueue{topic, queue}
-	cur, ok := q.next_[k]
-	if !ok {
-		k.topic = strings.Clone(topic)
-	}
-	if !ok || queueOffset+1 > cur {
-		q.next_[k] = queueOffset + 1
+	if p := q.slot(topic, queue); queueOffset+1 > *p {
+		*p = queueOffset + 1
 	}
 }

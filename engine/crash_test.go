@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/internal/message"
+)
+
+var crashCycles = flag.Int("crash.cycles", 20, "kill -9 cycles of TestKillNineNeverLosesAckedMessages")
+
+const crashDirEnv = "MQD_CRASH_CHILD_DIR"
+
+// crashBody is the deterministic body of message seq.
+func crashBody(seq int) []byte {
+	return bytes.Repeat([]byte(fmt.Sprintf("[%d]", seq)), 1+seq%40)
+}
+
+// TestCrashChild is the child process of the kill -9 test: it appends
+// under SYNC_FLUSH from 8 goroutines and prints "ack <offset> <seq>" for
+// every PutOK until it is killed.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("run by TestKillNineNeverLosesAckedMessages")
+	}
+	cfg := testConfig(dir, SyncFlush)
+	s, err := Open(cfg)
+	if err != nil {
+		fmt.Println("open-error", err)
+		os.Exit(3)
+	}
+	start, _ := strconv.Atoi(os.Getenv("MQD_CRASH_SEQ"))
+	out := make(chan string, 1024)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; ; i++ {
+				seq := start + g + 8*i
+				m := msg("Crash", int32(seq%4), string(crashBody(seq)), map[string]string{"KEYS": strconv.Itoa(seq)})
+				r := s.PutMessage(m)
+				if r.Status != PutOK {
+					out <- fmt.Sprintf("fail %d %v", seq, r.Status)
+					continue
+				}
+				out <- fmt.Sprintf("ack %d %d", r.Offset, seq)
+			}
+		}()
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for line := range out {
+		w.WriteString(line + "\n")
+		if len(out) == 0 {
+			w.Flush()
+		}
+	}
+}
+
+type ack struct {
+	off int64
+	seq int
+}
+
+func TestKillNineNeverLosesAckedMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("seed %d, %d cycles", seed, *crashCycles)
+	var acked []ack
+	for cycle := 0; cycle < *crashCycles; cycle++ {
+		got := runAndKill(t, dir, cycle*1_000_000, time.Duration(20+rng.IntN(200))*time.Millisecond)
+		acked = append(acked, got...)
+		verifyCrashStore(t, dir, acked, cycle)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no message was acknowledged in any cycle")
+	}
+	t.Logf("%d acknowledged messages survived %d kills", len(acked), *crashCycles)
+}
+
+// runAndKill starts a child appending into dir, kills it with SIGKILL after
+// d and returns the acknowledgements it printed.
+func runAndKill(t *testing.T, dir string, seqBase int, d time.Duration) []ack {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, "MQD_CRASH_SEQ="+strconv.Itoa(seqBase))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = nil
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan []ack, 1)
+	go func() {
+		var acks []ack
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 3 && f[0] == "ack" {
+				off, _ := strconv.ParseInt(f[1], 10, 64)
+				seq, _ := strconv.Atoi(f[2])
+				acks = append(acks, ack{off, seq})
+			} else if len(f) > 0 && f[0] == "open-error" {
+				t.Errorf("child could not open the store: %s", sc.Text())
+			}
+		}
+		lines <- acks
+	}()
+	time.Sleep(d)
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	return <-lines
+}
+
+// verifyCrashStore reopens the store after a kill: every acknowledged
+// message must be there intact, and every record in the log must be valid.
+func verifyCrashStore(t *testing.T, dir string, acked []ack, cycle int) {
+	s, err := Open(testConfig(dir, SyncFlush))
+	if err != nil {
+		t.Fatalf("cycle %d: reopen: %v", cycle, err)
+	}
+	defer s.Close()
+	for _, a := range acked {
+		b, err := s.ReadMessage(a.off)
+		if err != nil {
+			t.Fatalf("cycle %d: acknowledged seq %d at %d lost: %v", cycle, a.seq, a.off, err)
+		}
+		v, err := message.Parse(b)
+		if err != nil || !v.CheckBodyCRC() || !bytes.Equal(v.Body, crashBody(a.seq)) {
+			t.Fatalf("cycle %d: acknowledged seq %d at %d damaged: %v", cycle, a.seq, a.off, err)
+		}
+	}
+	it := s.cl.NewIterator(s.cl.MinOffset())
+	defer it.Close()
+	next := map[int32]int64{}
+	for {
+		_, rec, err := it.Next(s.cl.Tail())
+		if err != nil {
+			t.Fatalf("cycle %d: %v", cycle, err)
+		}
+		if rec == nil {
+			break
+		}
+		v, err := message.Parse(rec)
+		if err != nil || !v.CheckBodyCRC() {
+			t.Fatalf("cycle %d: invalid record in the recovered log: %v", cycle, err)
+		}
+		if v.QueueOffset != next[v.QueueID] {
+			t.Fatalf("cycle %d: queue %d offset %d, want %d", cycle, v.QueueID, v.QueueOffset, next[v.QueueID])
+		}
+		next[v.QueueID]++
+	}
+}
