@@ -77,7 +77,8 @@ type flushState struct {
 	synced    int64      // end of durable bytes
 	dirty     []*segment // segments holding written but unsynced bytes
 	lastSync  time.Time
-	tailBlock []byte // private copy of the partial last block of a write
+	tailBlock []byte    // private copy of the partial last block of a write
+	iov       [2][]byte // the write's buffers, kept here so they don't escape per write
 }
 
 // round writes what was appended, syncs when the policy says so (or force),
@@ -87,8 +88,12 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 		flush.Release(ws, 0, err)
 		return time.Second
 	}
+	ws = flush.Release(ws, st.synced, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
 	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws) > 0)
+	if l.force.Swap(false) {
+		force = true
+	}
 	doSync = doSync || (force && end > st.synced)
 	if pending == 0 && !doSync {
 		return sleep
@@ -180,8 +185,7 @@ func (l *Log) writePiece(st *flushState, seg *segment, to int64, sync bool) erro
 	from := alignDown(st.written - seg.base)
 	rel := to - seg.base
 	full := alignDown(rel)
-	var iov [2][]byte
-	bufs := iov[:0]
+	bufs := st.iov[:0]
 	if full > from {
 		bufs = append(bufs, m.buf[from:full])
 	}
@@ -196,6 +200,7 @@ func (l *Log) writePiece(st *flushState, seg *segment, to int64, sync bool) erro
 	} else {
 		err = seg.wf.Writev(bufs, from)
 	}
+	st.iov = [2][]byte{}
 	if err == nil {
 		st.written = to
 	}

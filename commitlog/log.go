@@ -81,6 +81,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var (
 	ErrClosed   = errors.New("commitlog: closed")
 	ErrTooLarge = errors.New("commitlog: record larger than a segment")
+	// ErrSegment wraps a failure to prepare the next segment (disk full,
+	// permissions). It is not sticky: a later append tries again.
+	ErrSegment = errors.New("commitlog: cannot prepare the next segment")
 )
 
 // Batch is what one append writes: Len records, contiguous, in one segment.
@@ -126,6 +129,7 @@ type Log struct {
 	ready        chan prepared
 	preallocDone chan struct{}
 	onAdvance    atomic.Pointer[func()]
+	force        atomic.Bool // next round syncs whatever the policy says
 	minOffset    atomic.Int64
 }
 
@@ -312,11 +316,11 @@ func (l *Log) roll(seg *segment) (*segment, error) {
 	select {
 	case p = <-l.ready:
 	case <-time.After(5 * time.Second):
-		return nil, fmt.Errorf("commitlog: next segment not ready after 5s")
+		return nil, fmt.Errorf("%w: not ready after 5s", ErrSegment)
 	}
 	if p.err != nil {
 		l.want <- seg.base + l.cfg.SegmentSize // try again for the next append
-		return nil, p.err
+		return nil, fmt.Errorf("%w: %w", ErrSegment, p.err)
 	}
 	pos := l.tail - seg.base
 	buf := seg.mem.Load().buf
@@ -333,6 +337,24 @@ func (l *Log) roll(seg *segment) (*segment, error) {
 func putUint32(b []byte, v uint32) {
 	_ = b[3]
 	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+// Flush makes everything appended so far durable, whatever the policy, and
+// waits for it (up to a minute).
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	w := l.waiters.Add(l.tail)
+	l.force.Store(true)
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	return w.Wait(time.Minute)
 }
 
 // Close writes and syncs everything appended, stops the goroutines and
