@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"os"
 	"sync"
 	"testing"
@@ -62,6 +64,26 @@ func BenchmarkAppendSync(b *testing.B) {
 	}
 }
 
+// BenchmarkSyncAlternatives compares write paths under SYNC_FLUSH:
+// O_DIRECT or buffered writes, through io_uring or pwrite.
+func BenchmarkSyncAlternatives(b *testing.B) {
+	for _, be := range []string{"io_uring", "pwrite"} {
+		for _, buffered := range []bool{false, true} {
+			for _, writers := range []int{1, 256} {
+				mode := "direct"
+				if buffered {
+					mode = "buffered"
+				}
+				name := fmt.Sprintf("%s-%s/writers=%d", be, mode, writers)
+				b.Run(name, func(b *testing.B) {
+					s := benchStore(b, "alt/"+name, engine.Config{FlushDiskType: engine.SyncFlush, IOBackend: be, BufferedIO: buffered})
+					runAppend(b, s, writers)
+				})
+			}
+		}
+	}
+}
+
 func BenchmarkAppendAsync(b *testing.B) {
 	for _, be := range backendsToBench() {
 		name := fmt.Sprintf("%s/writers=4", be)
@@ -71,6 +93,10 @@ func BenchmarkAppendAsync(b *testing.B) {
 		})
 	}
 }
+
+type latencies struct{ h *hdrhistogram.Histogram }
+
+func itoa(i int) string { return fmt.Sprint(i) }
 
 func runAppend(b *testing.B, s *engine.Store, writers int) {
 	b.ReportAllocs()

@@ -52,6 +52,9 @@ type Config struct {
 	// RecentSegments is how many of the newest segments keep their
 	// in-memory mirror for readers (default 2).
 	RecentSegments int
+	// BufferedIO writes through the page cache instead of O_DIRECT (an
+	// alternative measured in BENCHMARKS.md; not the default).
+	BufferedIO bool
 	// Prefault touches each new mirror's pages on the preallocation
 	// goroutine (default off in tests; engines turn it on).
 	Prefault bool

@@ -87,7 +87,11 @@ func (l *Log) segmentPath(base int64) string { return filepath.Join(l.cfg.Dir, s
 // synced, its mirror allocated. It runs on the preallocation goroutine.
 func (l *Log) createSegment(base int64) (*segment, error) {
 	path := l.segmentPath(base)
-	wf, err := l.fs.Open(path, vfs.Create|vfs.Direct)
+	flags := vfs.Create | vfs.Direct
+	if l.cfg.BufferedIO {
+		flags = vfs.Create
+	}
+	wf, err := l.fs.Open(path, flags)
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: create %s: %w", path, err)
 	}

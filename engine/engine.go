@@ -47,6 +47,9 @@ type Config struct {
 	MaxMessageSize          int           // 4 MiB
 	// IOBackend is "auto" (io_uring when available), "io_uring" or "pwrite".
 	IOBackend string
+	// BufferedIO writes the commit log through the page cache instead of
+	// O_DIRECT (measured alternative; O_DIRECT is the default).
+	BufferedIO bool
 	// CheckpointInterval is how often the durable offset is checkpointed.
 	CheckpointInterval time.Duration // 1 s
 	// Dispatchers receive every record in commit-log order (the consume
@@ -168,7 +171,7 @@ func (s *Store) open() error {
 	hint := commitlog.Hint{Clean: clean && s.cp.last.seq > 0, Offset: s.cp.last.PhysicOffset}
 	s.cl, err = commitlog.Open(s.fs, commitlog.Config{
 		Dir: s.path("commitlog"), SegmentSize: s.cfg.MappedFileSizeCommitLog, Policy: s.cfg.policy(),
-		Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil,
+		Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil, BufferedIO: s.cfg.BufferedIO,
 	})
 	var ce *commitlog.CorruptionError
 	if errors.As(err, &ce) {
