@@ -1,0 +1,160 @@
+package consumequeue
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// TestConcurrentReadersOneWriter runs one dispatcher, one flusher, one
+// retention goroutine and several readers on one queue; run it with -race.
+// Every entry a reader gets must be the one put at that offset, and an
+// entry must be readable as soon as Put returned.
+func TestConcurrentReadersOneWriter(t *testing.T) {
+	const n = 6000
+	s := openStore(t, t.TempDir(), 64)
+	defer s.Close()
+	q := mustQueue(t, s, "T", 0)
+	var done atomic.Bool
+	var put atomic.Int64 // entries [0, put) were put
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	wg.Add(1)
+	go func() { // dispatcher
+		defer wg.Done()
+		defer done.Store(true)
+		for i := int64(0); i < n; i++ {
+			if err := q.Put(i, ent(i)); err != nil {
+				errc <- err
+				return
+			}
+			put.Store(i + 1)
+		}
+	}()
+	background(&wg, &done, errc, func(i int) error { return q.Flush(i % 3) })
+	background(&wg, &done, errc, func(i int) error {
+		_, err := q.DeleteBelow(ent(put.Load() / 2).CommitLogOffset)
+		return err
+	})
+	var reads atomic.Int64
+	for r := 0; r < 4; r++ {
+		rng := rand.New(rand.NewSource(int64(r)))
+		buf := make([]Entry, 0, 32)
+		background(&wg, &done, errc, func(int) error {
+			ok, err := readRandom(q, rng, put.Load(), buf)
+			if ok {
+				reads.Add(1)
+			}
+			return err
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	if reads.Load() < 100 {
+		t.Fatalf("only %d successful reads", reads.Load())
+	}
+	checkRange(t, q, q.MinOffset(), n)
+}
+
+// background runs fn(i) for i = 0, 1, … until done is set.
+func background(wg *sync.WaitGroup, done *atomic.Bool, errc chan<- error, fn func(i int) error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; !done.Load(); i++ {
+			if err := fn(i); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+}
+
+func readRandom(q *Queue, rng *rand.Rand, put int64, buf []Entry) (bool, error) {
+	if put == 0 {
+		return false, nil
+	}
+	from := rng.Int63n(put)
+	if rng.Intn(4) == 0 {
+		from = put - 1 // the entry just put must be visible
+	}
+	got, err := q.Read(from, 32, buf[:0])
+	if errors.Is(err, ErrBelowMin) {
+		return false, nil // retention overtook the reader
+	}
+	if err != nil {
+		return false, err
+	}
+	if int64(len(got)) < min(32, put-from) {
+		return false, fmt.Errorf("Read(%d): %d entries, %d were put", from, len(got), put)
+	}
+	for i, e := range got {
+		if want := ent(from + int64(i)); e != want {
+			return false, fmt.Errorf("entry %d = %+v, want %+v", from+int64(i), e, want)
+		}
+	}
+	return true, nil
+}
+
+// failFS makes WriteAt fail on demand.
+type failFS struct {
+	vfs.FS
+	fail atomic.Bool
+}
+
+type failFile struct {
+	vfs.File
+	fs *failFS
+}
+
+func (f *failFS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
+	file, err := f.FS.Open(name, flags)
+	if err != nil {
+		return nil, err
+	}
+	return failFile{File: file, fs: f}, nil
+}
+
+func (f failFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.fs.fail.Load() {
+		return 0, errors.New("injected write error")
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func TestWriteErrorIsSticky(t *testing.T) {
+	fsys := &failFS{FS: vfs.Default()}
+	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := mustQueue(t, s, "T", 0)
+	putRange(t, q, 0, 6)
+	if err := s.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	putRange(t, q, 6, 7)
+	fsys.fail.Store(true)
+	if err := s.Flush(0); err == nil {
+		t.Fatal("Flush succeeded despite the write error")
+	}
+	fsys.fail.Store(false)
+	if err := q.Put(7, ent(7)); err == nil {
+		t.Fatal("Put after a failed write succeeded")
+	}
+	if err := q.Flush(0); err == nil {
+		t.Fatal("second Flush succeeded")
+	}
+	checkRange(t, q, 0, 7) // reads still work
+	if err := s.Close(); err == nil {
+		t.Fatal("Close hid the write error")
+	}
+}

@@ -1,0 +1,276 @@
+package consumequeue
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// Config configures a Store.
+type Config struct {
+	// EntriesPerFile is the number of 20-byte entries per file; 0 means
+	// DefaultEntriesPerFile (6 000 000-byte files). It must not change
+	// between runs over the same directory (Open reports ErrCorrupt).
+	EntriesPerFile int
+}
+
+// Store holds every consume queue under one root directory
+// (<storePathRootDir>/consumequeue).
+type Store struct {
+	fs   vfs.FS
+	root string
+	epf  int64
+
+	mu     sync.RWMutex
+	queues map[string]map[int]*Queue
+	closed bool
+}
+
+// Open loads every queue found under root, recovering each queue's tail
+// (see FORMAT.md). Queues with no valid entry on disk are left out.
+func Open(fsys vfs.FS, root string, cfg Config) (*Store, error) {
+	epf := int64(cfg.EntriesPerFile)
+	if epf == 0 {
+		epf = DefaultEntriesPerFile
+	}
+	if epf < 1 || epf > 1<<40 {
+		return nil, fmt.Errorf("%w: EntriesPerFile %d", ErrInvalid, cfg.EntriesPerFile)
+	}
+	if err := fsys.MkdirAll(root); err != nil {
+		return nil, err
+	}
+	s := &Store{fs: fsys, root: root, epf: epf, queues: map[string]map[int]*Queue{}}
+	if err := s.load(); err != nil {
+		s.closeQueues()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) load() error {
+	topics, err := s.subdirs(s.root)
+	if err != nil {
+		return err
+	}
+	for _, topic := range topics {
+		ids, err := s.subdirs(path.Join(s.root, topic))
+		if err != nil {
+			return err
+		}
+		for _, name := range ids {
+			id, err := strconv.Atoi(name)
+			if err != nil || id < 0 || strconv.Itoa(id) != name {
+				return fmt.Errorf("%w: unexpected directory %s", ErrCorrupt, path.Join(s.root, topic, name))
+			}
+			q, err := loadQueue(s.fs, s.root, topic, id, s.epf)
+			if err != nil {
+				return err
+			}
+			if q.maxPhys < 0 {
+				q.close()
+				continue
+			}
+			s.add(q)
+		}
+	}
+	return nil
+}
+
+// subdirs lists the directories in dir (files are ignored).
+func (s *Store) subdirs(dir string) ([]string, error) {
+	names, err := s.fs.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, n := range names {
+		st, err := s.fs.Stat(path.Join(dir, n))
+		if err != nil {
+			return nil, err
+		}
+		if st.IsDir() {
+			dirs = append(dirs, n)
+		}
+	}
+	return dirs, nil
+}
+
+func (s *Store) add(q *Queue) {
+	m := s.queues[q.topic]
+	if m == nil {
+		m = map[int]*Queue{}
+		s.queues[q.topic] = m
+	}
+	m[q.id] = q
+}
+
+// checkTopic rejects names that are not a single path element.
+func checkTopic(topic string) error {
+	if topic == "" || topic == "." || topic == ".." || len(topic) > 255 ||
+		strings.ContainsAny(topic, "/\x00") {
+		return fmt.Errorf("%w: topic %q", ErrInvalid, topic)
+	}
+	return nil
+}
+
+// Queue returns the queue (topic, queueID), creating it in memory if needed
+// (its directory and first file are created by the first Flush after a Put).
+func (s *Store) Queue(topic string, queueID int) (*Queue, error) {
+	if q, ok := s.Lookup(topic, queueID); ok {
+		return q, nil
+	}
+	if err := checkTopic(topic); err != nil {
+		return nil, err
+	}
+	if queueID < 0 {
+		return nil, fmt.Errorf("%w: queue id %d", ErrInvalid, queueID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if q := s.queues[topic][queueID]; q != nil {
+		return q, nil
+	}
+	q := newQueue(s.fs, s.root, topic, queueID, s.epf)
+	s.add(q)
+	return q, nil
+}
+
+// Lookup returns an existing queue without creating one (for readers: a
+// pull on an unknown queue must not create it).
+func (s *Store) Lookup(topic string, queueID int) (*Queue, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	q := s.queues[topic][queueID]
+	return q, q != nil
+}
+
+// Topics returns the topics that have at least one queue, sorted.
+func (s *Store) Topics() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.queues))
+	for t := range s.queues {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// QueueIDs returns the queue ids of topic, sorted.
+func (s *Store) QueueIDs(topic string) []int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]int, 0, len(s.queues[topic]))
+	for id := range s.queues[topic] {
+		out = append(out, id)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// DeleteTopic removes every queue of topic and its files (DELETE_TOPIC).
+// Later calls on those Queue values return ErrClosed; the dispatcher must
+// get the queue again with Store.Queue to recreate it.
+func (s *Store) DeleteTopic(topic string) error {
+	s.mu.Lock()
+	qs := s.queues[topic]
+	delete(s.queues, topic)
+	s.mu.Unlock()
+	var errs []error
+	for _, q := range qs {
+		errs = append(errs, q.destroy())
+	}
+	if len(qs) > 0 {
+		// Best effort, like the queue directories: Open ignores empty ones.
+		_ = s.fs.Remove(path.Join(s.root, topic))
+		errs = append(errs, s.fs.SyncDir(s.root))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) snapshot() []*Queue {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*Queue
+	for _, m := range s.queues {
+		for _, q := range m {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// Flush flushes every queue (see Queue.Flush). The engine calls Flush(2)
+// every second and Flush(0) every 60 s; to persist the checkpoint's
+// logicsMsgTimestamp, read the store time of the last dispatched message
+// before calling Flush(0) and record it after Flush(0) returned nil.
+func (s *Store) Flush(minPages int) error {
+	var errs []error
+	for _, q := range s.snapshot() {
+		if err := q.Flush(minPages); err != nil && !errors.Is(err, ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TruncateDirty calls Queue.TruncateDirty on every queue (recovery, before
+// dispatch starts).
+func (s *Store) TruncateDirty(physEnd int64) error {
+	var errs []error
+	for _, q := range s.snapshot() {
+		errs = append(errs, q.TruncateDirty(physEnd))
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteBelow calls Queue.DeleteBelow on every queue and returns the total
+// number of files removed.
+func (s *Store) DeleteBelow(minPhys int64) (int, error) {
+	var errs []error
+	total := 0
+	for _, q := range s.snapshot() {
+		n, err := q.DeleteBelow(minPhys)
+		total += n
+		if !errors.Is(err, ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+// MaxPhysicalOffset is the largest Queue.MaxPhysicalOffset, or -1: recovery
+// restarts dispatch from max(this, commit-log min offset).
+func (s *Store) MaxPhysicalOffset() int64 {
+	m := int64(-1)
+	for _, q := range s.snapshot() {
+		m = max(m, q.MaxPhysicalOffset())
+	}
+	return m
+}
+
+// Close flushes and syncs every queue and releases the files. Queue values
+// return ErrClosed afterwards.
+func (s *Store) Close() error {
+	err := s.Flush(0)
+	s.closeQueues()
+	return err
+}
+
+func (s *Store) closeQueues() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	for _, q := range s.snapshot() {
+		q.close()
+	}
+}

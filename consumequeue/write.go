@@ -1,0 +1,229 @@
+package consumequeue
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/mqd/mqd/internal/vfs"
+)
+
+// maxSpare caps the pending buffer kept for reuse; a bigger one (after a
+// long prefill or a burst) is left to the garbage collector.
+const maxSpare = 256 << 10
+
+// Flush writes pending entries to their files (pwrite, always) and, when at
+// least minPages 4 KiB pages of the logical queue are not yet durable or
+// minPages ≤ 0, fdatasyncs them. It is called by the engine's flush
+// goroutine (and by Close); it runs concurrently with Put and readers and
+// never blocks them on I/O.
+func (q *Queue) Flush(minPages int) error {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	if err := q.writeOut(); err != nil {
+		return err
+	}
+	return q.syncLocked(minPages)
+}
+
+// writeOut pwrites the entries in pending to their files. Called with wmu.
+//
+// Ordering: the bytes are copied out of pending by the pwrite while mu is
+// not held; Put may append to pending meanwhile, but only past the
+// snapshot's length, and only writeOut (serialized by wmu) shortens pending.
+// Readers keep reading [written, max) from pending until written advances
+// under mu after the pwrite returned, so an entry is always readable from
+// one place or the other.
+func (q *Queue) writeOut() error {
+	q.mu.RLock()
+	if err := q.usable(); err != nil {
+		q.mu.RUnlock()
+		return err
+	}
+	pos, data := q.written, q.pending
+	q.mu.RUnlock()
+	for rest := data; len(rest) > 0; {
+		seg, err := q.segmentForWrite(pos)
+		if err != nil {
+			return q.fail(err)
+		}
+		n := min(int64(len(rest)), seg.base+q.fileSize-pos*EntrySize)
+		if _, err := seg.f.WriteAt(rest[:n], pos*EntrySize-seg.base); err != nil {
+			return q.fail(err)
+		}
+		rest = rest[n:]
+		pos += n / EntrySize
+	}
+	if len(data) > 0 {
+		q.mu.Lock()
+		q.written = pos
+		q.dropPending(len(data))
+		q.mu.Unlock()
+	}
+	return nil
+}
+
+func (q *Queue) usable() error {
+	if q.closed {
+		return ErrClosed
+	}
+	return q.err
+}
+
+// dropPending removes the first n bytes of pending. Called with mu held.
+func (q *Queue) dropPending(n int) {
+	rest := q.pending[n:]
+	if len(rest) == 0 && cap(q.pending) <= maxSpare {
+		q.pending = q.pending[:0]
+		return
+	}
+	old := q.pending
+	q.pending = append(q.spare[:0], rest...)
+	q.spare = nil
+	if cap(old) <= maxSpare {
+		q.spare = old[:0]
+	}
+}
+
+// segmentForWrite returns the file that holds entry pos, creating it (and
+// the queue directory) when pos is the first entry past the last file.
+// Called with wmu held.
+func (q *Queue) segmentForWrite(pos int64) (*segment, error) {
+	b := pos * EntrySize
+	q.mu.RLock()
+	var last *segment
+	if len(q.segs) > 0 {
+		last = q.segs[len(q.segs)-1]
+	}
+	q.mu.RUnlock()
+	if last != nil && b < last.base+q.fileSize {
+		return last, nil
+	}
+	base := b - b%q.fileSize
+	if last != nil && base != last.base+q.fileSize {
+		return nil, fmt.Errorf("%w: %s/%d: write at byte %d does not follow file %s",
+			ErrCorrupt, q.topic, q.id, b, last.f.Name())
+	}
+	seg, err := q.createSegment(base)
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	q.segs = append(q.segs, seg)
+	q.mu.Unlock()
+	return seg, nil
+}
+
+func (q *Queue) createSegment(base int64) (*segment, error) {
+	if !q.dirMade {
+		if err := q.fs.MkdirAll(q.dir); err != nil {
+			return nil, err
+		}
+		q.dirMade, q.parentSync = true, true
+	}
+	f, err := q.fs.Open(path.Join(q.dir, fileName(base)), vfs.Create)
+	if err != nil {
+		return nil, err
+	}
+	// A leftover file of that name must not contribute stale entries.
+	if err := f.Truncate(0); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	q.dirtyDir = true
+	return newSegment(base, f), nil
+}
+
+// syncLocked fdatasyncs the files holding [synced, written) when enough
+// pages are dirty, then the directory if files were created. Called with wmu.
+func (q *Queue) syncLocked(minPages int) error {
+	q.mu.RLock()
+	synced, written := q.synced, q.written
+	var todo []*segment
+	for _, s := range q.segs {
+		if s.base < written*EntrySize && s.base+q.fileSize > synced*EntrySize {
+			todo = append(todo, s)
+		}
+	}
+	q.mu.RUnlock()
+	if synced == written && !q.dirtyDir {
+		return nil
+	}
+	if minPages > 0 && (written*EntrySize)/pageSize-(synced*EntrySize)/pageSize < int64(minPages) {
+		return nil
+	}
+	for _, s := range todo {
+		if err := s.f.Sync(); err != nil {
+			return q.fail(err)
+		}
+	}
+	if err := q.syncDirs(); err != nil {
+		return q.fail(err)
+	}
+	q.mu.Lock()
+	q.synced = max(q.synced, written)
+	q.mu.Unlock()
+	return nil
+}
+
+// syncDirs makes file creations and removals durable. Called with wmu.
+func (q *Queue) syncDirs() error {
+	if !q.dirtyDir {
+		return nil
+	}
+	if err := q.fs.SyncDir(q.dir); err != nil {
+		return err
+	}
+	if q.parentSync {
+		for _, d := range q.parents {
+			if err := q.fs.SyncDir(d); err != nil {
+				return err
+			}
+		}
+	}
+	q.dirtyDir, q.parentSync = false, false
+	return nil
+}
+
+// fail records the first write-side error; it is returned by every later
+// Put and Flush (errors after a failed write or sync are sticky).
+func (q *Queue) fail(err error) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err == nil {
+		q.err = fmt.Errorf("consumequeue: %s/%d: %w", q.topic, q.id, err)
+	}
+	return q.err
+}
+
+// close flushes nothing; it releases the files. Called by Store.
+func (q *Queue) close() {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	q.mu.Lock()
+	segs := q.segs
+	q.segs, q.pending, q.closed = nil, nil, true
+	q.mu.Unlock()
+	for _, s := range segs {
+		s.release()
+	}
+}
+
+// destroy closes the queue and removes its files and directory.
+func (q *Queue) destroy() error {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	q.mu.Lock()
+	segs := q.segs
+	q.segs, q.pending, q.closed = nil, nil, true
+	q.mu.Unlock()
+	var first error
+	for _, s := range segs {
+		if err := q.fs.Remove(s.f.Name()); err != nil && !vfs.IsNotExist(err) && first == nil {
+			first = err
+		}
+		s.release()
+	}
+	// Best effort: an empty directory left behind is ignored by Open.
+	_ = q.fs.Remove(q.dir)
+	return first
+}
