@@ -1,0 +1,125 @@
+package crashfs
+
+import (
+	"math/rand/v2"
+	"slices"
+)
+
+// SectorSize is the unit of CrashOptions.Sectors.
+const SectorSize = 512
+
+// CrashOptions choose how much unsynced data survives a crash. The zero
+// value keeps none of it.
+type CrashOptions struct {
+	// Rand drives every random choice; nil keeps no unsynced data.
+	Rand *rand.Rand
+	// KeepUnsyncedProb is the probability that an unsynced change
+	// survives: without Sectors, each unsynced write independently keeps a
+	// random prefix (0 to all of its bytes) and each unsynced resize is
+	// kept whole; with Sectors, each 512-byte sector touched by unsynced
+	// writes independently takes its current content.
+	KeepUnsyncedProb float64
+	// Sectors tears at sector granularity instead of by write prefixes.
+	// Unsynced resizes are then dropped, except that a kept sector beyond
+	// the durable end extends the file (zero-filled before it).
+	Sectors bool
+}
+
+func (o CrashOptions) keep() bool {
+	return o.Rand != nil && o.KeepUnsyncedProb > 0 && o.Rand.Float64() < o.KeepUnsyncedProb
+}
+
+// Crash simulates a power failure: it returns a new FS holding only
+// durable state (synced file content under directory entries made durable
+// by SyncDir), and makes f and its files fail with ErrCrashed. The
+// capacity carries over; injected faults do not.
+func (f *FS) Crash() *FS { return f.CrashWith(CrashOptions{}) }
+
+// CrashWith is Crash keeping part of the unsynced data as opt says, to
+// simulate torn writes.
+func (f *FS) CrashWith(opt CrashOptions) *FS {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.crashed = true
+	nf := New()
+	nf.capacity = f.capacity
+	for d := range f.dirs {
+		nf.dirs[d] = true
+	}
+	reborn := map[*inode]*inode{}
+	for _, p := range sortedKeys(f.durable) { // sorted: a seeded Rand replays
+		ino := f.durable[p]
+		ni := reborn[ino]
+		if ni == nil {
+			data := ino.afterCrash(opt)
+			ni = &inode{data: data, durable: slices.Clone(data)}
+			reborn[ino] = ni
+			nf.used += int64(len(data))
+		}
+		ni.nlink++
+		nf.files[p] = ni
+		nf.durable[p] = ni
+		for d := parent(p); !nf.isDir(d); d = parent(d) {
+			nf.dirs[d] = true // removed since, but the entry is durable
+		}
+	}
+	return nf
+}
+
+func sortedKeys(m map[string]*inode) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// afterCrash returns the content the file has after a crash: its durable
+// content with whatever unsynced data opt keeps.
+func (ino *inode) afterCrash(opt CrashOptions) []byte {
+	out := slices.Clone(ino.durable)
+	if opt.Sectors {
+		return ino.tearSectors(out, opt)
+	}
+	for _, c := range ino.pending {
+		if !opt.keep() {
+			continue
+		}
+		if !c.resize {
+			c.data = c.data[:opt.Rand.IntN(len(c.data)+1)]
+		}
+		out = apply(out, c)
+	}
+	return out
+}
+
+// tearSectors copies into out each sector touched by an unsynced write
+// that opt keeps, taken from the current content.
+func (ino *inode) tearSectors(out []byte, opt CrashOptions) []byte {
+	touched := map[int64]bool{}
+	for _, c := range ino.pending {
+		if c.resize || len(c.data) == 0 {
+			continue
+		}
+		for s := c.off / SectorSize; s*SectorSize < c.off+int64(len(c.data)); s++ {
+			touched[s] = true
+		}
+	}
+	sectors := make([]int64, 0, len(touched))
+	for s := range touched {
+		sectors = append(sectors, s)
+	}
+	slices.Sort(sectors)
+	for _, s := range sectors {
+		if !opt.keep() {
+			continue
+		}
+		lo := s * SectorSize
+		hi := min(lo+SectorSize, int64(len(ino.data)))
+		if lo < hi {
+			out = apply(out, change{off: lo, data: ino.data[lo:hi]})
+		}
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package vfs
+
+import (
+	"io"
+	"io/fs"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// reqKind says what a request asks of the ring goroutine.
+type reqKind uint8
+
+const (
+	reqWrite      reqKind = iota // WriteAt: WRITE
+	reqWritev                    // Writev: WRITEV
+	reqWritevSync                // WritevSync: WRITEV linked to FSYNC(DATASYNC)
+	reqSync                      // Sync: FSYNC(DATASYNC)
+)
+
+// iovMax is the most iovecs one WRITEV may carry (UIO_MAXIOV); longer
+// vectors are written in chunks.
+const iovMax = 1024
+
+// request is one File call handed to the ring goroutine. The caller fills
+// the inputs, sends it and blocks on done; from then until done is
+// signalled only the ring goroutine touches it. The ring goroutine runs it
+// in rounds: each round is a write of the next chunk, an FSYNC linked
+// after it when that chunk completes the data (or alone when there is no
+// data), and the round ends when all its completions are in. A short write
+// cancels the linked FSYNC (ECANCELED), so the next round resubmits the
+// remainder and the FSYNC.
+type request struct {
+	// inputs
+	kind reqKind
+	fd   int
+	name string
+	off  int64    // file offset of the next byte to write
+	buf  []byte   // reqWrite: bytes not yet written
+	bufs [][]byte // the caller's buffers, referenced until answered
+
+	// progress, owned by the ring goroutine
+	iovs   []unix.Iovec // iovs[iov:] not yet written; capacity reused
+	iov    int
+	left   int64 // bytes not yet written
+	synced bool
+	slot   int // index in the ring goroutine's batch
+
+	// the round in flight
+	chunk   int64 // bytes asked of the write in flight; 0: no write
+	linked  bool  // an FSYNC is in flight (linked after the write, if any)
+	pending int   // completions this round still expects
+	wres    int32
+	sres    int32
+
+	// outputs
+	n    int
+	err  error
+	done chan struct{} // buffered(1); signalled once per call
+}
+
+func (r *request) needsSync() bool { return r.kind == reqWritevSync || r.kind == reqSync }
+
+// begin prepares progress state from the inputs.
+func (r *request) begin() {
+	r.n, r.err, r.synced, r.iov, r.left = 0, nil, false, 0, 0
+	switch r.kind {
+	case reqWrite:
+		r.left = int64(len(r.buf))
+	case reqWritev, reqWritevSync:
+		r.iovs = r.iovs[:0]
+		for _, b := range r.bufs {
+			if len(b) == 0 {
+				continue
+			}
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			r.iovs = append(r.iovs, v)
+			r.left += int64(len(b))
+		}
+	}
+}
+
+// chunkIovs returns the iovecs of the next write.
+func (r *request) chunkIovs() []unix.Iovec {
+	return r.iovs[r.iov:min(r.iov+iovMax, len(r.iovs))]
+}
+
+// nextRound decides the operations of the next round and how many
+// completions it will produce (0: nothing left to do).
+func (r *request) nextRound() {
+	r.chunk, r.linked, r.wres, r.sres = 0, false, 0, 0
+	if r.left > 0 {
+		r.chunk = r.left
+		if r.kind != reqWrite && len(r.iovs)-r.iov > iovMax {
+			r.chunk = 0
+			for _, v := range r.chunkIovs() {
+				r.chunk += int64(v.Len)
+			}
+		}
+	}
+	r.linked = r.needsSync() && !r.synced && r.chunk == r.left
+	r.pending = 0
+	if r.chunk > 0 {
+		r.pending++
+	}
+	if r.linked {
+		r.pending++
+	}
+}
+
+// complete records one completion of the round; it reports whether the
+// round is over.
+func (r *request) complete(isSync bool, res int32) bool {
+	if isSync {
+		r.sres = res
+	} else {
+		r.wres = res
+	}
+	r.pending--
+	return r.pending == 0
+}
+
+// advance applies a finished round and reports whether the request is
+// done (r.err set on failure). An FSYNC result counts only when its write
+// (if any) completed the data; otherwise it was cancelled by the short
+// write and is resubmitted next round.
+func (r *request) advance() bool {
+	if r.chunk > 0 {
+		switch {
+		case r.wres < 0:
+			return r.fail(r.writeOp(), syscall.Errno(-r.wres))
+		case r.wres == 0:
+			return r.fail(r.writeOp(), io.ErrShortWrite)
+		}
+		r.consume(int64(r.wres))
+	}
+	if r.linked && r.left == 0 {
+		if r.sres < 0 {
+			return r.fail("fdatasync", syscall.Errno(-r.sres))
+		}
+		r.synced = true
+	}
+	return r.left == 0 && (r.synced || !r.needsSync())
+}
+
+func (r *request) writeOp() string {
+	if r.kind == reqWrite {
+		return "pwrite"
+	}
+	return "pwritev"
+}
+
+// op names the system call the request stands for, for errors.
+func (r *request) op() string {
+	if r.kind == reqSync {
+		return "fdatasync"
+	}
+	return r.writeOp()
+}
+
+func (r *request) fail(op string, err error) bool {
+	r.err = &fs.PathError{Op: op, Path: r.name, Err: err}
+	return true
+}
+
+// consume records n bytes written: it moves the offset and the remaining
+// buffer or iovecs past them.
+func (r *request) consume(n int64) {
+	r.left -= n
+	r.off += n
+	r.n += int(n)
+	if r.kind == reqWrite {
+		r.buf = r.buf[n:]
+		return
+	}
+	for n > 0 {
+		v := &r.iovs[r.iov]
+		if int64(v.Len) <= n {
+			n -= int64(v.Len)
+			r.iov++
+			continue
+		}
+		v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), n))
+		v.SetLen(int(int64(v.Len) - n))
+		n = 0
+	}
+}
+
+// reset drops every reference to caller memory before the request is
+// pooled; the iovec capacity and the done channel are kept.
+func (r *request) reset() {
+	clear(r.iovs[:cap(r.iovs)])
+	*r = request{iovs: r.iovs[:0], done: r.done}
+}
+
+// reqPool recycles requests so a call allocates nothing in steady state.
+type reqPool struct {
+	mu   sync.Mutex
+	free []*request
+}
+
+const reqPoolMax = 1024
+
+func (p *reqPool) get() *request {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		r := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return r
+	}
+	p.mu.Unlock()
+	return &request{done: make(chan struct{}, 1)}
+}
+
+func (p *reqPool) put(r *request) {
+	r.reset()
+	p.mu.Lock()
+	if len(p.free) < reqPoolMax {
+		p.free = append(p.free, r)
+	}
+	p.mu.Unlock()
+}

@@ -1,0 +1,390 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mqd/mqd/internal/uring"
+)
+
+// The io_uring backend.
+//
+// Goroutines: the ring (internal/uring) and everything in the "owned by the
+// ring goroutine" block of uringFS belong to one goroutine, started by
+// NewUring and stopped by Close. File.WriteAt, Writev, WritevSync and Sync
+// build a pooled request, send it to that goroutine over reqs and block on
+// the request's own buffered channel. The ring goroutine takes every request
+// queued at that moment (up to half the submission ring, so that each fits
+// with its linked FSYNC) into one submission, waits for the completions,
+// resubmits the remainder of short writes and answers each caller as soon
+// as its own completions are in. ReadAt uses pread from the calling
+// goroutine: a read must never queue behind an fdatasync. Preallocate also
+// runs on the caller's goroutine with pwrite, so that zero-filling a segment
+// does not hold up the flushes of the active one. Open, directory
+// operations, Map, DirectIO and Truncate/Size/Close are the pwrite backend's.
+//
+// After Close, Open, Preallocate, Map and the files' ReadAt, WriteAt, Writev,
+// WritevSync and Sync return ErrClosed; directory operations and the files'
+// Truncate, Size and Close, which never use the ring, keep working. As with
+// the pwrite backend, a file must not be closed while calls on it are in
+// flight.
+
+// ErrClosed is returned (wrapped in *fs.PathError) by operations on an
+// io_uring file system, or its files, after its Close.
+var ErrClosed = errors.New("vfs: file system closed")
+
+// DefaultRingEntries is the submission ring size NewUring callers use when
+// they have no reason to pick another.
+const DefaultRingEntries = 256
+
+type uringFS struct {
+	osFS // Remove, Rename, MkdirAll, List, Stat, SyncDir
+
+	reqs     chan *request
+	mu       sync.RWMutex // read-held while sending on reqs; Close write-holds it
+	closed   atomic.Bool
+	loopDone chan struct{}
+	closeErr error // set by the ring goroutine before loopDone closes
+	pool     reqPool
+	maxBatch int
+
+	// owned by the ring goroutine
+	ring   *uring.Ring
+	batch  []*request // the requests being run; index = slot
+	again  []int      // slots of requests whose round ended short, to resubmit
+	active int        // requests of batch not yet answered
+	broken error      // the ring failed; every later request fails with it
+	onCQE  func(userData uint64, res int32, flags uint32)
+	stats  struct{ batches, requests, largest int } // read by tests after Close
+}
+
+type uringFile struct {
+	o      *osFile
+	fs     *uringFS
+	closed atomic.Bool // set by Close: the fd number may be reused at once
+}
+
+// NewUring returns the io_uring backend with a submission ring of entries
+// (at least 8) after probing that the kernel supports WRITE, WRITEV, READ
+// and FSYNC. It fails when io_uring is unavailable (ENOSYS, EPERM under a
+// seccomp profile or kernel.io_uring_disabled) or the probe fails.
+func NewUring(entries uint32) (FS, error) {
+	ring, err := uring.New(max(entries, 8))
+	if err != nil {
+		return nil, err
+	}
+	if err := ring.Probe(uring.OpWrite, uring.OpWritev, uring.OpRead, uring.OpFsync); err != nil {
+		_ = ring.Close()
+		return nil, err
+	}
+	u := newUringFS(ring)
+	go u.loop()
+	return u, nil
+}
+
+// newUringFS wraps ring without starting the ring goroutine.
+func newUringFS(ring *uring.Ring) *uringFS {
+	u := &uringFS{ring: ring, loopDone: make(chan struct{})}
+	u.maxBatch = int(ring.SQEntries() / 2)
+	u.reqs = make(chan *request, 4*u.maxBatch)
+	u.batch = make([]*request, 0, u.maxBatch)
+	u.again = make([]int, 0, u.maxBatch)
+	u.onCQE = u.handleCQE
+	return u
+}
+
+func (u *uringFS) Backend() string { return "io_uring" }
+
+// Close stops the ring goroutine after it has answered every request sent
+// before, and closes the ring. Later calls return nil.
+func (u *uringFS) Close() error {
+	u.mu.Lock()
+	if u.closed.Load() {
+		u.mu.Unlock()
+		<-u.loopDone
+		return nil
+	}
+	u.closed.Store(true)
+	close(u.reqs) // no sender left: senders hold mu shared and re-check closed
+	u.mu.Unlock()
+	<-u.loopDone
+	return u.closeErr
+}
+
+func (u *uringFS) errClosed(op, name string) error {
+	return &fs.PathError{Op: op, Path: name, Err: ErrClosed}
+}
+
+func (u *uringFS) Open(name string, flags OpenFlags) (File, error) {
+	if u.closed.Load() {
+		return nil, u.errClosed("open", name)
+	}
+	o, err := openOS(name, flags)
+	if err != nil {
+		return nil, err
+	}
+	return &uringFile{o: o, fs: u}, nil
+}
+
+func (u *uringFS) file(op string, f File) (*uringFile, error) {
+	uf, ok := f.(*uringFile)
+	if !ok {
+		return nil, fmt.Errorf("vfs: %s: %T is not an io_uring file", op, f)
+	}
+	if u.closed.Load() {
+		return nil, u.errClosed(op, uf.Name())
+	}
+	return uf, nil
+}
+
+// Preallocate zero-fills with pwrite from the calling goroutine.
+func (u *uringFS) Preallocate(f File, size int64) error {
+	uf, err := u.file("preallocate", f)
+	if err != nil {
+		return err
+	}
+	return zeroFill(uf.o, size)
+}
+
+func (u *uringFS) DirectIO(f File) bool {
+	uf, ok := f.(*uringFile)
+	return ok && uf.o.direct
+}
+
+func (u *uringFS) Map(f File, size int64, writable bool) (Mapping, error) {
+	uf, err := u.file("mmap", f)
+	if err != nil {
+		return nil, err
+	}
+	return mapOS(uf.o, size, writable)
+}
+
+// call sends r to the ring goroutine, waits for its answer and recycles r.
+func (u *uringFS) call(f *uringFile, r *request, op string) (int, error) {
+	if f.closed.Load() {
+		u.pool.put(r)
+		return 0, &fs.PathError{Op: op, Path: f.Name(), Err: fs.ErrClosed}
+	}
+	u.mu.RLock()
+	if u.closed.Load() {
+		u.mu.RUnlock()
+		err := u.errClosed(op, r.name)
+		u.pool.put(r)
+		return 0, err
+	}
+	u.reqs <- r
+	u.mu.RUnlock()
+	<-r.done
+	n, err := r.n, r.err
+	u.pool.put(r)
+	return n, err
+}
+
+func (f *uringFile) request(kind reqKind, off int64) *request {
+	r := f.fs.pool.get()
+	r.kind, r.fd, r.name, r.off = kind, f.o.fd, f.o.f.Name(), off
+	return r
+}
+
+func (f *uringFile) WriteAt(p []byte, off int64) (int, error) {
+	r := f.request(reqWrite, off)
+	r.buf = p
+	n, err := f.fs.call(f, r, "pwrite")
+	runtime.KeepAlive(f) // the fd must stay open until the ring is done
+	return n, err
+}
+
+func (f *uringFile) Writev(bufs [][]byte, off int64) error {
+	r := f.request(reqWritev, off)
+	r.bufs = bufs
+	_, err := f.fs.call(f, r, "pwritev")
+	runtime.KeepAlive(f)
+	return err
+}
+
+func (f *uringFile) WritevSync(bufs [][]byte, off int64) error {
+	r := f.request(reqWritevSync, off)
+	r.bufs = bufs
+	_, err := f.fs.call(f, r, "pwritev")
+	runtime.KeepAlive(f)
+	return err
+}
+
+func (f *uringFile) Sync() error {
+	_, err := f.fs.call(f, f.request(reqSync, 0), "fdatasync")
+	runtime.KeepAlive(f)
+	return err
+}
+
+// ReadAt is a pread from the calling goroutine.
+func (f *uringFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.fs.closed.Load() {
+		return 0, f.fs.errClosed("pread", f.Name())
+	}
+	if f.closed.Load() {
+		return 0, &fs.PathError{Op: "pread", Path: f.Name(), Err: fs.ErrClosed}
+	}
+	return f.o.ReadAt(p, off)
+}
+
+func (f *uringFile) Truncate(size int64) error { return f.o.Truncate(size) }
+func (f *uringFile) Size() (int64, error)      { return f.o.Size() }
+func (f *uringFile) Close() error {
+	f.closed.Store(true)
+	return f.o.Close()
+}
+func (f *uringFile) Name() string { return f.o.Name() }
+
+// loop is the ring goroutine.
+func (u *uringFS) loop() {
+	defer close(u.loopDone)
+	for {
+		r, ok := <-u.reqs
+		if !ok {
+			break
+		}
+		u.batch = append(u.batch[:0], r)
+		open := u.drain()
+		u.stats.batches++
+		u.stats.requests += len(u.batch)
+		u.stats.largest = max(u.stats.largest, len(u.batch))
+		u.run()
+		clear(u.batch)
+		if !open {
+			break
+		}
+	}
+	u.closeErr = u.ring.Close()
+}
+
+// drain adds every request queued at this moment to the batch, up to
+// maxBatch. It reports false once reqs is closed and empty.
+func (u *uringFS) drain() bool {
+	for len(u.batch) < u.maxBatch {
+		select {
+		case r, ok := <-u.reqs:
+			if !ok {
+				return false
+			}
+			u.batch = append(u.batch, r)
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+// run executes the batch: one submission for the first round of every
+// request, then further rounds for short writes, answering each request
+// when it is done. An answered request is removed from the batch at once:
+// its caller may recycle it immediately.
+func (u *uringFS) run() {
+	u.active = 0
+	for i, r := range u.batch {
+		r.slot = i
+		r.begin()
+	}
+	for _, r := range u.batch {
+		if r != nil { // nil: answered by fail
+			u.start(r)
+		}
+	}
+	for u.active > 0 && u.broken == nil {
+		if _, err := u.ring.SubmitAndWait(1); err != nil {
+			u.fail(err)
+			return
+		}
+		u.ring.Reap(u.onCQE)
+		for _, slot := range u.again {
+			if r := u.batch[slot]; r != nil {
+				u.start(r)
+			}
+		}
+		u.again = u.again[:0]
+	}
+}
+
+// answer hands r back to its caller.
+func (u *uringFS) answer(r *request) {
+	u.batch[r.slot] = nil
+	r.done <- struct{}{}
+}
+
+// start queues the next round of r, or answers r when nothing is left.
+func (u *uringFS) start(r *request) {
+	r.nextRound()
+	if u.broken != nil {
+		r.fail(r.op(), u.broken)
+		r.pending = 0
+	}
+	if r.pending == 0 {
+		u.answer(r)
+		return
+	}
+	u.active++
+	if err := u.prep(r); err != nil {
+		u.fail(err)
+	}
+}
+
+// prep puts r's round into the submission ring; a write and its linked
+// FSYNC always go into the same submission.
+func (u *uringFS) prep(r *request) error {
+	if u.ring.SQSpaceLeft() < uint32(r.pending) {
+		if _, err := u.ring.Submit(); err != nil {
+			return err
+		}
+	}
+	ud := uint64(r.slot) << 1
+	if r.chunk > 0 {
+		s := u.ring.GetSQE()
+		if r.kind == reqWrite {
+			s.PrepWrite(r.fd, r.buf, uint64(r.off))
+		} else {
+			s.PrepWritev(r.fd, r.chunkIovs(), uint64(r.off))
+		}
+		s.SetUserData(ud)
+		if r.linked {
+			s.Link()
+		}
+	}
+	if r.linked {
+		s := u.ring.GetSQE()
+		s.PrepFsync(r.fd, true)
+		s.SetUserData(ud | 1)
+	}
+	return nil
+}
+
+// handleCQE routes a completion to its request (user data = slot<<1 |
+// isFsync) and answers the request when it is done.
+func (u *uringFS) handleCQE(ud uint64, res int32, _ uint32) {
+	r := u.batch[ud>>1]
+	if r == nil || !r.complete(ud&1 == 1, res) {
+		return // nil: answered by fail; its late completions are dropped
+	}
+	u.active--
+	if r.advance() {
+		u.answer(r)
+		return
+	}
+	u.again = append(u.again, r.slot)
+}
+
+// fail marks the ring broken and answers every request of the batch that
+// is still waiting. Their buffers stay referenced by the ring.
+func (u *uringFS) fail(err error) {
+	u.broken = fmt.Errorf("vfs: io_uring failed: %w", err)
+	for i, r := range u.batch {
+		if r != nil {
+			u.batch[i] = nil
+			r.fail(r.op(), u.broken)
+			r.done <- struct{}{}
+		}
+	}
+	u.active = 0
+}

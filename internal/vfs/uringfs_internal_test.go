@@ -1,0 +1,269 @@
+package vfs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/mqd/mqd/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+func testRing(t *testing.T, entries uint32) *uring.Ring {
+	t.Helper()
+	r, err := uring.New(entries)
+	if errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func testUring(t *testing.T) *uringFS {
+	t.Helper()
+	u := newUringFS(testRing(t, 16))
+	go u.loop()
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+func createIn(t *testing.T, fsys FS) File {
+	t.Helper()
+	f, err := fsys.Open(filepath.Join(t.TempDir(), "f"), Create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestRequestShortWritev feeds the request state machine a short WRITEV:
+// the linked FSYNC comes back ECANCELED, the next round must write exactly
+// the remainder (iovec advanced mid-buffer) and link the FSYNC again.
+func TestRequestShortWritev(t *testing.T) {
+	a, b := []byte("aaaaaaaa"), []byte("bbbb")
+	r := &request{kind: reqWritevSync, off: 100, bufs: [][]byte{a, nil, b}}
+	r.begin()
+	r.nextRound()
+	if r.chunk != 12 || !r.linked || r.pending != 2 || len(r.chunkIovs()) != 2 {
+		t.Fatalf("round 1: chunk %d linked %v pending %d", r.chunk, r.linked, r.pending)
+	}
+	r.complete(false, 5)
+	if !r.complete(true, -int32(syscall.ECANCELED)) {
+		t.Fatal("round not over after both completions")
+	}
+	if r.advance() {
+		t.Fatal("done after a short write")
+	}
+	r.nextRound()
+	iovs := r.chunkIovs()
+	if r.off != 105 || r.chunk != 7 || !r.linked || len(iovs) != 2 ||
+		iovs[0].Base != &a[5] || iovs[0].Len != 3 || iovs[1].Base != &b[0] {
+		t.Fatalf("round 2: off %d chunk %d linked %v iovs %+v", r.off, r.chunk, r.linked, iovs)
+	}
+	r.complete(false, 7)
+	r.complete(true, 0)
+	if !r.advance() || r.err != nil || r.n != 12 {
+		t.Fatalf("finish: err %v n %d", r.err, r.n)
+	}
+}
+
+func TestRequestChunksAtIovMax(t *testing.T) {
+	bufs := make([][]byte, iovMax+10)
+	for i := range bufs {
+		bufs[i] = []byte{byte(i)}
+	}
+	r := &request{kind: reqWritevSync, bufs: bufs}
+	r.begin()
+	r.nextRound()
+	if r.chunk != iovMax || r.linked || r.pending != 1 {
+		t.Fatalf("first chunk %d linked %v", r.chunk, r.linked)
+	}
+	r.complete(false, iovMax)
+	if r.advance() {
+		t.Fatal("done after the first chunk")
+	}
+	r.nextRound()
+	if r.chunk != 10 || !r.linked || r.pending != 2 {
+		t.Fatalf("last chunk %d linked %v", r.chunk, r.linked)
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	r := &request{kind: reqWritevSync, name: "f", bufs: [][]byte{[]byte("x")}}
+	r.begin()
+	r.nextRound()
+	r.complete(false, -int32(syscall.EIO))
+	r.complete(true, -int32(syscall.ECANCELED))
+	if !r.advance() || !errors.Is(r.err, syscall.EIO) {
+		t.Fatalf("write EIO: %v", r.err)
+	}
+	var pe *os.PathError
+	if !errors.As(r.err, &pe) || pe.Op != "pwritev" || pe.Path != "f" {
+		t.Fatalf("error %#v", r.err)
+	}
+
+	r = &request{kind: reqWritevSync, bufs: [][]byte{[]byte("x")}}
+	r.begin()
+	r.nextRound()
+	r.complete(false, 1)
+	r.complete(true, -int32(syscall.ENOSPC))
+	if !r.advance() || !errors.Is(r.err, syscall.ENOSPC) || r.err.(*os.PathError).Op != "fdatasync" {
+		t.Fatalf("fsync ENOSPC: %v", r.err)
+	}
+
+	r = &request{kind: reqWrite, buf: []byte("xy")}
+	r.begin()
+	r.nextRound()
+	r.complete(false, 0)
+	if !r.advance() || !errors.Is(r.err, io.ErrShortWrite) {
+		t.Fatalf("zero-byte write: %v", r.err)
+	}
+}
+
+// TestRealShortWrite makes the kernel write short with RLIMIT_FSIZE (Go
+// ignores SIGXFSZ): the WRITEV stops at the limit, its linked FSYNC is
+// cancelled, the remainder is resubmitted and fails with EFBIG.
+func TestRealShortWrite(t *testing.T) {
+	u := testUring(t)
+	f := createIn(t, u)
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	lim.Cur = 10000
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	err := f.WritevSync([][]byte{make([]byte, 6000), make([]byte, 6000)}, 0)
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("WritevSync past RLIMIT_FSIZE = %v, want EFBIG", err)
+	}
+	if size, _ := f.Size(); size != 10000 {
+		t.Fatalf("size %d, want the 10000 bytes of the short write", size)
+	}
+}
+
+// TestBatching queues requests before the ring goroutine starts: it must
+// take all of them into one batch (one submission).
+func TestBatching(t *testing.T) {
+	u := newUringFS(testRing(t, 64))
+	f := createIn(t, u)
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.WritevSync([][]byte{bytes.Repeat([]byte{byte(i)}, 100)}, int64(i*100)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for len(u.reqs) < n {
+		time.Sleep(time.Millisecond)
+	}
+	go u.loop()
+	wg.Wait()
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if u.stats.batches != 1 || u.stats.largest != n {
+		t.Fatalf("stats %+v, want one batch of %d", u.stats, n)
+	}
+}
+
+func TestUringClose(t *testing.T) {
+	u := newUringFS(testRing(t, 16))
+	go u.loop()
+	dir := t.TempDir()
+	f, err := u.Open(filepath.Join(dir, "f"), Create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var wg sync.WaitGroup
+	for i := range 8 { // racing writers: each call returns nil or ErrClosed
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				err := f.WritevSync([][]byte{[]byte("x")}, int64(i))
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := u.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	checks := map[string]error{
+		"Sync":        f.Sync(),
+		"Writev":      f.Writev([][]byte{[]byte("x")}, 0),
+		"Preallocate": u.Preallocate(f, 8192),
+	}
+	_, checks["WriteAt"] = f.WriteAt([]byte("x"), 0)
+	_, checks["ReadAt"] = f.ReadAt(make([]byte, 1), 0)
+	_, checks["Open"] = u.Open(filepath.Join(dir, "g"), Create)
+	_, checks["Map"] = u.Map(f, 1, false)
+	for op, err := range checks {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", op, err)
+		}
+	}
+}
+
+func TestUringNoAllocs(t *testing.T) {
+	u := testUring(t)
+	f := createIn(t, u)
+	bufs := [][]byte{make([]byte, 512), make([]byte, 512)}
+	p := make([]byte, 512)
+	for range 3 { // warm the pools
+		if err := f.WritevSync(bufs, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(50, func() {
+		_ = f.WritevSync(bufs, 0)
+		_, _ = f.WriteAt(p, 1024)
+		_ = f.Sync()
+	}); n != 0 {
+		t.Fatalf("%v allocations per WritevSync+WriteAt+Sync", n)
+	}
+}
+
+// TestRequestResetDropsBuffers checks that a pooled request keeps no
+// reference to caller memory.
+func TestRequestResetDropsBuffers(t *testing.T) {
+	r := &request{kind: reqWritev, bufs: [][]byte{[]byte("abc")}, done: make(chan struct{}, 1)}
+	r.begin()
+	r.reset()
+	iovs := r.iovs[:cap(r.iovs)]
+	if r.bufs != nil || r.done == nil || len(r.iovs) != 0 || iovs[0].Base != nil {
+		t.Fatal("reset kept references")
+	}
+	_ = unsafe.Sizeof(r)
+}
