@@ -9,6 +9,7 @@ import (
 	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/vfs"
+	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
 
 // msgs is a Batch of messages with queue offsets assigned in Encode.
@@ -42,13 +43,15 @@ type backend struct {
 	fs   func(t *testing.T) vfs.FS
 }
 
-// backends lists every I/O backend available here: pwrite always, io_uring
-// when the kernel allows it.
+// backends lists every file layer the storage tests run on: pwrite
+// always, io_uring when the kernel allows it, and crashfs (in memory; the
+// same code paths, plus the durability model the crash tests rely on).
 func backends() []backend {
 	bs := []backend{{"pwrite", func(*testing.T) vfs.FS { return vfs.Default() }}}
 	if uringAvailable() {
 		bs = append(bs, backend{"io_uring", newUringFS})
 	}
+	bs = append(bs, backend{"crashfs", func(*testing.T) vfs.FS { return crashfs.New() }})
 	return bs
 }
 

@@ -128,3 +128,40 @@ func (it *Iterator) release() {
 
 // Close releases the iterator's hold on memory.
 func (it *Iterator) Close() { it.release() }
+
+// Ref keeps a segment's in-memory copy alive while a caller uses bytes
+// returned by View. Release it exactly once.
+type Ref struct{ m *mirror }
+
+// Release drops the hold.
+func (r Ref) Release() {
+	if r.m != nil {
+		r.m.release()
+	}
+}
+
+// View returns the record at phys without copying when it is still in
+// memory (recent segments): the bytes stay valid and unchanged until
+// ref.Release. ok is false when the record must be read with ReadRecord.
+func (l *Log) View(phys int64, size int32) (b []byte, ref Ref, ok bool) {
+	if phys < l.MinOffset() || size <= 0 || phys+int64(size) > l.written.Load() {
+		return nil, Ref{}, false
+	}
+	seg := segmentAt(l.segments(), phys)
+	rel := phys - seg.base
+	m := seg.mem.Load()
+	if m == nil || rel < seg.valid || rel+int64(size) > l.cfg.SegmentSize || !m.acquire() {
+		return nil, Ref{}, false
+	}
+	return m.buf[rel : rel+int64(size) : rel+int64(size)], Ref{m}, true
+}
+
+// InMemory reports whether phys lies in a segment whose copy is in memory
+// (reads there cost no I/O).
+func (l *Log) InMemory(phys int64) bool {
+	if phys < l.MinOffset() {
+		return false
+	}
+	seg := segmentAt(l.segments(), phys)
+	return seg.mem.Load() != nil && phys-seg.base >= seg.valid
+}

@@ -139,7 +139,9 @@ func (s *Store) Queue(topic string, queueID int) (*Queue, error) {
 	if q := s.queues[topic][queueID]; q != nil {
 		return q, nil
 	}
-	q := newQueue(s.fs, s.root, topic, queueID, s.epf)
+	// topic may alias a commit-log buffer (the dispatcher passes record
+	// bytes): the queue and the map keep their own copy.
+	q := newQueue(s.fs, s.root, strings.Clone(topic), queueID, s.epf)
 	s.add(q)
 	return q, nil
 }

@@ -163,4 +163,33 @@ func verifyCrashStore(t *testing.T, dir string, acked []ack, cycle int) {
 		}
 		next[v.QueueID]++
 	}
+	verifyQueuesAndIndex(t, s, acked, cycle)
+}
+
+// verifyQueuesAndIndex checks that every consume-queue entry points at a
+// valid record of its topic, queue and offset, and that acknowledged keys
+// are found through the index (the newest 300 and a sample of older ones).
+func verifyQueuesAndIndex(t *testing.T, s *Store, acked []ack, cycle int) {
+	for q := int32(0); q < 4; q++ {
+		for off := s.MinOffsetInQueue("Crash", q); off < s.MaxOffsetInQueue("Crash", q); off++ {
+			r := s.GetMessage("Crash", q, off, 1, nil)
+			if r.Status != Found || len(r.Messages) != 1 {
+				t.Fatalf("cycle %d: queue %d offset %d: %v", cycle, q, off, r.Status)
+			}
+			v, err := message.Parse(r.Messages[0])
+			if err != nil || v.TopicString() != "Crash" || v.QueueID != q || v.QueueOffset != off {
+				t.Fatalf("cycle %d: entry %d/%d points at %v %+v", cycle, q, off, err, v)
+			}
+			r.Release()
+		}
+	}
+	for i, a := range acked {
+		if i < len(acked)-300 && i%97 != 0 {
+			continue
+		}
+		res, err := s.QueryMessage("Crash", strconv.Itoa(a.seq), 32, 0, time.Now().UnixMilli()+1000)
+		if err != nil || len(res.Records) != 1 {
+			t.Fatalf("cycle %d: key %d through the index: %v, %d records", cycle, a.seq, err, len(res.Records))
+		}
+	}
 }

@@ -92,10 +92,12 @@ func (d *dispatcher) loop() {
 	}
 }
 
-// drain dispatches every visible record. A failing dispatcher stops the
+// drain dispatches every visible record. It holds the iterator's memory
+// only while it runs. A failing dispatcher stops the
 // drain at that record; it is retried on the next wake-up, never skipped.
 func (d *dispatcher) drain() {
 	limit := d.visible()
+	defer d.it.Close() // the iterator re-finds its segment on the next drain
 	for {
 		phys, rec, err := d.it.Next(limit)
 		if err != nil {

@@ -22,7 +22,9 @@ import (
 	"time"
 
 	"github.com/mqd/mqd/commitlog"
+	"github.com/mqd/mqd/consumequeue"
 	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/index"
 	"github.com/mqd/mqd/internal/vfs"
 )
 
@@ -52,6 +54,14 @@ type Config struct {
 	BufferedIO bool
 	// CheckpointInterval is how often the durable offset is checkpointed.
 	CheckpointInterval time.Duration // 1 s
+	// ConsumeQueueEntriesPerFile is mappedFileSizeConsumeQueue / 20 (300 000).
+	ConsumeQueueEntriesPerFile int
+	// MaxHashSlotNum and MaxIndexNum size index files (5 000 000 / 20 000 000).
+	MaxHashSlotNum, MaxIndexNum int
+	// QueueFlushThoroughInterval is how often consume queues and the index
+	// are made durable and the dispatched offset checkpointed (10 s);
+	// after a crash, at most this much of the log is dispatched again.
+	QueueFlushThoroughInterval time.Duration
 	// Dispatchers receive every record in commit-log order (the consume
 	// queues and the index plug in here).
 	Dispatchers []Dispatcher
@@ -85,6 +95,9 @@ func (c *Config) defaults() {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = time.Second
 	}
+	if c.QueueFlushThoroughInterval == 0 {
+		c.QueueFlushThoroughInterval = 10 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -104,6 +117,8 @@ type Store struct {
 	ownFS   bool
 	log     *slog.Logger
 	cl      *commitlog.Log
+	cq      *consumequeue.Store
+	idx     *index.Service
 	cp      *checkpointFile
 	lock    interface{ Close() error }
 	offsets queueOffsets // guarded by the commit log's append lock (see put.go)
@@ -127,6 +142,9 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if err := s.open(); err != nil {
+		if s.cl != nil {
+			s.cl.Close()
+		}
 		s.release()
 		return nil, err
 	}
@@ -183,14 +201,20 @@ func (s *Store) open() error {
 	if !clean {
 		s.log.Warn("engine: previous run did not shut down cleanly; recovered", "commitlogEnd", s.cl.Tail(), "checkpointOffset", hint.Offset)
 	}
-	if err := s.rebuildQueueOffsets(); err != nil {
+	from, err := s.openQueues(clean)
+	if err != nil {
 		return err
 	}
+	targets := append([]Dispatcher{cqDispatcher{s.cq}, &indexDispatcher{idx: s.idx}}, s.cfg.Dispatchers...)
+	s.dispatch = newDispatcher(s, from, targets)
+	s.dispatch.drain() // catch up before the store is shared
+	if !s.dispatch.caughtUp() {
+		return fmt.Errorf("engine: recovery dispatch stopped at %d of %d", s.dispatch.done.Load(), s.cl.Tail())
+	}
+	s.queueOffsetsFromConsumeQueues()
 	if err := s.createAbortFile(); err != nil {
 		return err
 	}
-	from := min(max(s.cp.last.DispatchedOffset, s.cl.MinOffset()), s.cl.Tail())
-	s.dispatch = newDispatcher(s, from, s.cfg.Dispatchers)
 	s.cl.OnAdvance(s.dispatch.kick)
 	s.wg.Add(1)
 	go s.dispatch.loop()
@@ -210,30 +234,56 @@ func (s *Store) createAbortFile() error {
 	return s.fs.SyncDir(s.cfg.Dir)
 }
 
-// checkpointLoop records the durable offset every CheckpointInterval.
+// checkpointLoop records the durable offset every CheckpointInterval and
+// writes consume-queue entries out (syncing queues with 2+ dirty pages);
+// every QueueFlushThoroughInterval it makes the queues and the index
+// durable and only then advances the checkpoint's dispatched offset.
 func (s *Store) checkpointLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.CheckpointInterval)
 	defer t.Stop()
+	lastThorough := time.Now()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.writeCheckpoint(); err != nil {
-				s.log.Error("engine: checkpoint failed", "err", err)
-			}
+		}
+		thorough := time.Since(lastThorough) >= s.cfg.QueueFlushThoroughInterval
+		if thorough {
+			lastThorough = time.Now()
+		}
+		if err := s.checkpoint(thorough); err != nil {
+			s.log.Error("engine: checkpoint failed", "err", err)
 		}
 	}
 }
 
-func (s *Store) writeCheckpoint() error {
+// checkpoint writes the checkpoint; thorough also syncs queues and index
+// and advances the dispatched offset to what they now durably hold.
+func (s *Store) checkpoint(thorough bool) error {
 	c := s.cp.last
 	c.PhysicOffset = s.cl.Durable()
 	c.PhysicTimestamp = s.cl.DurableTimestamp()
-	d := s.dispatch.progress()
-	c.DispatchedOffset = min(d.offset, c.PhysicOffset)
-	c.LogicsTimestamp = d.timestamp
+	if !thorough {
+		if err := s.cq.Flush(2); err != nil {
+			return err
+		}
+	} else {
+		d := s.dispatch.progress() // before the flushes: everything below is in them
+		if err := s.cq.Flush(0); err != nil {
+			return err
+		}
+		ts, err := s.idx.Flush()
+		if err != nil {
+			return err
+		}
+		if ts > 0 {
+			c.IndexTimestamp = ts
+		}
+		c.DispatchedOffset = min(d.offset, c.PhysicOffset)
+		c.LogicsTimestamp = d.timestamp
+	}
 	if c == s.cp.last {
 		return nil
 	}
@@ -255,7 +305,7 @@ func (s *Store) Close() error {
 	err := s.cl.Flush()
 	if err == nil {
 		s.dispatch.drain() // dispatch what the final flush made visible
-		err = s.writeCheckpoint()
+		err = s.checkpoint(true)
 	}
 	clErr := s.cl.Close()
 	if err == nil && clErr == nil && s.dispatch.caughtUp() {
@@ -269,6 +319,12 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) release() {
+	if s.cq != nil {
+		s.cq.Close()
+	}
+	if s.idx != nil {
+		s.idx.Close()
+	}
 	if s.cp != nil {
 		s.cp.close()
 	}

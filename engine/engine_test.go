@@ -13,7 +13,8 @@ import (
 
 func testConfig(dir string, ft FlushDiskType) Config {
 	return Config{Dir: dir, FlushDiskType: ft, MappedFileSizeCommitLog: 256 << 10, CheckpointInterval: 10 * time.Millisecond,
-		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10}
+		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10,
+		ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000, QueueFlushThoroughInterval: 50 * time.Millisecond}
 }
 
 func msg(topic string, q int32, body string, props map[string]string) *message.Message {

@@ -35,25 +35,3 @@ func (s *Store) MaxPhysOffset() int64 { return s.cl.Tail() }
 // DurableOffset is the end of the durable log.
 func (s *Store) DurableOffset() int64 { return s.cl.Durable() }
 
-// rebuildQueueOffsets restores the next queue offset of every queue by
-// reading the log's records. Runs in Open, before the store is shared.
-func (s *Store) rebuildQueueOffsets() error {
-	it := s.cl.NewIterator(s.cl.MinOffset())
-	defer it.Close()
-	for {
-		_, rec, err := it.Next(s.cl.Tail())
-		if err != nil {
-			return fmt.Errorf("engine: rebuilding queue offsets: %w", err)
-		}
-		if rec == nil {
-			return nil
-		}
-		v, err := message.Parse(rec)
-		if err != nil {
-			return fmt.Errorf("engine: rebuilding queue offsets: %w", err)
-		}
-		if t := v.TransactionType(); t != message.FlagPrepared && t != message.FlagRollback {
-			s.offsets.observe(v.TopicString(), v.QueueID, v.QueueOffset)
-		}
-	}
-}

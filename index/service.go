@@ -197,6 +197,17 @@ func (s *Service) Put(topic string, keys []string, phyOffset, storeTimestamp int
 	return nil
 }
 
+// EndPhyOffset is the commit-log offset of the newest indexed message (the
+// newest file's endPhyOffset), 0 when there is no file.
+func (s *Service) EndPhyOffset() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.files) == 0 {
+		return 0
+	}
+	return s.files[len(s.files)-1].h.endPhy
+}
+
 // writable returns the file that takes the next key, creating the first
 // file or the next one when the newest is full. Called with mu held.
 func (s *Service) writable() (*file, error) {

@@ -1,0 +1,250 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mqd/mqd/commitlog"
+	"github.com/mqd/mqd/consumequeue"
+	"golang.org/x/sys/unix"
+)
+
+// GetStatus is RocketMQ's GetMessageStatus.
+type GetStatus int
+
+// Get statuses.
+const (
+	Found GetStatus = iota
+	NoMatchedMessage
+	MessageWasRemoving
+	OffsetFoundNull
+	OffsetOverflowBadly
+	OffsetOverflowOne
+	OffsetTooSmall
+	NoMatchedLogicQueue
+	NoMessageInQueue
+)
+
+var getStatusNames = [...]string{"FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING", "OFFSET_FOUND_NULL",
+	"OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL", "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE"}
+
+func (s GetStatus) String() string { return getStatusNames[s] }
+
+// MessageFilter selects messages for a pull. MatchTagsCode sees the
+// consume-queue entry's tag hash before the commit log is touched;
+// MatchRecord (the broker's exact check, e.g. tag strings or SQL92) sees
+// the record bytes.
+type MessageFilter interface {
+	MatchTagsCode(tagsCode int64) bool
+	MatchRecord(record []byte) bool
+}
+
+// Transfer limits per pull (facts §2.3, maxTransfer* settings).
+const (
+	maxBytesInMemory = 256 << 10
+	maxCountInMemory = 32
+	maxBytesOnDisk   = 64 << 10
+	maxCountOnDisk   = 8
+	minScanEntries   = 16000 / consumequeue.EntrySize
+)
+
+// GetResult is a pull's answer. Messages are raw records, each exactly as
+// stored (facts §5.5); records still in memory are not copied, so Release
+// must be called once the caller has sent them.
+type GetResult struct {
+	Status          GetStatus
+	NextBeginOffset int64
+	MinOffset       int64
+	MaxOffset       int64
+	Messages        [][]byte
+	TotalSize       int
+	// SuggestSlave: the consumer is far behind (more than 40% of RAM), the
+	// Java broker's hint to read from a slave.
+	SuggestSlave bool
+	refs         []commitlog.Ref
+	entries      []consumequeue.Entry
+}
+
+var getResultPool = sync.Pool{New: func() any { return new(GetResult) }}
+
+// Release returns held memory; the result must not be used afterwards.
+func (r *GetResult) Release() {
+	for _, ref := range r.refs {
+		ref.Release()
+	}
+	clear(r.Messages)
+	*r = GetResult{Messages: r.Messages[:0], refs: r.refs[:0], entries: r.entries[:0]}
+	getResultPool.Put(r)
+}
+
+// GetMessage reads up to maxMsgNums messages of (topic, queueID) from
+// offset that pass filter (nil = all), following DefaultMessageStore's
+// rules: at least one message when any matches (even for maxMsgNums 0), at
+// most 256 KiB / 32 messages from memory or 64 KiB / 8 from disk, and at
+// most max(800, maxMsgNums) consume-queue entries scanned.
+func (s *Store) GetMessage(topic string, queueID int32, offset int64, maxMsgNums int, filter MessageFilter) *GetResult {
+	r := getResultPool.Get().(*GetResult)
+	r.NextBeginOffset = offset
+	q, ok := s.cq.Lookup(topic, int(queueID))
+	if !ok {
+		r.Status = NoMatchedLogicQueue
+		r.NextBeginOffset = 0
+		return r
+	}
+	r.MinOffset, r.MaxOffset = q.MinOffset(), q.MaxOffset()
+	switch {
+	case r.MaxOffset == 0:
+		r.Status, r.NextBeginOffset = NoMessageInQueue, 0
+	case offset < r.MinOffset:
+		r.Status, r.NextBeginOffset = OffsetTooSmall, r.MinOffset
+	case offset == r.MaxOffset:
+		r.Status = OffsetOverflowOne
+	case offset > r.MaxOffset:
+		r.Status, r.NextBeginOffset = OffsetOverflowBadly, r.MaxOffset
+		if r.MinOffset == 0 {
+			r.NextBeginOffset = 0
+		}
+	default:
+		s.scan(r, q, offset, maxMsgNums, filter)
+	}
+	return r
+}
+
+// scan walks consume-queue entries from offset and collects messages.
+func (s *Store) scan(r *GetResult, q *consumequeue.Queue, offset int64, maxMsgNums int, filter MessageFilter) {
+	var err error
+	r.entries, err = q.Read(offset, max(minScanEntries, maxMsgNums), r.entries[:0])
+	if len(r.entries) == 0 {
+		r.Status = OffsetFoundNull
+		if errors.Is(err, consumequeue.ErrBelowMin) {
+			r.NextBeginOffset = q.MinOffset()
+		}
+		return
+	}
+	r.Status = NoMatchedMessage
+	maxPhys := s.cl.Tail()
+	i := 0
+	for ; i < len(r.entries); i++ {
+		e := r.entries[i]
+		inMem := s.cl.InMemory(e.CommitLogOffset)
+		if s.batchFull(r, int(e.Size), maxMsgNums, inMem) {
+			break
+		}
+		if filter != nil && !filter.MatchTagsCode(e.TagsCode) {
+			continue
+		}
+		rec, ref, err := s.readForPull(e)
+		if err != nil {
+			if len(r.Messages) == 0 {
+				r.Status = MessageWasRemoving
+			}
+			continue
+		}
+		if filter != nil && !filter.MatchRecord(rec) {
+			ref.Release()
+			continue
+		}
+		r.Messages = append(r.Messages, rec)
+		r.refs = append(r.refs, ref)
+		r.TotalSize += len(rec)
+		r.Status = Found
+	}
+	r.NextBeginOffset = offset + int64(i)
+	last := r.entries[max(i-1, 0)].CommitLogOffset
+	r.SuggestSlave = maxPhys-last > memoryBudget()
+}
+
+func (s *Store) batchFull(r *GetResult, size, maxMsgNums int, inMem bool) bool {
+	n := len(r.Messages)
+	if n == 0 {
+		return false
+	}
+	if maxMsgNums <= n {
+		return true
+	}
+	if inMem {
+		return r.TotalSize+size > maxBytesInMemory || n >= maxCountInMemory
+	}
+	return r.TotalSize+size > maxBytesOnDisk || n >= maxCountOnDisk
+}
+
+// readForPull returns the record of e, without a copy when it is in memory.
+func (s *Store) readForPull(e consumequeue.Entry) ([]byte, commitlog.Ref, error) {
+	if b, ref, ok := s.cl.View(e.CommitLogOffset, e.Size); ok {
+		return b, ref, nil
+	}
+	b, err := s.cl.ReadRecord(e.CommitLogOffset, e.Size, nil)
+	return b, commitlog.Ref{}, err
+}
+
+var memBudget = sync.OnceValue(func() int64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 1 << 62
+	}
+	return int64(si.Totalram) * int64(si.Unit) * 40 / 100 // accessMessageInMemoryMaxRatio
+})
+
+func memoryBudget() int64 { return memBudget() }
+
+// MaxOffsetInQueue is the next logical offset of the queue (0 if unknown).
+func (s *Store) MaxOffsetInQueue(topic string, queueID int32) int64 {
+	if q, ok := s.cq.Lookup(topic, int(queueID)); ok {
+		return q.MaxOffset()
+	}
+	return 0
+}
+
+// MinOffsetInQueue is the smallest logical offset still stored.
+func (s *Store) MinOffsetInQueue(topic string, queueID int32) int64 {
+	if q, ok := s.cq.Lookup(topic, int(queueID)); ok {
+		return q.MinOffset()
+	}
+	return 0
+}
+
+// OffsetInQueueByTime is SEARCH_OFFSET_BY_TIMESTAMP.
+func (s *Store) OffsetInQueueByTime(topic string, queueID int32, ts int64) (int64, error) {
+	q, ok := s.cq.Lookup(topic, int(queueID))
+	if !ok {
+		return 0, nil
+	}
+	return q.SearchOffsetByTime(ts, s.storeTimeAt)
+}
+
+// storeTimeAt reads a record's STORETIMESTAMP.
+func (s *Store) storeTimeAt(phys int64, size int32) (int64, error) {
+	b, ref, ok := s.cl.View(phys, size)
+	if !ok {
+		var err error
+		if b, err = s.cl.ReadRecord(phys, size, nil); err != nil {
+			return -1, err
+		}
+	}
+	defer ref.Release()
+	return storeTimestampOf(b)
+}
+
+// MessageStoreTime is the store time of the message at (topic, queue, offset).
+func (s *Store) MessageStoreTime(topic string, queueID int32, offset int64) (int64, error) {
+	q, ok := s.cq.Lookup(topic, int(queueID))
+	if !ok {
+		return -1, fmt.Errorf("engine: no queue %s/%d", topic, queueID)
+	}
+	e, err := q.Get(offset)
+	if err != nil {
+		return -1, err
+	}
+	return s.storeTimeAt(e.CommitLogOffset, e.Size)
+}
+
+// EarliestMessageTime is GET_EARLIEST_MSG_STORETIME: the store time at the
+// queue's min offset, -1 when unknown.
+func (s *Store) EarliestMessageTime(topic string, queueID int32) int64 {
+	ts, err := s.MessageStoreTime(topic, queueID, s.MinOffsetInQueue(topic, queueID))
+	if err != nil {
+		return -1
+	}
+	return ts
+}

@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/mqd/mqd/consumequeue"
+	"github.com/mqd/mqd/index"
+	"github.com/mqd/mqd/internal/message"
+)
+
+// cqDispatcher appends consume-queue entries: only normal and committed
+// transactional records get one (facts §7.2).
+type cqDispatcher struct{ cq *consumequeue.Store }
+
+func (d cqDispatcher) Dispatch(r *DispatchRequest) error {
+	if t := r.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
+		return nil
+	}
+	q, err := d.cq.Queue(r.Topic, int(r.QueueID))
+	if err != nil {
+		return err
+	}
+	return q.Put(r.QueueOffset, consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode})
+}
+
+// indexDispatcher indexes topic#UNIQ_KEY and topic#<each KEYS token>;
+// rolled-back records are skipped (facts §8.5).
+type indexDispatcher struct {
+	idx  *index.Service
+	keys []string
+}
+
+func (d *indexDispatcher) Dispatch(r *DispatchRequest) error {
+	if r.SysFlag&message.FlagTransactionMask == message.FlagRollback {
+		return nil
+	}
+	uniq, _ := message.LookupProperty(r.Properties, message.PropUniqKey)
+	keys, _ := message.LookupProperty(r.Properties, message.PropKeys)
+	d.keys = index.AppendKeys(d.keys[:0], uniq, keys)
+	if len(d.keys) == 0 {
+		return nil
+	}
+	return d.idx.Put(r.Topic, d.keys, r.PhysOffset, r.StoreTimestamp)
+}
+
+// openQueues opens the consume queues and the index and brings them in line
+// with the recovered commit log (facts §9.2): consume-queue entries past the
+// log end are cut, files below the log start removed; after an abnormal
+// exit, index files that may point past the log end are dropped. It returns
+// where dispatch must start so that every record missing from them is
+// dispatched again (dispatch is idempotent).
+func (s *Store) openQueues(clean bool) (int64, error) {
+	var err error
+	s.cq, err = consumequeue.Open(s.fs, s.path("consumequeue"), consumequeue.Config{EntriesPerFile: s.cfg.ConsumeQueueEntriesPerFile})
+	if err != nil {
+		return 0, fmt.Errorf("engine: consume queues: %w", err)
+	}
+	end, minOff := s.cl.Tail(), s.cl.MinOffset()
+	if err := s.cq.TruncateDirty(end); err != nil {
+		return 0, err
+	}
+	if _, err := s.cq.DeleteBelow(minOff); err != nil {
+		return 0, err
+	}
+	s.idx, err = index.Open(s.fs, filepath.Join(s.cfg.Dir, "index"), index.Config{MaxHashSlotNum: s.cfg.MaxHashSlotNum, MaxIndexNum: s.cfg.MaxIndexNum})
+	if err != nil {
+		return 0, fmt.Errorf("engine: index: %w", err)
+	}
+	from := s.cp.last.DispatchedOffset
+	if !clean {
+		if s.idx.EndPhyOffset() > end {
+			// an async log lost its unsynced tail: index entries point past
+			// it and would make the index skip the records that reuse it
+			if _, err := s.idx.DropNewerThan(s.cp.last.IndexTimestamp); err != nil {
+				return 0, err
+			}
+			from = min(from, s.idx.EndPhyOffset())
+		}
+	}
+	return min(max(from, minOff), end), nil
+}
+
+// queueOffsetsFromConsumeQueues sets every queue's next offset from its
+// consume queue once recovery dispatch has caught up.
+func (s *Store) queueOffsetsFromConsumeQueues() {
+	for _, topic := range s.cq.Topics() {
+		for _, id := range s.cq.QueueIDs(topic) {
+			if q, ok := s.cq.Lookup(topic, id); ok {
+				s.offsets.observe(topic, int32(id), q.MaxOffset()-1)
+			}
+		}
+	}
+}
