@@ -34,4 +34,3 @@ func (s *Store) MaxPhysOffset() int64 { return s.cl.Tail() }
 
 // DurableOffset is the end of the durable log.
 func (s *Store) DurableOffset() int64 { return s.cl.Durable() }
-

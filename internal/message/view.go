@@ -44,8 +44,8 @@ func Parse(b []byte) (View, error) {
 	if magic := be.Uint32(b[offMagic:]); magic != MagicMessage {
 		return v, fmt.Errorf("%w: magic %#x", ErrCorrupt, magic)
 	}
-	if total < minRecord || total > len(b) {
-		return v, fmt.Errorf("%w: total size %d outside [%d,%d]", ErrCorrupt, total, minRecord, len(b))
+	if total < MinRecordSize || total > len(b) {
+		return v, fmt.Errorf("%w: total size %d outside [%d,%d]", ErrCorrupt, total, MinRecordSize, len(b))
 	}
 	r := b[:total]
 	v.Raw = r
@@ -59,8 +59,8 @@ func Parse(b []byte) (View, error) {
 	return v, v.parseTail(r)
 }
 
-// minRecord is the smallest record: IPv4 hosts, empty body, topic and properties.
-const minRecord = 91
+// MinRecordSize is the smallest record: IPv4 hosts, empty body, topic and properties.
+const MinRecordSize = 91
 
 func (v *View) parseTail(r []byte) error {
 	be := binary.BigEndian
