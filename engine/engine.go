@@ -62,6 +62,8 @@ type Config struct {
 	// are made durable and the dispatched offset checkpointed (10 s);
 	// after a crash, at most this much of the log is dispatched again.
 	QueueFlushThoroughInterval time.Duration
+	// Retention is the file-deletion policy.
+	Retention RetentionConfig
 	// Dispatchers receive every record in commit-log order (the consume
 	// queues and the index plug in here).
 	Dispatchers []Dispatcher
@@ -101,6 +103,7 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Retention.defaults()
 }
 
 func (c *Config) policy() flush.Policy {
@@ -123,6 +126,7 @@ type Store struct {
 	lock    interface{ Close() error }
 	offsets queueOffsets // guarded by the commit log's append lock (see put.go)
 
+	disk     diskState
 	dispatch *dispatcher
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -148,8 +152,12 @@ func Open(cfg Config) (*Store, error) {
 		s.release()
 		return nil, err
 	}
-	s.wg.Add(1)
+	if err := s.RunRetention(); err != nil {
+		s.log.Error("engine: retention failed", "err", err)
+	}
+	s.wg.Add(2)
 	go s.checkpointLoop()
+	go s.retentionLoop()
 	return s, nil
 }
 
@@ -253,6 +261,7 @@ func (s *Store) checkpointLoop() {
 		if thorough {
 			lastThorough = time.Now()
 		}
+		s.checkDisk()
 		if err := s.checkpoint(thorough); err != nil {
 			s.log.Error("engine: checkpoint failed", "err", err)
 		}

@@ -55,6 +55,9 @@ type PutResult struct {
 	Offsets        []int64 // every record's physical offset (batch puts)
 }
 
+// ErrDiskFull is the reason writes are refused above the disk warning ratio.
+var ErrDiskFull = errors.New("engine: disk usage above the warning ratio (diskSpaceWarningLevelRatio); writes are refused until retention frees space")
+
 // PutMessage appends one message. It waits for durability under
 // SYNC_FLUSH unless the message's WAIT property is "false".
 func (s *Store) PutMessage(m *message.Message) PutResult {
@@ -79,6 +82,9 @@ func (s *Store) put(batch []*message.Message, m *message.Message) PutResult {
 		if st, err := s.validate(m); err != nil {
 			return PutResult{Status: st, Err: err}
 		}
+	}
+	if s.disk.full.Load() {
+		return PutResult{Status: ServiceNotAvailable, Err: ErrDiskFull}
 	}
 	req.checksum()
 	wait := true

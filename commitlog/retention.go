@@ -1,0 +1,76 @@
+package commitlog
+
+import (
+	"fmt"
+	"time"
+)
+
+// SegmentInfo describes a segment for retention decisions.
+type SegmentInfo struct {
+	Base    int64
+	Path    string
+	ModTime time.Time // last write to the file
+}
+
+// SealedSegments lists the segments before the tail segment that are fully
+// written, oldest first: the only ones retention may remove.
+func (l *Log) SealedSegments() ([]SegmentInfo, error) {
+	l.mu.Lock()
+	segs := l.segs[:len(l.segs)-1]
+	l.mu.Unlock()
+	written := l.written.Load()
+	var out []SegmentInfo
+	for _, s := range segs {
+		if s.base+l.cfg.SegmentSize > written {
+			break
+		}
+		path := l.segmentPath(s.base)
+		st, err := l.fs.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("commitlog: %w", err)
+		}
+		out = append(out, SegmentInfo{Base: s.base, Path: path, ModTime: st.ModTime()})
+	}
+	return out, nil
+}
+
+// readerGrace is how long a removed segment's read handle stays open for
+// readers that found it just before its removal.
+const readerGrace = 30 * time.Second
+
+// RemoveSegmentsBefore deletes every sealed segment whose base is below
+// base (retention); the log's minimum offset becomes the first remaining
+// segment's base. Readers still holding a removed segment keep working
+// for readerGrace; readers arriving later get ErrNotFound.
+func (l *Log) RemoveSegmentsBefore(base int64) (int, error) {
+	l.mu.Lock()
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n].base < base && l.segs[n].base+l.cfg.SegmentSize <= l.written.Load() {
+		n++
+	}
+	gone := append([]*segment(nil), l.segs[:n]...)
+	l.segs = append(l.segs[:0:0], l.segs[n:]...)
+	l.publish()
+	l.mu.Unlock()
+	for _, s := range gone {
+		if err := l.fs.Remove(l.segmentPath(s.base)); err != nil {
+			return 0, fmt.Errorf("commitlog: remove segment: %w", err)
+		}
+		s.dropMirror()
+		time.AfterFunc(readerGrace, func() {
+			if s.rf != nil {
+				s.rf.Close()
+			}
+			if s.wf != nil {
+				s.wf.Close()
+			}
+		})
+	}
+	if len(gone) > 0 {
+		if err := l.fs.SyncDir(l.cfg.Dir); err != nil {
+			return len(gone), err
+		}
+		l.log.Info("commitlog: retention removed segments", "count", len(gone), "minOffset", l.MinOffset())
+	}
+	return len(gone), nil
+}
