@@ -96,7 +96,7 @@ func TestRetentionByDiskUsage(t *testing.T) {
 	}
 	fill(t, s, 8)
 	now.Store(time.Now().UnixMilli()) // every file unexpired
-	disk.set(0.87)                  // above 85%: forcibly
+	disk.set(0.87)                    // above 85%: forcibly
 	before := s.MinPhysOffset()
 	if err := s.RunRetention(); err != nil || s.MinPhysOffset() <= before {
 		t.Fatal("unexpired files kept at 87%", err)
