@@ -1,0 +1,522 @@
+package protocol
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Nameserver family: GET_ROUTEINFO_BY_TOPIC (105), REGISTER_BROKER (103),
+// UNREGISTER_BROKER (104), QUERY_DATA_VERSION (322), DELETE_TOPIC_IN_NAMESRV
+// (216), WIPE/ADD_WRITE_PERM_OF_BROKER (205/327), GET_TOPICS_BY_CLUSTER
+// (224) and the KV config requests (100/101/102/219) — facts §2.5, §17.
+
+// Topic filter types.
+const (
+	TopicFilterSingleTag = "SINGLE_TAG"
+	TopicFilterMultiTag  = "MULTI_TAG"
+)
+
+// GetRouteInfoRequestHeader is the header of code 105.
+type GetRouteInfoRequestHeader struct {
+	Topic string // required
+	// AcceptStandardJSONOnly (4.9.4+ Java clients) asks for quoted keys;
+	// mqd always writes them.
+	AcceptStandardJSONOnly bool
+}
+
+// Encode implements HeaderEncoder.
+func (h *GetRouteInfoRequestHeader) Encode() map[string]string {
+	w := newExt(2)
+	w.str("topic", h.Topic)
+	if h.AcceptStandardJSONOnly {
+		w.boolean("acceptStandardJsonOnly", true)
+	}
+	return w
+}
+
+// Decode requires topic.
+func (h *GetRouteInfoRequestHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	*h = GetRouteInfoRequestHeader{
+		Topic:                  r.str("topic", true),
+		AcceptStandardJSONOnly: r.boolean("acceptStandardJsonOnly", false),
+	}
+	return r.err
+}
+
+// RegisterBrokerRequestHeader is the header of code 103.
+type RegisterBrokerRequestHeader struct {
+	BrokerName   string // required
+	BrokerAddr   string // required, ip:port
+	ClusterName  string // required
+	HaServerAddr string // required, ip:haPort
+	BrokerID     int64  // required
+	Compressed   bool   // body uses the zlib form of facts §17.1
+	BodyCrc32    int32  // CRC32-IEEE & 0x7FFFFFFF of the body; 0 = unchecked
+}
+
+// Encode implements HeaderEncoder.
+func (h *RegisterBrokerRequestHeader) Encode() map[string]string {
+	w := newExt(7)
+	w.str("brokerName", h.BrokerName)
+	w.str("brokerAddr", h.BrokerAddr)
+	w.str("clusterName", h.ClusterName)
+	w.str("haServerAddr", h.HaServerAddr)
+	w.i64("brokerId", h.BrokerID)
+	w.boolean("compressed", h.Compressed)
+	w.i32("bodyCrc32", h.BodyCrc32)
+	return w
+}
+
+// Decode implements the Java required-field rules.
+func (h *RegisterBrokerRequestHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	*h = RegisterBrokerRequestHeader{
+		BrokerName:   r.str("brokerName", true),
+		BrokerAddr:   r.str("brokerAddr", true),
+		ClusterName:  r.str("clusterName", true),
+		HaServerAddr: r.str("haServerAddr", true),
+		BrokerID:     r.i64("brokerId", true),
+		Compressed:   r.boolean("compressed", false),
+		BodyCrc32:    r.i32("bodyCrc32", false),
+	}
+	return r.err
+}
+
+// RegisterBrokerResponseHeader is the response header of code 103; both
+// fields are filled for slaves once their master is registered.
+type RegisterBrokerResponseHeader struct {
+	HaServerAddr string
+	MasterAddr   string
+}
+
+// Encode implements HeaderEncoder.
+func (h *RegisterBrokerResponseHeader) Encode() map[string]string {
+	w := newExt(2)
+	w.optStr("haServerAddr", h.HaServerAddr)
+	w.optStr("masterAddr", h.MasterAddr)
+	return w
+}
+
+// Decode reads the optional fields.
+func (h *RegisterBrokerResponseHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	*h = RegisterBrokerResponseHeader{
+		HaServerAddr: r.str("haServerAddr", false),
+		MasterAddr:   r.str("masterAddr", false),
+	}
+	return r.err
+}
+
+// BrokerIdentityHeader is the header of codes 104 and 322.
+type BrokerIdentityHeader struct {
+	BrokerName  string // required
+	BrokerAddr  string // required
+	ClusterName string // required
+	BrokerID    int64  // required
+}
+
+// Aliases naming the requests that use BrokerIdentityHeader.
+type (
+	UnregisterBrokerRequestHeader = BrokerIdentityHeader
+	QueryDataVersionRequestHeader = BrokerIdentityHeader
+)
+
+// Encode implements HeaderEncoder.
+func (h *BrokerIdentityHeader) Encode() map[string]string {
+	w := newExt(4)
+	w.str("brokerName", h.BrokerName)
+	w.str("brokerAddr", h.BrokerAddr)
+	w.str("clusterName", h.ClusterName)
+	w.i64("brokerId", h.BrokerID)
+	return w
+}
+
+// Decode requires all fields.
+func (h *BrokerIdentityHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	*h = BrokerIdentityHeader{
+		BrokerName:  r.str("brokerName", true),
+		BrokerAddr:  r.str("brokerAddr", true),
+		ClusterName: r.str("clusterName", true),
+		BrokerID:    r.i64("brokerId", true),
+	}
+	return r.err
+}
+
+// QueryDataVersionResponseHeader is the response header of code 322.
+type QueryDataVersionResponseHeader struct {
+	Changed bool // required
+}
+
+// Encode implements HeaderEncoder.
+func (h *QueryDataVersionResponseHeader) Encode() map[string]string {
+	return map[string]string{"changed": strconv.FormatBool(h.Changed)}
+}
+
+// Decode requires changed.
+func (h *QueryDataVersionResponseHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	h.Changed = r.boolean("changed", true)
+	return r.err
+}
+
+// DeleteTopicFromNamesrvRequestHeader is the header of code 216.
+type DeleteTopicFromNamesrvRequestHeader struct {
+	Topic       string // required
+	ClusterName string // optional: only that cluster's queue data
+}
+
+// Encode implements HeaderEncoder.
+func (h *DeleteTopicFromNamesrvRequestHeader) Encode() map[string]string {
+	w := newExt(2)
+	w.str("topic", h.Topic)
+	w.optStr("clusterName", h.ClusterName)
+	return w
+}
+
+// Decode requires topic.
+func (h *DeleteTopicFromNamesrvRequestHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	*h = DeleteTopicFromNamesrvRequestHeader{
+		Topic:       r.str("topic", true),
+		ClusterName: r.str("clusterName", false),
+	}
+	return r.err
+}
+
+// BrokerNameHeader is the {brokerName} header of codes 205 and 327.
+type BrokerNameHeader struct {
+	BrokerName string // required
+}
+
+// Aliases naming the requests that use BrokerNameHeader.
+type (
+	WipeWritePermOfBrokerRequestHeader = BrokerNameHeader
+	AddWritePermOfBrokerRequestHeader  = BrokerNameHeader
+)
+
+// Encode implements HeaderEncoder.
+func (h *BrokerNameHeader) Encode() map[string]string {
+	return map[string]string{"brokerName": h.BrokerName}
+}
+
+// Decode requires brokerName.
+func (h *BrokerNameHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	h.BrokerName = r.str("brokerName", true)
+	return r.err
+}
+
+// WritePermCountResponseHeader is the response of 205 (wipeTopicCount) and
+// 327 (addTopicCount); Key selects the ext key.
+type WritePermCountResponseHeader struct {
+	Key   string // "wipeTopicCount" or "addTopicCount"
+	Count int32
+}
+
+// Encode implements HeaderEncoder.
+func (h *WritePermCountResponseHeader) Encode() map[string]string {
+	return map[string]string{h.Key: strconv.Itoa(int(h.Count))}
+}
+
+// Decode reads the count under Key (which must be set by the caller).
+func (h *WritePermCountResponseHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	h.Count = r.i32(h.Key, true)
+	return r.err
+}
+
+// GetTopicsByClusterRequestHeader is the header of code 224.
+type GetTopicsByClusterRequestHeader struct {
+	Cluster string // required
+}
+
+// Encode implements HeaderEncoder.
+func (h *GetTopicsByClusterRequestHeader) Encode() map[string]string {
+	return map[string]string{"cluster": h.Cluster}
+}
+
+// Decode requires cluster.
+func (h *GetTopicsByClusterRequestHeader) Decode(ext map[string]string) error {
+	r := extReader{m: ext}
+	h.Cluster = r.str("cluster", true)
+	return r.err
+}
+
+// KVConfigHeader is the header of the KV requests: 100 uses all three
+// fields, 101/102 namespace+key, 219 namespace only. Required fields are
+// checked by the Decode* method matching the code.
+type KVConfigHeader struct {
+	Namespace string
+	Key       string
+	Value     string
+}
+
+// Encode writes the non-empty fields.
+func (h *KVConfigHeader) Encode() map[string]string {
+	w := newExt(3)
+	w.str("namespace", h.Namespace)
+	w.optStr("key", h.Key)
+	w.optStr("value", h.Value)
+	return w
+}
+
+// Decode is DecodeFor(PutKVConfig, ext): all three fields required.
+func (h *KVConfigHeader) Decode(ext map[string]string) error {
+	return h.DecodeFor(PutKVConfig, ext)
+}
+
+// DecodeFor decodes with the required fields of the given request code.
+func (h *KVConfigHeader) DecodeFor(code int16, ext map[string]string) error {
+	r := extReader{m: ext}
+	*h = KVConfigHeader{
+		Namespace: r.str("namespace", true),
+		Key:       r.str("key", code != GetKVListByNamespace),
+		Value:     r.str("value", code == PutKVConfig),
+	}
+	return r.err
+}
+
+// GetKVConfigResponseHeader is the response header of code 101.
+type GetKVConfigResponseHeader struct {
+	Value string
+}
+
+// Encode implements HeaderEncoder.
+func (h *GetKVConfigResponseHeader) Encode() map[string]string {
+	return map[string]string{"value": h.Value}
+}
+
+// Decode reads value.
+func (h *GetKVConfigResponseHeader) Decode(ext map[string]string) error {
+	h.Value = ext["value"]
+	return nil
+}
+
+// DataVersion versions a broker's topic table (counter increments on every
+// change).
+type DataVersion struct {
+	Timestamp int64 `json:"timestamp"`
+	Counter   int64 `json:"counter"`
+}
+
+// TopicConfig is one topic's configuration as registered and persisted.
+type TopicConfig struct {
+	TopicName       string `json:"topicName"`
+	ReadQueueNums   int32  `json:"readQueueNums"`
+	WriteQueueNums  int32  `json:"writeQueueNums"`
+	Perm            int32  `json:"perm"`
+	TopicFilterType string `json:"topicFilterType"`
+	TopicSysFlag    int32  `json:"topicSysFlag"`
+	Order           bool   `json:"order"`
+}
+
+// TopicConfigSerializeWrapper is the topic table plus its version (also the
+// GET_ALL_TOPIC_CONFIG response body).
+type TopicConfigSerializeWrapper struct {
+	TopicConfigTable map[string]TopicConfig `json:"topicConfigTable"`
+	DataVersion      DataVersion            `json:"dataVersion"`
+}
+
+// RegisterBrokerBody is the body of REGISTER_BROKER.
+type RegisterBrokerBody struct {
+	TopicConfigSerializeWrapper TopicConfigSerializeWrapper `json:"topicConfigSerializeWrapper"`
+	FilterServerList            []string                    `json:"filterServerList"`
+}
+
+// Encode writes the uncompressed JSON form.
+func (b *RegisterBrokerBody) Encode() ([]byte, error) {
+	c := *b
+	if c.FilterServerList == nil {
+		c.FilterServerList = []string{}
+	}
+	if c.TopicConfigSerializeWrapper.TopicConfigTable == nil {
+		c.TopicConfigSerializeWrapper.TopicConfigTable = map[string]TopicConfig{}
+	}
+	return json.Marshal(&c)
+}
+
+// DecodeRegisterBrokerBody parses a REGISTER_BROKER body in either form.
+func DecodeRegisterBrokerBody(body []byte, compressed bool) (*RegisterBrokerBody, error) {
+	if compressed {
+		return decodeCompressedRegisterBody(body)
+	}
+	b := &RegisterBrokerBody{}
+	if err := DecodeJSON(body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// EncodeCompressed writes the zlib form of facts §17.1. Topic lines carry
+// name, read and write queue numbers, perm and filter type only.
+func (b *RegisterBrokerBody) EncodeCompressed() ([]byte, error) {
+	var raw bytes.Buffer
+	dv, err := json.Marshal(b.TopicConfigSerializeWrapper.DataVersion)
+	if err != nil {
+		return nil, err
+	}
+	writeLenPrefixed(&raw, dv)
+	table := b.TopicConfigSerializeWrapper.TopicConfigTable
+	binary.Write(&raw, binary.BigEndian, int32(len(table)))
+	names := make([]string, 0, len(table))
+	for n := range table {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		tc := table[n]
+		line := fmt.Sprintf("%s %d %d %d %s", tc.TopicName, tc.ReadQueueNums,
+			tc.WriteQueueNums, tc.Perm, tc.TopicFilterType)
+		writeLenPrefixed(&raw, []byte(line))
+	}
+	fs := b.FilterServerList
+	if fs == nil {
+		fs = []string{}
+	}
+	fsJSON, _ := json.Marshal(fs)
+	writeLenPrefixed(&raw, fsJSON)
+	var out bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&out, zlib.BestCompression)
+	zw.Write(raw.Bytes())
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+func writeLenPrefixed(w *bytes.Buffer, b []byte) {
+	binary.Write(w, binary.BigEndian, int32(len(b)))
+	w.Write(b)
+}
+
+// maxCompressedRegister bounds the inflated size of a compressed body.
+const maxCompressedRegister = 64 << 20
+
+func decodeCompressedRegisterBody(body []byte) (*RegisterBrokerBody, error) {
+	zr, err := zlib.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, maxCompressedRegister))
+	if err != nil {
+		return nil, err
+	}
+	rd := lenPrefixedReader{b: raw}
+	out := &RegisterBrokerBody{}
+	w := &out.TopicConfigSerializeWrapper
+	if err := json.Unmarshal(rd.next(), &w.DataVersion); err != nil {
+		return nil, fmt.Errorf("compressed register body: dataVersion: %w", err)
+	}
+	n := rd.int32()
+	if n < 0 || int(n) > len(raw) {
+		return nil, errors.New("compressed register body: bad topic count")
+	}
+	w.TopicConfigTable = make(map[string]TopicConfig, n)
+	for i := int32(0); i < n && rd.err == nil; i++ {
+		tc, err := parseTopicConfigLine(string(rd.next()))
+		if err != nil {
+			return nil, err
+		}
+		w.TopicConfigTable[tc.TopicName] = tc
+	}
+	if fs := rd.next(); rd.err == nil && len(fs) > 0 {
+		if err := json.Unmarshal(fs, &out.FilterServerList); err != nil {
+			return nil, fmt.Errorf("compressed register body: filterServerList: %w", err)
+		}
+	}
+	if rd.err != nil {
+		return nil, rd.err
+	}
+	return out, nil
+}
+
+func parseTopicConfigLine(line string) (TopicConfig, error) {
+	f := strings.Split(line, " ")
+	if len(f) < 5 {
+		return TopicConfig{}, fmt.Errorf("compressed register body: bad topic line %q", line)
+	}
+	nums := [3]int32{}
+	for i := range nums {
+		v, err := strconv.ParseInt(f[i+1], 10, 32)
+		if err != nil {
+			return TopicConfig{}, fmt.Errorf("compressed register body: bad topic line %q", line)
+		}
+		nums[i] = int32(v)
+	}
+	return TopicConfig{TopicName: f[0], ReadQueueNums: nums[0], WriteQueueNums: nums[1],
+		Perm: nums[2], TopicFilterType: f[4]}, nil
+}
+
+// lenPrefixedReader reads int32-length-prefixed chunks, remembering the
+// first error.
+type lenPrefixedReader struct {
+	b   []byte
+	err error
+}
+
+func (r *lenPrefixedReader) int32() int32 {
+	if r.err != nil || len(r.b) < 4 {
+		r.setErr()
+		return 0
+	}
+	v := int32(binary.BigEndian.Uint32(r.b))
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *lenPrefixedReader) next() []byte {
+	n := r.int32()
+	if r.err != nil || n < 0 || int(n) > len(r.b) {
+		r.setErr()
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *lenPrefixedReader) setErr() {
+	if r.err == nil {
+		r.err = errors.New("compressed register body: truncated")
+	}
+}
+
+// KVTable is the body of GET_KVLIST_BY_NAMESPACE and of the REGISTER_BROKER
+// response (namespace ORDER_TOPIC_CONFIG).
+type KVTable struct {
+	Table map[string]string `json:"table"`
+}
+
+// Encode marshals the table; nil becomes {}.
+func (t *KVTable) Encode() ([]byte, error) {
+	if t.Table == nil {
+		return []byte(`{"table":{}}`), nil
+	}
+	return json.Marshal(t)
+}
+
+// TopicList is the body of GET_ALL_TOPIC_LIST_FROM_NAMESERVER and
+// GET_TOPICS_BY_CLUSTER. The Go admin client decodes it with encoding/json.
+type TopicList struct {
+	TopicList  []string `json:"topicList"`
+	BrokerAddr string   `json:"brokerAddr,omitempty"`
+}
+
+// Encode marshals the list; nil becomes [].
+func (t *TopicList) Encode() ([]byte, error) {
+	c := *t
+	if c.TopicList == nil {
+		c.TopicList = []string{}
+	}
+	return json.Marshal(&c)
+}
