@@ -1,0 +1,37 @@
+// Package remoting is mqd's TCP transport for the RocketMQ remoting
+// protocol: a Server with a handler registry by request code, a pipelined
+// Client, a Pool of clients keyed by address, and the Conn type both sides
+// share. It imports only internal/protocol.
+//
+// # Goroutines and ownership
+//
+// Every Conn runs exactly two goroutines for its whole life:
+//
+//   - the read loop owns the socket's read side, the bufio.Reader and the
+//     protocol.Decoder. It decodes one frame at a time; responses are
+//     matched to pending calls by opaque right there (cheap), requests are
+//     handed to a new handler goroutine. When MaxInflight handlers of that
+//     connection are running, the read loop waits (TCP back-pressure), so
+//     one connection cannot flood the process.
+//   - the writer owns the socket's write side and the encode buffers. Other
+//     goroutines only append *protocol.Command values to the connection's
+//     queue (under a short mutex) and poke the writer; the writer swaps the
+//     whole queue out, encodes every command into one buffer (large bodies
+//     and Command.BodyParts are added as separate segments, never copied)
+//     and issues one writev (net.Buffers). A burst of replies therefore
+//     costs one syscall, not one per reply.
+//
+// Handlers run on their own goroutines, so a slow handler never blocks the
+// read loop or other requests of the same connection; responses may leave
+// out of order (opaque matches them). A handler may return nil and answer
+// later with Conn.Reply (long polling). A panicking handler produces a
+// SYSTEM_ERROR response and a log line. Oneway requests (flag bit 1) get
+// no reply.
+//
+// The pending-call table (opaque → call) of a Conn is guarded by its own
+// mutex; whoever removes an entry completes that call, exactly once. When
+// a connection dies every pending call fails at once with ErrConnClosed.
+//
+// Lock order: Conn.pmu and Conn.wmu are never held together; Server.mu may
+// be held while taking neither.
+package remoting
