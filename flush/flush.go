@@ -35,11 +35,12 @@ type Sync struct {
 // Durable implements Policy.
 func (Sync) Durable() bool { return true }
 
-// Decide implements Policy. Bytes written by appenders that do not wait
-// (WAIT=false) are synced with the next waiter or within a second.
-func (Sync) Decide(dirty int64, since time.Duration, waiting bool) (bool, time.Duration) {
-	if waiting || (dirty > 0 && since >= time.Second) {
-		return dirty > 0 || waiting, 0
+// Decide implements Policy. Everything written is synced at once, also
+// bytes of appenders that do not wait (WAIT=false): under SYNC_FLUSH a
+// consumer only sees durable records, so they must not linger unsynced.
+func (Sync) Decide(dirty int64, _ time.Duration, waiting bool) (bool, time.Duration) {
+	if waiting || dirty > 0 {
+		return true, 0
 	}
 	return false, time.Second
 }
