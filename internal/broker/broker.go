@@ -1,0 +1,159 @@
+// Package broker is the RocketMQ broker: request handlers over the
+// remoting transport in front of the engine.
+//
+// Goroutines and what they own:
+//   - remoting runs each request's handler on its own goroutine; handlers
+//     share the managers below, each guarded by its own lock;
+//   - the registration loop (register.go) re-registers with every
+//     nameserver every 30 s and after topic changes;
+//   - the client housekeeping loop (clients.go) drops expired clients and
+//     expired queue locks;
+//   - the offset loop (offsets.go) persists consumer offsets every 5 s;
+//   - the pull-hold service (pullhold.go) owns parked long polls and is
+//     woken by the engine's dispatch goroutine through a Dispatcher.
+//
+// Files by request family: send.go, pull.go (+ pullhold.go, filter.go),
+// offsets.go, query.go, clients.go, locks.go, admin.go, register.go.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/mqd/mqd/engine"
+	"github.com/mqd/mqd/internal/remoting"
+)
+
+// Broker is a running broker.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *engine.Store
+	server    *remoting.Server
+	namesrv   *remoting.Pool
+	storeHost netip.AddrPort
+
+	topics    *TopicManager
+	groups    *GroupManager
+	offsets   *OffsetManager
+	consumers *ConsumerManager
+	producers *ProducerManager
+	locks     *LockManager
+	pulls     *PullHold
+	reg       registration // register.go: serialises registrations, stops them before unregistering
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// New opens the store and loads the broker's configuration files; Start
+// begins serving.
+func New(cfg Config) (*Broker, error) {
+	cfg.defaults()
+	b := &Broker{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
+	configDir := filepath.Join(cfg.Store.Dir, "config")
+	var err error
+	if b.topics, err = newTopicManager(configDir, &b.cfg); err != nil {
+		return nil, err
+	}
+	if b.groups, err = newGroupManager(configDir, cfg.AutoCreateSubscriptionGroup); err != nil {
+		return nil, err
+	}
+	if err := b.initClients(configDir); err != nil { // clients.go, offsets.go, locks.go, pullhold.go
+		return nil, err
+	}
+	storeCfg := cfg.Store
+	storeCfg.Logger = cfg.Logger
+	storeCfg.Dispatchers = append(storeCfg.Dispatchers, b.pulls) // wakes long polls
+	if b.store, err = engine.Open(storeCfg); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Start listens, registers with the nameservers and starts the loops.
+func (b *Broker) Start() error {
+	ln := b.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(b.cfg.ListenPort))); err != nil {
+			return fmt.Errorf("broker: listen: %w", err)
+		}
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ip, err := netip.ParseAddr(b.cfg.BrokerIP1)
+	if err != nil || !ip.Is4() {
+		return fmt.Errorf("broker: brokerIP1 %q must be an IPv4 address (clients parse 32-character message ids)", b.cfg.BrokerIP1)
+	}
+	b.storeHost = netip.AddrPortFrom(ip, uint16(port))
+	b.server = remoting.NewServer(remoting.ServerConfig{Listener: ln, Logger: b.log})
+	b.namesrv = remoting.NewPool(remoting.ClientConfig{Logger: b.log})
+	b.registerHandlers()
+	if err := b.server.Start(); err != nil {
+		return err
+	}
+	b.topics.OnChange(func() { b.registerAll() })
+	b.startLoops()
+	b.log.Info("broker started", "addr", b.Addr(), "cluster", b.cfg.ClusterName, "name", b.cfg.BrokerName,
+		"flush", b.cfg.Store.FlushDiskType, "namesrv", b.cfg.NamesrvAddrs)
+	return nil
+}
+
+// registerHandlers installs every request family's handlers.
+func (b *Broker) registerHandlers() {
+	b.registerSend()    // send.go
+	b.registerQuery()   // query.go
+	b.registerAdmin()   // admin.go
+	b.registerClients() // clients.go
+	b.registerPull()    // pull.go
+	b.registerOffsets() // offsets.go
+	b.registerLocks()   // locks.go
+}
+
+func (b *Broker) startLoops() {
+	b.goLoop(b.registerLoop)     // register.go
+	b.goLoop(b.housekeepingLoop) // clients.go
+	b.goLoop(b.offsetLoop)       // offsets.go
+	b.goLoop(b.pulls.run)        // pullhold.go
+}
+
+func (b *Broker) goLoop(f func(stop <-chan struct{})) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f(b.stop)
+	}()
+}
+
+// Addr is the address clients reach the broker at (brokerIP1:port).
+func (b *Broker) Addr() string { return b.storeHost.String() }
+
+// Store exposes the engine (tests, admin tools).
+func (b *Broker) Store() *engine.Store { return b.store }
+
+// Shutdown stops accepting requests, finishes in-flight ones, unregisters
+// from the nameservers, persists offsets, then flushes and closes the store
+// (which checkpoints and removes the abort file).
+func (b *Broker) Shutdown(ctx context.Context) error {
+	var errs []error
+	b.once.Do(func() {
+		if b.server != nil {
+			errs = append(errs, b.server.Shutdown(ctx))
+			b.unregisterAll()
+			close(b.stop)
+			b.wg.Wait()
+			b.namesrv.Close()
+		}
+		errs = append(errs, b.offsets.persist())
+		errs = append(errs, b.store.Close())
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,220 @@
+package broker
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqd/mqd/engine"
+)
+
+// ParseProperties reads a Java .properties file: key=value or key:value
+// (or key value), '#' and '!' comments, trailing-backslash continuation.
+func ParseProperties(r io.Reader) (map[string]string, error) {
+	props := map[string]string{}
+	sc := bufio.NewScanner(r)
+	var pending string
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if pending != "" {
+			line = pending + line
+			pending = ""
+		}
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		if strings.HasSuffix(line, `\`) {
+			pending = strings.TrimSuffix(line, `\`)
+			continue
+		}
+		i := strings.IndexAny(line, "=: \t")
+		if i < 0 {
+			props[line] = ""
+			continue
+		}
+		props[strings.TrimSpace(line[:i])] = strings.TrimSpace(strings.TrimLeft(line[i:], "=: \t"))
+	}
+	return props, sc.Err()
+}
+
+// LoadConfFile applies a broker.conf file (RocketMQ keys, facts §18) to cfg.
+// It returns the keys it ignored (unknown or not supported yet).
+func LoadConfFile(path string, cfg *Config) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	props, err := ParseProperties(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ApplyProperties(props, cfg)
+}
+
+// ApplyProperties sets cfg from RocketMQ configuration keys.
+func ApplyProperties(props map[string]string, cfg *Config) (ignored []string, err error) {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ok, err := applyProperty(cfg, k, props[k])
+		if err != nil {
+			return ignored, fmt.Errorf("%s=%s: %w", k, props[k], err)
+		}
+		if !ok {
+			ignored = append(ignored, k)
+		}
+	}
+	return ignored, nil
+}
+
+func applyProperty(c *Config, k, v string) (bool, error) {
+	s := &c.Store
+	switch k {
+	case "brokerClusterName":
+		c.ClusterName = v
+	case "brokerName":
+		c.BrokerName = v
+	case "brokerId":
+		return true, setInt64(&c.BrokerID, v)
+	case "namesrvAddr":
+		c.NamesrvAddrs = SplitAddrs(v)
+	case "brokerIP1":
+		c.BrokerIP1 = v
+	case "listenPort":
+		return true, setInt(&c.ListenPort, v)
+	case "brokerPermission":
+		n, err := strconv.ParseInt(v, 10, 32)
+		c.BrokerPermission = int32(n)
+		return true, err
+	case "autoCreateTopicEnable":
+		return true, setBool(&c.AutoCreateTopicEnable, v)
+	case "defaultTopicQueueNums":
+		return true, setInt(&c.DefaultTopicQueueNums, v)
+	case "autoCreateSubscriptionGroup":
+		return true, setBool(&c.AutoCreateSubscriptionGroup, v)
+	case "longPollingEnable":
+		return true, setBool(&c.LongPollingEnable, v)
+	case "shortPollingTimeMills":
+		return true, setInt64(&c.ShortPollingTimeMills, v)
+	case "notifyConsumerIdsChangedEnable":
+		return true, setBool(&c.NotifyConsumerIdsChanged, v)
+	case "regionId":
+		c.RegionID = v
+	case "traceOn":
+		return true, setBool(&c.TraceOn, v)
+	case "registerNameServerPeriod":
+		return true, setMillis(&c.RegisterNameServerPeriod, v)
+	case "flushConsumerOffsetInterval":
+		return true, setMillis(&c.FlushConsumerOffsetInterval, v)
+	case "brokerRole":
+		if v != "ASYNC_MASTER" && v != "SYNC_MASTER" {
+			return true, fmt.Errorf("brokerRole %s is not supported yet (replication arrives with the ha package)", v)
+		}
+	default:
+		return applyStoreProperty(s, k, v)
+	}
+	return true, nil
+}
+
+func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
+	switch k {
+	case "storePathRootDir":
+		s.Dir = ExpandHome(v)
+	case "flushDiskType":
+		if v != string(engine.SyncFlush) && v != string(engine.AsyncFlush) {
+			return true, fmt.Errorf("want SYNC_FLUSH or ASYNC_FLUSH")
+		}
+		s.FlushDiskType = engine.FlushDiskType(v)
+	case "mappedFileSizeCommitLog":
+		return true, setInt64(&s.MappedFileSizeCommitLog, v)
+	case "mappedFileSizeConsumeQueue":
+		var n int
+		err := setInt(&n, v)
+		s.ConsumeQueueEntriesPerFile = n / 20
+		return true, err
+	case "maxMessageSize":
+		return true, setInt(&s.MaxMessageSize, v)
+	case "syncFlushTimeout":
+		return true, setMillis(&s.SyncFlushTimeout, v)
+	case "flushIntervalCommitLog":
+		return true, setMillis(&s.FlushInterval, v)
+	case "flushCommitLogLeastPages":
+		return true, setInt(&s.FlushLeastPages, v)
+	case "flushCommitLogThoroughInterval":
+		return true, setMillis(&s.FlushThoroughInterval, v)
+	case "maxHashSlotNum":
+		return true, setInt(&s.MaxHashSlotNum, v)
+	case "maxIndexNum":
+		return true, setInt(&s.MaxIndexNum, v)
+	case "deleteWhen":
+		s.Retention.DeleteWhen = v
+	case "fileReservedTime":
+		var h int
+		err := setInt(&h, v)
+		s.Retention.FileReservedTime = time.Duration(h) * time.Hour
+		return true, err
+	case "diskMaxUsedSpaceRatio":
+		var p int
+		err := setInt(&p, v)
+		s.Retention.DiskMaxUsedSpaceRatio = float64(p) / 100
+		return true, err
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// SplitAddrs splits a RocketMQ address list ("a:1;b:2").
+func SplitAddrs(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ExpandHome replaces a leading ~ with the home directory.
+func ExpandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, strings.TrimPrefix(p, "~"))
+		}
+	}
+	return p
+}
+
+func setInt(p *int, v string) error {
+	n, err := strconv.Atoi(v)
+	*p = n
+	return err
+}
+
+func setInt64(p *int64, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	*p = n
+	return err
+}
+
+func setBool(p *bool, v string) error {
+	b, err := strconv.ParseBool(v)
+	*p = b
+	return err
+}
+
+func setMillis(p *time.Duration, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	*p = time.Duration(n) * time.Millisecond
+	return err
+}
