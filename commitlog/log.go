@@ -372,8 +372,8 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	close(l.stop)
 	<-l.loopDone
-	// At most one segment is being prepared and l.ready has room for it,
-	// so the preallocator finishes without blocking.
+	// At most one segment is being prepared (interrupted by l.stop) and
+	// l.ready has room for it, so the preallocator finishes promptly.
 	close(l.want)
 	<-l.preallocDone
 	select {

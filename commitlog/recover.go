@@ -39,7 +39,7 @@ func (l *Log) recover() error {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := l.createSegment(0)
+		s, err := l.createSegment(0, nil)
 		if err != nil {
 			return err
 		}
@@ -363,7 +363,7 @@ func (l *Log) openSegments(bases []int64, end, ts int64) error {
 // openTail opens (creating if needed) the segment at base as the tail with
 // the log ending at end.
 func (l *Log) openTail(base, end int64) (*segment, error) {
-	s, err := l.createSegment(base) // reopens and completes an existing file
+	s, err := l.createSegment(base, nil) // reopens and completes an existing file
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -52,16 +53,19 @@ func (m *mirror) release() {
 	}
 }
 
-func newMirror(size int64, prefault bool) (*mirror, error) {
+func newMirror(size int64, prefault bool, stop <-chan struct{}) (*mirror, error) {
 	buf, err := vfs.AlignedBuffer(int(size))
 	if err != nil {
 		return nil, err
 	}
 	if prefault {
 		// Touching 1 GiB of fresh pages costs ~260k page faults; take them
-		// here, off the append path. Failure (old kernel) only costs speed.
+		// here, off the append path. Failure (old kernel) only costs speed;
+		// a Close stops it early.
 		_ = unix.Madvise(buf, unix.MADV_HUGEPAGE)
-		_ = unix.Madvise(buf, 23 /* MADV_POPULATE_WRITE */)
+		for off := 0; off < len(buf) && !stopped(stop); off += prepareStep {
+			_ = unix.Madvise(buf[off:min(off+prepareStep, len(buf))], 23 /* MADV_POPULATE_WRITE */)
+		}
 	}
 	m := &mirror{buf: buf}
 	m.refs.Store(1)
@@ -82,10 +86,19 @@ func parseSegmentName(name string) (int64, bool) {
 
 func (l *Log) segmentPath(base int64) string { return filepath.Join(l.cfg.Dir, segmentName(base)) }
 
+// errStopped ends a preparation interrupted by Close.
+var errStopped = errors.New("commitlog: closing")
+
+// prepareStep is how much of a segment is zero-filled or prefaulted
+// between checks for Close, so closing never waits for a whole 1 GiB.
+const prepareStep = 64 << 20
+
 // createSegment makes the segment at base ready for appends: created (or
 // reopened after a crash), zero-filled to full size, its directory entry
-// synced, its mirror allocated. It runs on the preallocation goroutine.
-func (l *Log) createSegment(base int64) (*segment, error) {
+// synced, its mirror allocated. It runs on the preallocation goroutine
+// (and once in Open); stop interrupts it with errStopped, leaving a short
+// file that the next preparation or recovery completes.
+func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) {
 	path := l.segmentPath(base)
 	flags := vfs.Create | vfs.Direct
 	if l.cfg.BufferedIO {
@@ -96,9 +109,18 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		return nil, fmt.Errorf("commitlog: create %s: %w", path, err)
 	}
 	s := &segment{base: base, wf: wf}
-	if err := l.fs.Preallocate(wf, l.cfg.SegmentSize); err != nil {
-		wf.Close()
-		return nil, fmt.Errorf("commitlog: preallocate %s: %w", path, err)
+	for size := int64(prepareStep); ; size += prepareStep {
+		if stopped(stop) {
+			wf.Close()
+			return nil, errStopped
+		}
+		if err := l.fs.Preallocate(wf, min(size, l.cfg.SegmentSize)); err != nil {
+			wf.Close()
+			return nil, fmt.Errorf("commitlog: preallocate %s: %w", path, err)
+		}
+		if size >= l.cfg.SegmentSize {
+			break
+		}
 	}
 	if err := l.fs.SyncDir(l.cfg.Dir); err != nil {
 		wf.Close()
@@ -108,13 +130,22 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		wf.Close()
 		return nil, err
 	}
-	m, err := newMirror(l.cfg.SegmentSize, l.cfg.Prefault)
+	m, err := newMirror(l.cfg.SegmentSize, l.cfg.Prefault, stop)
 	if err != nil {
 		s.close()
 		return nil, err
 	}
 	s.mem.Store(m)
 	return s, nil
+}
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // dropMirror releases the log's reference to the mirror; readers then go to
@@ -140,8 +171,8 @@ func (s *segment) close() {
 func (l *Log) preallocLoop() {
 	defer close(l.preallocDone)
 	for base := range l.want {
-		s, err := l.createSegment(base)
-		if err != nil {
+		s, err := l.createSegment(base, l.stop)
+		if err != nil && err != errStopped {
 			l.log.Error("commitlog: preparing the next segment failed", "base", base, "err", err)
 		}
 		l.ready <- prepared{seg: s, err: err}

@@ -315,6 +315,9 @@ func (s *Store) Close() error {
 	if err == nil {
 		s.dispatch.drain() // dispatch what the final flush made visible
 		err = s.checkpoint(true)
+		if err == nil && s.cp.last.seq == 0 {
+			err = s.cp.write(s.cp.last) // an empty store: record the clean end anyway
+		}
 	}
 	clErr := s.cl.Close()
 	if err == nil && clErr == nil && s.dispatch.caughtUp() {

@@ -1,0 +1,428 @@
+package commitlog
+
+// Fault tests on crashfs: an I/O error on the write path or on fdatasync
+// is sticky (FORMAT.md, "A failed write or fdatasync"), a full disk while
+// preparing the next segment is not, and recovery survives faults of its
+// own. Nothing may panic, and nothing may be acknowledged that a crash
+// right after the fault would lose.
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/vfs/crashfs"
+)
+
+// segmentFault restricts a fault to the log's segment files.
+const segmentFault = crashDir + "/0"
+
+type stickyCase struct {
+	name  string
+	op    crashfs.Op
+	errno syscall.Errno
+}
+
+var stickyCases = []stickyCase{
+	{"EIO-on-write", crashfs.OpWrite, syscall.EIO},
+	{"EIO-on-fdatasync", crashfs.OpSync, syscall.EIO},
+	{"ENOSPC-on-write", crashfs.OpWrite, syscall.ENOSPC},
+}
+
+// forEachPolicy runs fn under both flush policies.
+func forEachPolicy(t *testing.T, fn func(t *testing.T, p flush.Policy)) {
+	for _, p := range policies {
+		t.Run(p.name, func(t *testing.T) { fn(t, p.p) })
+	}
+}
+
+// TestStickyErrorSingleWriter walks one failure step by step: the append
+// whose write or sync fails gets the error, Err is set, every later Append
+// and Flush fails wrapping it, Close returns it, Durable never moves past
+// what was synced, and after a crash the log reopens at the last synced
+// record and takes appends again.
+func TestStickyErrorSingleWriter(t *testing.T) {
+	for _, c := range stickyCases {
+		t.Run(c.name, func(t *testing.T) {
+			forEachPolicy(t, func(t *testing.T, p flush.Policy) {
+				fsys := crashfs.New()
+				l, err := Open(fsys, crashConfig(p, Hint{}))
+				must(t, err)
+				var acks []ackRec
+				for i := range 5 {
+					b := taggedBatch(0, i)
+					r, err := l.Append(b, true)
+					must(t, err)
+					acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
+				}
+				must(t, l.Flush())
+				synced := l.Durable()
+				if synced != acks[4].end {
+					t.Fatalf("durable %d after Flush, want %d", synced, acks[4].end)
+				}
+				fsys.Inject(crashfs.Fault{Op: c.op, PathContains: segmentFault, Err: c.errno})
+
+				_, err = l.Append(taggedBatch(0, 5), true)
+				if p.Durable() {
+					if !errors.Is(err, c.errno) {
+						t.Fatalf("the append whose %s fails returned %v", c.name, err)
+					}
+				} else {
+					// ASYNC: the append returns before the write; the next
+					// Flush meets the failure.
+					must(t, err)
+					if err := l.Flush(); !errors.Is(err, c.errno) {
+						t.Fatalf("Flush after a failed %s returned %v", c.name, err)
+					}
+				}
+				sticky := l.Err()
+				if !errors.Is(sticky, c.errno) {
+					t.Fatalf("Err() = %v, want %v", sticky, c.errno)
+				}
+				for i := 6; i < 9; i++ {
+					if _, err := l.Append(taggedBatch(0, i), true); !errors.Is(err, sticky) {
+						t.Fatalf("append after the failure returned %v, want it to wrap %v", err, sticky)
+					}
+					if _, err := l.Append(taggedBatch(0, i), false); !errors.Is(err, sticky) {
+						t.Fatalf("non-waiting append after the failure returned %v", err)
+					}
+				}
+				if err := l.Flush(); !errors.Is(err, sticky) {
+					t.Fatalf("Flush after the failure returned %v", err)
+				}
+				if l.Durable() != synced {
+					t.Fatalf("durable moved from %d to %d after the failure", synced, l.Durable())
+				}
+				if err := closeWithin(t, l, 10*time.Second); !errors.Is(err, sticky) {
+					t.Fatalf("Close returned %v, want the sticky error", err)
+				}
+
+				// the process dies; the faults die with it
+				after := fsys.Crash()
+				spec := crashSpec{policy: p, writers: 1}
+				out := crashOutcome{acks: acks, attempts: []int{9}, flushed: synced, durable: synced}
+				l = verifyRecovered(t, after, Hint{Offset: acks[2].off}, spec, out)
+				defer l.Close()
+				if l.Tail() != synced {
+					t.Fatalf("recovered tail %d, want the synced end %d", l.Tail(), synced)
+				}
+				appendAtTail(t, l, 1)
+			})
+		})
+	}
+}
+
+// TestStickyErrorConcurrentWriters injects the fault after a random number
+// of segment writes or syncs while 16 writers append: under SYNC_FLUSH the
+// failing append and every waiter get an error wrapping the fault, never
+// nil; afterwards every append fails wrapping the sticky error; a crash
+// right then loses no acknowledged append, and the reopened log accepts
+// appends.
+func TestStickyErrorConcurrentWriters(t *testing.T) {
+	seed := baseSeed(t)
+	for _, c := range stickyCases {
+		t.Run(c.name, func(t *testing.T) {
+			forEachPolicy(t, func(t *testing.T, p flush.Policy) {
+				for k := range 5 {
+					s := seed + uint64(k)
+					t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
+						stickyConcurrent(t, rand.New(rand.NewPCG(s, 0xfa17)), p, c)
+					})
+				}
+			})
+		})
+	}
+}
+
+func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase) {
+	fsys := crashfs.New()
+	l, err := Open(fsys, crashConfig(p, Hint{}))
+	must(t, err)
+	fsys.Inject(crashfs.Fault{Op: c.op, PathContains: segmentFault, Err: c.errno, After: rng.IntN(150)})
+
+	const writers, maxPer = crashWriters, 400
+	var (
+		mu       sync.Mutex
+		acks     []ackRec
+		failures int
+		wg       sync.WaitGroup
+	)
+	attempts := make([]int, writers)
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range maxPer {
+				attempts[g] = i + 1
+				b := taggedBatch(g, i)
+				r, err := l.Append(b, true)
+				if err == nil {
+					mu.Lock()
+					acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), g: g, i: i})
+					mu.Unlock()
+					continue
+				}
+				if !errors.Is(err, c.errno) {
+					t.Errorf("writer %d #%d: %v does not wrap %v", g, i, err, c.errno)
+				}
+				mu.Lock()
+				failures++
+				mu.Unlock()
+				// from now on every append fails, wrapping the sticky error
+				sticky := l.Err()
+				if sticky == nil {
+					t.Errorf("writer %d: append failed with %v but Err() is nil", g, err)
+					return
+				}
+				if !errors.Is(err, sticky) {
+					t.Errorf("writer %d: %v does not wrap the sticky %v", g, err, sticky)
+				}
+				if _, err := l.Append(taggedBatch(g, i+1), true); !errors.Is(err, sticky) {
+					t.Errorf("writer %d: append after the failure returned %v", g, err)
+				}
+				attempts[g] = i + 2
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	// ASYNC writers may all finish before the loop meets the fault: go on
+	// appending and flushing until it does.
+	// The extra appends are those of one more writer.
+	extra := 0
+	for ; l.Err() == nil && !p.Durable() && extra < 500; extra++ {
+		if _, err := l.Append(taggedBatch(writers, extra), true); err != nil && !errors.Is(err, c.errno) {
+			t.Fatalf("append: %v", err)
+		}
+		if err := l.Flush(); err != nil && !errors.Is(err, c.errno) {
+			t.Fatalf("Flush: %v", err)
+		}
+	}
+	sticky := l.Err()
+	if !errors.Is(sticky, c.errno) {
+		t.Fatalf("Err() = %v, want %v", sticky, c.errno)
+	}
+	if p.Durable() && failures == 0 {
+		t.Fatal("the fault fired but no append failed")
+	}
+	durable := l.Durable()
+	for _, a := range acks {
+		if p.Durable() && a.end > durable {
+			t.Fatalf("append [%d,%d) acknowledged beyond the durable offset %d", a.off, a.end, durable)
+		}
+	}
+	attempts = append(attempts, extra+1)
+	if _, err := l.Append(taggedBatch(writers, extra), true); !errors.Is(err, sticky) {
+		t.Fatalf("append after the failure returned %v", err)
+	}
+	if err := closeWithin(t, l, 10*time.Second); !errors.Is(err, sticky) {
+		t.Fatalf("Close returned %v, want the sticky error", err)
+	}
+
+	after := fsys.Crash()
+	spec := crashSpec{policy: p, writers: writers + 1}
+	out := crashOutcome{acks: acks, attempts: attempts, durable: durable}
+	if !p.Durable() {
+		out.acks = nil // nothing was flushed explicitly
+	}
+	l = verifyRecovered(t, after, Hint{}, spec, out)
+	defer l.Close()
+	if l.Tail() < durable {
+		t.Fatalf("recovered tail %d below the durable offset %d reported before the crash", l.Tail(), durable)
+	}
+	appendAtTail(t, l, writers+1)
+}
+
+// TestSegmentPreallocationENOSPC fills the disk so that the next segment
+// cannot be prepared: appends that need it fail with ErrSegment (wrapping
+// ENOSPC), appends are not refused for good (Err stays nil), and once
+// space is freed appends go on into the new segment; nothing is lost.
+func TestSegmentPreallocationENOSPC(t *testing.T) {
+	forEachPolicy(t, func(t *testing.T, p flush.Policy) {
+		fsys := crashfs.New()
+		fsys.SetCapacity(crashSegSize) // the first segment, not the second
+		l, err := Open(fsys, crashConfig(p, Hint{}))
+		must(t, err)
+		var acks []ackRec
+		i := 0
+		for ; ; i++ {
+			b := taggedBatch(0, i)
+			r, err := l.Append(b, true)
+			if err != nil {
+				if !errors.Is(err, ErrSegment) || !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("append %d needing a new segment on a full disk: %v", i, err)
+				}
+				break
+			}
+			acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
+			if r.End > crashSegSize {
+				t.Fatalf("append %d went to a segment that cannot exist", i)
+			}
+		}
+		if len(acks) == 0 {
+			t.Fatal("no append fitted in the first segment")
+		}
+		for range 3 {
+			if _, err := l.Append(taggedBatch(0, i), true); !errors.Is(err, ErrSegment) {
+				t.Fatalf("append on a still full disk: %v", err)
+			}
+		}
+		if err := l.Err(); err != nil {
+			t.Fatalf("a failed segment preparation is sticky: %v", err)
+		}
+		must(t, l.Flush())
+		for _, a := range acks {
+			if err := checkFrameAt(l, a.off, a.size, a.g, a.i); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		fsys.SetCapacity(-1)
+		// The segment prepared (and failed) while the disk was full may
+		// be the one the next roll takes: allow that one failure.
+		var r Result
+		for try := 0; ; try++ {
+			b := taggedBatch(0, i)
+			if r, err = l.Append(b, true); err == nil {
+				acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
+				break
+			}
+			if try == 1 || !errors.Is(err, ErrSegment) {
+				t.Fatalf("append %d after space was freed: %v", try, err)
+			}
+			t.Logf("first append after space was freed still fails (stale preparation): %v", err)
+		}
+		if r.Offset != crashSegSize {
+			t.Fatalf("first append after the roll at %d, want %d", r.Offset, crashSegSize)
+		}
+		for i++; i < 400; i++ { // two more segments
+			b := taggedBatch(0, i)
+			r, err := l.Append(b, true)
+			must(t, err)
+			acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
+		}
+		must(t, l.Flush())
+		end := l.Tail()
+		must(t, closeWithin(t, l, 10*time.Second))
+
+		spec := crashSpec{policy: p, writers: 1}
+		out := crashOutcome{acks: acks, attempts: []int{i}, flushed: end, durable: end}
+		l = verifyRecovered(t, fsys.Crash(), Hint{}, spec, out)
+		defer l.Close()
+		if l.Tail() != end {
+			t.Fatalf("recovered tail %d, want %d", l.Tail(), end)
+		}
+		appendAtTail(t, l, 1)
+	})
+}
+
+// TestSegmentPreallocationErrorConcurrent: 16 writers run into a failing
+// preparation of the next segment (an injected EIO): each gets ErrSegment
+// or succeeds, never hangs, and none of it is sticky.
+func TestSegmentPreallocationErrorConcurrent(t *testing.T) {
+	forEachPolicy(t, func(t *testing.T, p flush.Policy) {
+		fsys := crashfs.New()
+		// the first preallocation is segment 0's, at Open; the second,
+		// of segment 1, fails until cleared
+		fsys.Inject(crashfs.Fault{Op: crashfs.OpPreallocate, After: 1})
+		l, err := Open(fsys, crashConfig(p, Hint{}))
+		must(t, err)
+		defer l.Close()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var acks []ackRec
+		attempts := make([]int, crashWriters)
+		for g := range crashWriters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 20 {
+					attempts[g] = i + 1
+					b := taggedBatch(g, i)
+					r, err := l.Append(b, true)
+					if err != nil {
+						if !errors.Is(err, ErrSegment) || !errors.Is(err, syscall.EIO) {
+							t.Errorf("writer %d: %v", g, err)
+						}
+						return
+					}
+					mu.Lock()
+					acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), g: g, i: i})
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if err := l.Err(); err != nil {
+			t.Fatalf("sticky after a failed preparation: %v", err)
+		}
+		if l.Tail() > crashSegSize {
+			t.Fatalf("tail %d beyond a segment that could not be prepared", l.Tail())
+		}
+		fsys.ClearFaults()
+		for try := 0; ; try++ {
+			_, err := l.Append(taggedBatch(crashWriters, 0), true)
+			if err == nil {
+				break
+			}
+			if try == 1 {
+				t.Fatalf("append after the fault was cleared: %v", err)
+			}
+		}
+		must(t, l.Flush())
+		for _, a := range acks {
+			if err := checkFrameAt(l, a.off, a.size, a.g, a.i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestRecoveryUnderFaults recovers a torn crash while one operation kind
+// fails (after k successes): Open either works (and the log is then
+// verified) or returns an error, never panics; the retry after the fault
+// is gone, and the one after a further crash, both recover every
+// acknowledged append.
+func TestRecoveryUnderFaults(t *testing.T) {
+	seed := baseSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 0x4ec))
+	p := policies[0].p
+	spec := crashSpec{policy: p, writers: crashWriters, maxPer: 200, crashAfter: 300 + rng.Int64N(900),
+		opt: crashfs.CrashOptions{Rand: rng, KeepUnsyncedProb: 0.7, Sectors: true}}
+	spec.hintAfter = spec.crashAfter / 2
+	out := runUntilCrash(t, crashfs.New(), spec)
+
+	ops := []struct {
+		name string
+		op   crashfs.Op
+	}{
+		{"list", crashfs.OpList}, {"open", crashfs.OpOpen}, {"stat", crashfs.OpStat},
+		{"map", crashfs.OpMap}, {"read", crashfs.OpRead}, {"write", crashfs.OpWrite},
+		{"sync", crashfs.OpSync}, {"preallocate", crashfs.OpPreallocate}, {"syncdir", crashfs.OpSyncDir},
+	}
+	opened, failed := 0, 0
+	for _, o := range ops {
+		for _, after := range []int{0, 1, 3} {
+			fsys := cloneFS(t, out.fs)
+			fsys.Inject(crashfs.Fault{Op: o.op, After: after})
+			l, err := Open(fsys, crashConfig(p, Hint{Offset: out.hint}))
+			if err == nil {
+				opened++
+				closeWithin(t, l, 10*time.Second)
+			} else {
+				failed++
+			}
+			fsys.ClearFaults()
+			l = verifyRecovered(t, fsys, Hint{Offset: out.hint}, spec, out)
+			must(t, closeWithin(t, l, 10*time.Second))
+			l = verifyRecovered(t, fsys.Crash(), Hint{}, spec, out)
+			must(t, closeWithin(t, l, 10*time.Second))
+		}
+	}
+	t.Logf("faulty recoveries: %d opened, %d failed cleanly", opened, failed)
+}
