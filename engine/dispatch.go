@@ -42,6 +42,8 @@ type dispatcher struct {
 	it      *commitlog.Iterator
 	done    atomic.Int64 // offset dispatched up to
 	doneTS  atomic.Int64 // store timestamp of the last dispatched record
+	records atomic.Int64 // records dispatched since open
+	busy    atomic.Int64 // nanoseconds spent dispatching since open
 	req     DispatchRequest
 }
 
@@ -97,6 +99,11 @@ func (d *dispatcher) loop() {
 // drain at that record; it is retried on the next wake-up, never skipped.
 func (d *dispatcher) drain() {
 	limit := d.visible()
+	if limit <= d.done.Load() {
+		return
+	}
+	start := time.Now()
+	defer func() { d.busy.Add(int64(time.Since(start))) }()
 	defer d.it.Close() // the iterator re-finds its segment on the next drain
 	for {
 		phys, rec, err := d.it.Next(limit)
@@ -115,7 +122,21 @@ func (d *dispatcher) drain() {
 			return
 		}
 		d.done.Store(d.it.Offset())
+		d.records.Add(1)
 	}
+}
+
+// DispatchStats describes the dispatcher: how far behind the visible log it
+// is and how fast it works when it has work.
+type DispatchStats struct {
+	Lag     int64         // visible bytes not dispatched yet
+	Records int64         // records dispatched since open
+	Busy    time.Duration // time spent dispatching since open
+}
+
+// DispatchStats reports the dispatcher's lag and throughput counters.
+func (s *Store) DispatchStats() DispatchStats {
+	return DispatchStats{Lag: s.DispatchLag(), Records: s.dispatch.records.Load(), Busy: time.Duration(s.dispatch.busy.Load())}
 }
 
 func (d *dispatcher) one(phys int64, rec []byte) error {

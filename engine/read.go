@@ -34,3 +34,6 @@ func (s *Store) MaxPhysOffset() int64 { return s.cl.Tail() }
 
 // DurableOffset is the end of the durable log.
 func (s *Store) DurableOffset() int64 { return s.cl.Durable() }
+
+// Dir is the store's root directory.
+func (s *Store) Dir() string { return s.cfg.Dir }
