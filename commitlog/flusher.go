@@ -81,8 +81,10 @@ type flushState struct {
 	iov       [2][]byte // the write's buffers, kept here so they don't escape per write
 }
 
-// round writes what was appended, syncs when the policy says so (or force),
-// releases waiters and returns how long the loop may sleep (0: go again).
+// round writes what was appended, syncs when the policy says so (or when
+// force, or a Flush, asks), releases waiters and returns how long the loop
+// may sleep (0: go again). Waiters it could not release go back to the
+// queue: a waiter is never dropped.
 func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flush.Waiter, force bool) time.Duration {
 	if err := l.Err(); err != nil {
 		flush.Release(ws, 0, err)
@@ -91,11 +93,9 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 	ws = flush.Release(ws, st.synced, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
 	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws) > 0)
-	if l.force.Swap(false) {
-		force = true
-	}
-	doSync = doSync || (force && end > st.synced)
+	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	if pending == 0 && !doSync {
+		l.requeue(ws)
 		return sleep
 	}
 	if err := l.writeRange(st, segs, end, doSync); err != nil {
@@ -109,12 +109,23 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 		st.lastSync = time.Now()
 		l.durTS.Store(endTS)
 		l.durable.Store(end)
-		flush.Release(ws, end, nil)
+		ws = flush.Release(ws, end, nil)
 	}
+	l.requeue(ws)
 	if fn := l.onAdvance.Load(); fn != nil {
 		(*fn)()
 	}
 	return 0
+}
+
+// requeue puts back waiters a round did not release (ahead of newer ones).
+func (l *Log) requeue(ws []*flush.Waiter) {
+	if len(ws) == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.waiters.Requeue(ws)
+	l.mu.Unlock()
 }
 
 // fail records the first write or sync error; it is never cleared.

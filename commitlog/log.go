@@ -132,7 +132,7 @@ type Log struct {
 	ready        chan prepared
 	preallocDone chan struct{}
 	onAdvance    atomic.Pointer[func()]
-	force        atomic.Bool // next round syncs whatever the policy says
+	forceUpTo    atomic.Int64 // Flush: sync at least up to here, whatever the policy
 	minOffset    atomic.Int64
 }
 
@@ -315,14 +315,21 @@ func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
 // roll ends seg with a blank marker and makes the prepared next segment the
 // tail. It waits for the preallocation goroutine when it is behind.
 func (l *Log) roll(seg *segment) (*segment, error) {
-	var p prepared
-	select {
-	case p = <-l.ready:
-	case <-time.After(5 * time.Second):
-		return nil, fmt.Errorf("%w: not ready after 5s", ErrSegment)
+	next := seg.base + l.cfg.SegmentSize
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	p, err := l.takePrepared(deadline.C)
+	if err == nil && p.err != nil {
+		// A failure may be stale (space may have been freed since): ask
+		// for a fresh attempt and take its answer.
+		l.want <- next
+		p, err = l.takePrepared(deadline.C)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if p.err != nil {
-		l.want <- seg.base + l.cfg.SegmentSize // try again for the next append
+		l.want <- next // a later append tries again
 		return nil, fmt.Errorf("%w: %w", ErrSegment, p.err)
 	}
 	pos := l.tail - seg.base
@@ -335,6 +342,15 @@ func (l *Log) roll(seg *segment) (*segment, error) {
 	l.publish()
 	l.want <- p.seg.base + l.cfg.SegmentSize
 	return p.seg, nil
+}
+
+func (l *Log) takePrepared(deadline <-chan time.Time) (prepared, error) {
+	select {
+	case p := <-l.ready:
+		return p, nil
+	case <-deadline:
+		return prepared{}, fmt.Errorf("%w: not ready after 5s", ErrSegment)
+	}
 }
 
 func putUint32(b []byte, v uint32) {
@@ -351,7 +367,8 @@ func (l *Log) Flush() error {
 		return ErrClosed
 	}
 	w := l.waiters.Add(l.tail)
-	l.force.Store(true)
+	for cur := l.forceUpTo.Load(); cur < l.tail && !l.forceUpTo.CompareAndSwap(cur, l.tail); cur = l.forceUpTo.Load() {
+	}
 	l.mu.Unlock()
 	select {
 	case l.kick <- struct{}{}:

@@ -129,6 +129,12 @@ func (q *Queue) Take(spare []*Waiter) []*Waiter {
 	return ws
 }
 
+// Requeue puts ws (taken earlier, so older than every queued waiter) back
+// at the head of the queue.
+func (q *Queue) Requeue(ws []*Waiter) {
+	q.ws = append(append(make([]*Waiter, 0, len(ws)+len(q.ws)), ws...), q.ws...)
+}
+
 // Release completes every waiter in ws: those with End ≤ durable get nil
 // when err is nil; all get err when err is not nil. Waiters beyond durable
 // with a nil err are returned so the caller can queue them again.
