@@ -25,6 +25,23 @@ func (q *Queue) TruncateDirty(physEnd int64) error {
 	return q.truncateAt(c)
 }
 
+// TruncateTo removes every entry at or above queue offset c (recovery,
+// before dispatch starts; never concurrently with Put).
+func (q *Queue) TruncateTo(c int64) error {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	if err := q.writeOut(); err != nil {
+		return err
+	}
+	q.mu.RLock()
+	hi := q.written
+	q.mu.RUnlock()
+	if c >= hi {
+		return nil
+	}
+	return q.truncateAt(c)
+}
+
 // truncateAt drops entries [c, …). Called with wmu held after writeOut, so
 // every entry below written is in a file.
 func (q *Queue) truncateAt(c int64) error {

@@ -220,6 +220,12 @@ func (s *Store) open() error {
 		return fmt.Errorf("engine: recovery dispatch stopped at %d of %d", s.dispatch.done.Load(), s.cl.Tail())
 	}
 	s.queueOffsetsFromConsumeQueues()
+	// Make what recovery rebuilt durable before anything depends on it: a
+	// second crash must not find the checkpoint vouching for queue and
+	// index entries that only lived in memory.
+	if err := s.checkpoint(true); err != nil {
+		return err
+	}
 	if err := s.createAbortFile(); err != nil {
 		return err
 	}

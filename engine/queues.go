@@ -77,8 +77,55 @@ func (s *Store) openQueues(clean bool) (int64, error) {
 			}
 			from = min(from, s.idx.EndPhyOffset())
 		}
+		from = min(max(from, minOff), end)
+		if err := s.cutUnverifiedEntries(from); err != nil {
+			return 0, err
+		}
 	}
 	return min(max(from, minOff), end), nil
+}
+
+// cutUnverifiedEntries removes, after a crash, every consume-queue entry
+// that recovery dispatch from `from` will write again or that does not
+// point at its own record. Entries written since the last sync may be torn
+// (a 20-byte entry can straddle a sector), and a torn entry can look valid
+// by its fields alone; so each queue is walked back from its tail, checking
+// each entry against the commit-log record it names, down to the first
+// correct entry below `from` — everything below that was synced before the
+// checkpoint vouched for `from`.
+func (s *Store) cutUnverifiedEntries(from int64) error {
+	var buf []byte
+	for _, topic := range s.cq.Topics() {
+		for _, id := range s.cq.QueueIDs(topic) {
+			q, ok := s.cq.Lookup(topic, id)
+			if !ok {
+				continue
+			}
+			c := q.MaxOffset()
+			for ; c > q.MinOffset(); c-- {
+				e, err := q.Get(c - 1)
+				if err == nil && e.CommitLogOffset < from && s.entryMatches(e, topic, int32(id), c-1, &buf) {
+					break
+				}
+			}
+			if err := q.TruncateTo(c); err != nil {
+				return fmt.Errorf("engine: recovering consume queue %s/%d: %w", topic, id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// entryMatches reports whether e points at the record of (topic, queue,
+// queueOffset).
+func (s *Store) entryMatches(e consumequeue.Entry, topic string, queue int32, queueOffset int64, buf *[]byte) bool {
+	rec, err := s.cl.ReadRecord(e.CommitLogOffset, e.Size, *buf)
+	if err != nil {
+		return false
+	}
+	*buf = rec
+	v, err := message.Parse(rec)
+	return err == nil && len(v.Raw) == int(e.Size) && v.QueueID == queue && v.QueueOffset == queueOffset && v.TopicString() == topic
 }
 
 // queueOffsetsFromConsumeQueues sets every queue's next offset from its
