@@ -60,7 +60,7 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 					must(t, err)
 					acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
 				}
-				must(t, l.Flush())
+				must(t, flushRetry(t, l))
 				synced := l.Durable()
 				if synced != acks[4].end {
 					t.Fatalf("durable %d after Flush, want %d", synced, acks[4].end)
@@ -76,7 +76,7 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 					// ASYNC: the append returns before the write; the next
 					// Flush meets the failure.
 					must(t, err)
-					if err := l.Flush(); !errors.Is(err, c.errno) {
+					if err := flushRetry(t, l); !errors.Is(err, c.errno) {
 						t.Fatalf("Flush after a failed %s returned %v", c.name, err)
 					}
 				}
@@ -92,7 +92,7 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 						t.Fatalf("non-waiting append after the failure returned %v", err)
 					}
 				}
-				if err := l.Flush(); !errors.Is(err, sticky) {
+				if err := flushRetry(t, l); !errors.Is(err, sticky) {
 					t.Fatalf("Flush after the failure returned %v", err)
 				}
 				if l.Durable() != synced {
@@ -143,7 +143,11 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 	fsys := crashfs.New()
 	l, err := Open(fsys, crashConfig(p, Hint{}))
 	must(t, err)
-	fsys.Inject(crashfs.Fault{Op: c.op, PathContains: segmentFault, Err: c.errno, After: rng.IntN(150)})
+	okOps := rng.IntN(150)
+	if !p.Durable() {
+		okOps = rng.IntN(30) // ASYNC syncs every 5 ms only
+	}
+	fsys.Inject(crashfs.Fault{Op: c.op, PathContains: segmentFault, Err: c.errno, After: okOps})
 
 	const writers, maxPer = crashWriters, 400
 	var (
@@ -191,17 +195,15 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 		}()
 	}
 	wg.Wait()
-	// ASYNC writers may all finish before the loop meets the fault: go on
-	// appending and flushing until it does.
-	// The extra appends are those of one more writer.
+	// ASYNC writers may all finish before the loop meets the fault: one
+	// more writer goes on appending (the loop writes and, every interval,
+	// syncs on its own) until it does.
 	extra := 0
-	for ; l.Err() == nil && !p.Durable() && extra < 500; extra++ {
+	for deadline := time.Now().Add(5 * time.Second); l.Err() == nil && !p.Durable() && time.Now().Before(deadline); extra++ {
 		if _, err := l.Append(taggedBatch(writers, extra), true); err != nil && !errors.Is(err, c.errno) {
 			t.Fatalf("append: %v", err)
 		}
-		if err := l.Flush(); err != nil && !errors.Is(err, c.errno) {
-			t.Fatalf("Flush: %v", err)
-		}
+		time.Sleep(100 * time.Microsecond)
 	}
 	sticky := l.Err()
 	if !errors.Is(sticky, c.errno) {
@@ -275,7 +277,7 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 		if err := l.Err(); err != nil {
 			t.Fatalf("a failed segment preparation is sticky: %v", err)
 		}
-		must(t, l.Flush())
+		must(t, flushRetry(t, l))
 		for _, a := range acks {
 			if err := checkFrameAt(l, a.off, a.size, a.g, a.i); err != nil {
 				t.Fatal(err)
@@ -306,7 +308,7 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 			must(t, err)
 			acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
 		}
-		must(t, l.Flush())
+		must(t, flushRetry(t, l))
 		end := l.Tail()
 		must(t, closeWithin(t, l, 10*time.Second))
 
@@ -374,7 +376,7 @@ func TestSegmentPreallocationErrorConcurrent(t *testing.T) {
 				t.Fatalf("append after the fault was cleared: %v", err)
 			}
 		}
-		must(t, l.Flush())
+		must(t, flushRetry(t, l))
 		for _, a := range acks {
 			if err := checkFrameAt(l, a.off, a.size, a.g, a.i); err != nil {
 				t.Fatal(err)
