@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -260,12 +262,7 @@ func (m *ConsumerManager) Group(group string) (ConsumerGroupInfo, bool) {
 func (m *ConsumerManager) Groups() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.groups))
-	for name := range m.groups {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m.groups))
 }
 
 // GroupsByTopic returns the groups subscribed to topic, sorted.
@@ -375,12 +372,7 @@ func (m *ProducerManager) AvailableConn(group string) *remoting.Conn {
 func (m *ProducerManager) Groups() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.groups))
-	for name := range m.groups {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m.groups))
 }
 
 // handleHeartbeat is HEART_BEAT (34).

@@ -1,8 +1,9 @@
 package broker
 
 import (
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -84,12 +85,7 @@ func (m *GroupManager) Snapshot() protocol.SubscriptionGroupWrapper {
 func (m *GroupManager) Names() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.groups))
-	for k := range m.groups {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m.groups))
 }
 
 func (m *GroupManager) changedLocked() error {

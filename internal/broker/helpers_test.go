@@ -28,6 +28,13 @@ func startBroker(t *testing.T, mutate func(*Config)) (*Broker, *remoting.Client)
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	return serve(t, cfg)
+}
+
+// serve starts a broker with cfg and a client connected to it, both
+// stopped when the test ends.
+func serve(t *testing.T, cfg Config) (*Broker, *remoting.Client) {
+	t.Helper()
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

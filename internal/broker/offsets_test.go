@@ -47,26 +47,7 @@ func restartBroker(t *testing.T, b *Broker) (*Broker, *remoting.Client) {
 	}
 	cfg := b.cfg
 	cfg.Listener = ln
-	nb, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nb.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := remoting.Dial(context.Background(), nb.Addr(), remoting.ClientConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := nb.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return nb, c
+	return serve(t, cfg)
 }
 
 func TestConsumerOffsets(t *testing.T) {

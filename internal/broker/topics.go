@@ -2,9 +2,10 @@ package broker
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -140,12 +141,7 @@ func (m *TopicManager) Snapshot() protocol.TopicConfigSerializeWrapper {
 func (m *TopicManager) Names() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.topics))
-	for k := range m.topics {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m.topics))
 }
 
 // Put creates or replaces a topic and persists the table.
