@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# side-by-side.sh — one sitting, one machine: the disk's own limits (fio), mqd
+# with --flush=sync and --flush=async under mqbench, and NATS JetStream (file
+# storage, default and `sync_interval: always`) under an equivalent open-loop
+# 1 KiB publisher, at fixed rates 10k, 50k, 100k msg/s and at the maximum;
+# then the figures side by side and as ratios.
+#
+# Re-run:   bash bench/side-by-side.sh            (about 10 minutes)
+#   DUR=10s WARM=2s RATES="10k 50k 100k max" SIZE=1k bash bench/side-by-side.sh
+#   NO_FIO=1 / NO_MQD=1 / NO_NATS=1 skip those parts.   Output also lands in bench/out/side-by-side-*.txt
+# Needs: go; fio (apt-get install fio) unless NO_FIO=1; the Go module proxy for
+# nats-server v2.12.1 and nats.go v1.46.1 (installed into the temp dir, not into
+# this repo's go.mod). Every server listens on loopback only, on non-default
+# ports; every process started here is stopped by its PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-10s}
+WARM=${WARM:-2s}
+RATES=${RATES:-"10k 50k 100k max"}
+SIZE=${SIZE:-1k}
+CONNS=${CONNS:-4}
+NS_PORT=${NS_PORT:-29876}
+BROKER_PORT=${BROKER_PORT:-29911}
+NATS_PORT=${NATS_PORT:-24222}
+NATS_SERVER_VERSION=v2.12.1
+NATS_GO_VERSION=v1.46.1 # the nats.go that nats-server v2.12.1 itself requires
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqd-sbs.XXXXXX")
+pids=()
+cleanup() {
+	for pid in "${pids[@]+"${pids[@]}"}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]+"${pids[@]}"}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p bench/out
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+report=bench/out/side-by-side-$stamp.txt
+results=$tmp/results.txt # system rate key=value...
+: >"$results"
+exec > >(tee "$report") 2>&1
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), $(df -T "$tmp" | awk 'NR==2{print $2}') on $(df "$tmp" | awk 'NR==2{print $1}')"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo '+dirty')   date: $(date -u +%FT%TZ)"
+echo "load: rates [$RATES] msg/s, $SIZE bodies, $CONNS connections, warmup $WARM, measured $DUR per point; open loop, latency from the intended send time"
+
+# ---- disk limits ------------------------------------------------------------
+if [[ -z ${NO_FIO:-} ]] && command -v fio >/dev/null; then
+	fio_run() { # name, fio args...
+		local name=$1; shift
+		timeout 60 fio --name="$name" --filename="$tmp/fio.$name" --size=512M --runtime=8 --time_based \
+			--group_reporting --output-format=json "$@" >"$tmp/fio-$name.json"
+		rm -f "$tmp/fio.$name"
+	}
+	fio_run sync1 --rw=write --bs=1k --ioengine=psync --fdatasync=1
+	fio_run sync64 --rw=write --bs=1k --ioengine=psync --fdatasync=64
+	fio_run buffered --rw=write --bs=64k --ioengine=psync
+	python3 - "$tmp" <<'PY'
+import json, sys
+d = sys.argv[1]
+def job(n): return json.load(open(f"{d}/fio-{n}.json"))["jobs"][0]
+for n, every in (("sync1", 1), ("sync64", 64)):
+    j = job(n)
+    p = j.get("sync", {}).get("lat_ns", {}).get("percentile", {})
+    print(f"fio 1 KiB writes + fdatasync every {every:>2}: {j['write']['iops']:9.0f} writes/s  fdatasync p50 {p.get('50.000000',0)/1e3:6.0f} us p99 {p.get('99.000000',0)/1e3:6.0f} us")
+print(f"fio buffered 64 KiB writes: {job('buffered')['write']['bw_bytes']/1e6:8.0f} MB/s")
+PY
+else
+	echo "fio: skipped"
+fi
+
+# ---- builds -------------------------------------------------------------------
+go build -o "$tmp/mqd" ./cmd/mqd
+go build -o "$tmp/mqbench" ./cmd/mqbench
+
+wait_port() { # port, seconds
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "port $1 did not open" >&2
+	return 1
+}
+stop_pid() { # pid: stop it and forget it
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	local keep=() p
+	for p in "${pids[@]+"${pids[@]}"}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	pids=("${keep[@]+"${keep[@]}"}")
+}
+record() { # system rate summary-line
+	echo "$1 $2 $3" >>"$results"
+}
+
+# ---- mqd ------------------------------------------------------------------------
+# Every point gets a fresh server and store, so one point's backlog does
+# not spill into the next.
+for flush in ${NO_MQD:+none} sync async; do
+	[[ $flush == none ]] && break
+	for rate in $RATES; do
+		store=$tmp/store-$flush
+		"$tmp/mqd" --flush="$flush" --store "$store" --listen-port "$BROKER_PORT" --namesrv-port "$NS_PORT" \
+			--broker-ip 127.0.0.1 >"$tmp/mqd-$flush-$rate.log" 2>&1 &
+		pid=$!
+		pids+=("$pid")
+		wait_port "$NS_PORT" 20
+		wait_port "$BROKER_PORT" 30
+		sleep 1 # first registration with the nameserver
+		line=$(timeout 180 "$tmp/mqbench" produce -n "127.0.0.1:$NS_PORT" -t "sbs_$flush" -size "$SIZE" -tps "$rate" \
+			-c "$CONNS" -mode async -duration "$DUR" -warmup "$WARM" | tail -1) || line="failed"
+		echo "mqd-$flush  rate=$rate  $line"
+		record "mqd-$flush" "$rate" "$line"
+		stop_pid "$pid"
+		rm -rf "$store"
+	done
+done
+
+# ---- NATS JetStream ---------------------------------------------------------------
+if [[ -z ${NO_NATS:-} ]]; then
+	export GOFLAGS=-mod=mod
+	GOBIN=$tmp/bin go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+	pub=$tmp/natspub-src
+	mkdir -p "$pub"
+	cat >"$pub/main.go" <<'GO'
+// natspub: an open-loop JetStream publisher equivalent to mqbench produce:
+// publish i is due at start + i/rate; one wake-up publishes what is due within
+// the slack on the next connection in rotation; latency runs from the earlier
+// of the intended and the actual publish time to the PubAck; at most
+// -inflight unacknowledged publishes per connection (a full window delays the
+// publish, which counts as latency). Prints mqbench's summary line.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
+)
+
+// pending is one publish awaiting its PubAck.
+type pending struct {
+	f        jetstream.PubAckFuture
+	origin   int64
+	measured bool
+}
+
+func main() {
+	url := flag.String("url", "nats://127.0.0.1:4222", "server")
+	rateS := flag.String("rate", "10k", "msgs/s or max")
+	size := flag.Int("size", 1024, "body bytes")
+	conns := flag.Int("c", 4, "connections")
+	inflight := flag.Int("inflight", 4096, "unacknowledged publishes per connection")
+	dur := flag.Duration("duration", 10*time.Second, "measured phase")
+	warm := flag.Duration("warmup", 2*time.Second, "warmup")
+	slack := flag.Duration("slack", 200*time.Microsecond, "wake-up window")
+	flag.Parse()
+	rate := parseRate(*rateS)
+	ctx := context.Background()
+	var jss []jetstream.JetStream
+	for range *conns {
+		nc, err := nats.Connect(*url)
+		must(err)
+		defer nc.Close()
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(*inflight))
+		must(err)
+		jss = append(jss, js)
+	}
+	_, err := jss[0].CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage})
+	must(err)
+	body := make([]byte, *size)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	base := time.Now()
+	now := func() int64 { return int64(time.Since(base)) }
+	start := now() + int64(50*time.Millisecond)
+	mStart := start + int64(*warm)
+	end := mStart + int64(*dur)
+	var total, warmN int64
+	if rate > 0 {
+		warmN = int64(float64(rate) * warm.Seconds())
+		total = warmN + int64(float64(rate)*dur.Seconds())
+	}
+	due := func(i int64) int64 { return start + i/rate*1e9 + i%rate*1e9/rate }
+	if rate > 0 {
+		end = due(total)
+	}
+	hardEnd := end + int64(5*time.Second) // nothing is published after this; the rest counts as unsent
+	var mu sync.Mutex
+	var lats []int64
+	var sent, errs, last int64
+	var wg sync.WaitGroup
+	// one collector per connection waits for the acks in publish order
+	// (a stream's acks on one connection arrive in order)
+	queues := make([]chan pending, len(jss))
+	for q := range queues {
+		queues[q] = make(chan pending, 2**inflight)
+		wg.Add(1)
+		go func(ch chan pending) {
+			defer wg.Done()
+			for p := range ch {
+				ok := false
+				select {
+				case <-p.f.Ok():
+					ok = true
+				case <-p.f.Err():
+				case <-time.After(10 * time.Second):
+				}
+				d := now()
+				if p.measured {
+					mu.Lock()
+					if ok {
+						lats = append(lats, d-p.origin)
+					} else {
+						errs++
+					}
+					last = max(last, d)
+					mu.Unlock()
+				}
+			}
+		}(queues[q])
+	}
+	runtime.LockOSThread()
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	sleepUntil := func(t int64) {
+		for d := t - now(); d > 0; d = t - now() {
+			ts := unix.NsecToTimespec(d)
+			unix.Nanosleep(&ts, nil)
+		}
+	}
+	sleepUntil(start)
+	var i int64
+	for w := 0; ; w = (w + 1) % len(jss) {
+		t := now()
+		if t > hardEnd {
+			break
+		}
+		if rate > 0 {
+			if i >= total {
+				break
+			}
+			if next := due(i); next > t+int64(*slack) {
+				sleepUntil(next)
+				w--
+				continue
+			}
+		} else if t >= end {
+			break
+		}
+		for k := 0; k < 64; k++ {
+			var intended int64
+			measured := false
+			if rate > 0 {
+				if i >= total || due(i) > t+int64(*slack) {
+					break
+				}
+				intended, measured = due(i), i >= warmN
+			} else {
+				intended, measured = now(), now() >= mStart
+			}
+			f, err := jss[w].PublishAsync("bench.x", body) // blocks while the window is full
+			t = now()
+			origin := min(intended, t)
+			if rate <= 0 {
+				origin = t // unthrottled: from the publish, window waits excluded (as mqbench)
+			}
+			i++
+			if measured {
+				sent++
+			}
+			if err != nil {
+				if measured {
+					mu.Lock()
+					errs++
+					mu.Unlock()
+				}
+				continue
+			}
+			queues[w] <- pending{f: f, origin: origin, measured: measured}
+		}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	slices.Sort(lats)
+	pct := func(q float64) float64 {
+		if len(lats) == 0 {
+			return 0
+		}
+		k := int(q*float64(len(lats))+0.5) - 1
+		return float64(lats[max(0, min(k, len(lats)-1))]) / 1e6
+	}
+	if rate > 0 && total-warmN > sent {
+		errs += total - warmN - sent // unsent
+	}
+	secs := float64(last-mStart) / 1e9
+	tps := 0.0
+	if secs > 0 {
+		tps = float64(len(lats)) / secs
+	}
+	fmt.Printf("tps=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f errors=%d sent=%d acked=%d duration_s=%.2f target_tps=%s\n",
+		tps, pct(0.5), pct(0.99), pct(0.999), pct(1), errs, sent, len(lats), secs, *rateS)
+}
+
+func parseRate(s string) int64 {
+	s = strings.ToLower(s)
+	if s == "max" {
+		return 0
+	}
+	m := int64(1)
+	if strings.HasSuffix(s, "k") {
+		m, s = 1000, s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	must(err)
+	return n * m
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "natspub:", err)
+		os.Exit(1)
+	}
+}
+GO
+	(cd "$pub" && go mod init natspub && go get "github.com/nats-io/nats.go@$NATS_GO_VERSION" golang.org/x/sys &&
+		go mod tidy && go build -o "$tmp/natspub" .) >"$tmp/natspub-build.log" 2>&1 || {
+		cat "$tmp/natspub-build.log"
+		exit 1
+	}
+	size_bytes=$(python3 -c "s='$SIZE'.lower(); print(int(s[:-1])*1024 if s.endswith('k') else int(s[:-1])*1048576 if s.endswith('m') else int(s))")
+	for sync in default always; do
+		for rate in $RATES; do
+			store=$tmp/js-$sync
+			conf=$tmp/nats-$sync.conf
+			{
+				echo "listen: 127.0.0.1:$NATS_PORT"
+				echo "jetstream { store_dir: \"$store\""
+				[[ $sync == always ]] && echo "  sync_interval: always"
+				echo "}"
+			} >"$conf"
+			"$tmp/bin/nats-server" -c "$conf" >"$tmp/nats-$sync-$rate.log" 2>&1 &
+			pid=$!
+			pids+=("$pid")
+			wait_port "$NATS_PORT" 20
+			line=$(timeout 180 "$tmp/natspub" -url "nats://127.0.0.1:$NATS_PORT" -rate "$rate" -size "$size_bytes" \
+				-c "$CONNS" -duration "$DUR" -warmup "$WARM" | tail -1) || line="failed"
+			echo "nats-$sync  rate=$rate  $line"
+			record "nats-$sync" "$rate" "$line"
+			stop_pid "$pid"
+			rm -rf "$store"
+		done
+	done
+fi
+
+# ---- side by side -------------------------------------------------------------------
+python3 - "$results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    sysname, rate, rest = line.split(" ", 2)
+    kv = dict(p.split("=", 1) for p in rest.split() if "=" in p)
+    rows[(sysname, rate)] = kv
+systems = [s for s in ("mqd-sync", "mqd-async", "nats-always", "nats-default") if any(k[0] == s for k in rows)]
+rates = list(dict.fromkeys(k[1] for k in rows))
+def g(s, r, k):
+    try: return float(rows[(s, r)][k])
+    except (KeyError, ValueError): return None
+print()
+print("%-7s %-13s %9s %9s %9s %9s %9s %7s" % ("rate", "system", "tps", "p50_ms", "p99_ms", "p999_ms", "max_ms", "errors"))
+for r in rates:
+    for s in systems:
+        if (s, r) in rows:
+            kv = rows[(s, r)]
+            print("%-7s %-13s %9s %9s %9s %9s %9s %7s" % (r, s, kv.get("tps", "-"), kv.get("p50_ms", "-"), kv.get("p99_ms", "-"),
+                  kv.get("p999_ms", "-"), kv.get("max_ms", "-"), kv.get("errors", "-")))
+def ratio(a, b):
+    return "-" if a is None or b in (None, 0) else "%.2f" % (a / b)
+print()
+print("ratios mqd / NATS (tps: >1 = mqd faster; latency: <1 = mqd lower)")
+print("%-7s %-26s %8s %8s %8s %8s" % ("rate", "pair", "tps", "p50", "p99", "p999"))
+for r in rates:
+    for a, b in (("mqd-sync", "nats-always"), ("mqd-async", "nats-default")):
+        if (a, r) in rows and (b, r) in rows:
+            print("%-7s %-26s %8s %8s %8s %8s" % (r, a + "/" + b, ratio(g(a, r, "tps"), g(b, r, "tps")),
+                  ratio(g(a, r, "p50_ms"), g(b, r, "p50_ms")), ratio(g(a, r, "p99_ms"), g(b, r, "p99_ms")),
+                  ratio(g(a, r, "p999_ms"), g(b, r, "p999_ms"))))
+PY
+echo "report: $report"
