@@ -12,6 +12,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,8 +26,8 @@ import (
 )
 
 type options struct {
-	role, conf, flush, store, brokerIP, namesrvList, ioBackend string
-	listenPort, namesrvPort                                    int
+	role, conf, flush, store, brokerIP, namesrvList, ioBackend, pprof string
+	listenPort, namesrvPort                                           int
 }
 
 func main() {
@@ -50,6 +52,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.namesrvList, "namesrv", "", "nameserver addresses host:port[;host:port]")
 	fs.StringVar(&o.brokerIP, "broker-ip", "", "address put in routes (brokerIP1)")
 	fs.StringVar(&o.ioBackend, "io", "auto", "I/O backend: auto, io_uring or pwrite")
+	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	return o, fs.Parse(args)
 }
 
@@ -57,6 +60,9 @@ func run(args []string, log *slog.Logger) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if o.pprof != "" {
+		go func() { log.Error("pprof", "err", http.ListenAndServe(o.pprof, nil)) }()
 	}
 	var ns *namesrv.Server
 	if o.role != "broker" && o.namesrvPort != 0 {
