@@ -52,6 +52,11 @@ type Config struct {
 	// RecentSegments is how many of the newest segments keep their
 	// in-memory mirror for readers (default 2).
 	RecentSegments int
+	// Fallocate reserves new segments with fallocate instead of writing
+	// zeros. Zero-filled segments halve fdatasync latency (no extent
+	// conversion) but double the bytes written; ASYNC_FLUSH, which syncs
+	// twice a second, is better served by fallocate.
+	Fallocate bool
 	// BufferedIO writes through the page cache instead of O_DIRECT (an
 	// alternative measured in BENCHMARKS.md; not the default).
 	BufferedIO bool

@@ -109,7 +109,13 @@ func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) 
 		return nil, fmt.Errorf("commitlog: create %s: %w", path, err)
 	}
 	s := &segment{base: base, wf: wf}
-	for size := int64(prepareStep); ; size += prepareStep {
+	if l.cfg.Fallocate {
+		if err := vfs.Fallocate(l.fs, wf, l.cfg.SegmentSize); err != nil {
+			wf.Close()
+			return nil, fmt.Errorf("commitlog: fallocate %s: %w", path, err)
+		}
+	}
+	for size := int64(prepareStep); !l.cfg.Fallocate; size += prepareStep {
 		if stopped(stop) {
 			wf.Close()
 			return nil, errStopped

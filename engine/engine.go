@@ -198,6 +198,7 @@ func (s *Store) open() error {
 	s.cl, err = commitlog.Open(s.fs, commitlog.Config{
 		Dir: s.path("commitlog"), SegmentSize: s.cfg.MappedFileSizeCommitLog, Policy: s.cfg.policy(),
 		Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil, BufferedIO: s.cfg.BufferedIO,
+		Fallocate: s.cfg.FlushDiskType == AsyncFlush,
 	})
 	var ce *commitlog.CorruptionError
 	if errors.As(err, &ce) {
