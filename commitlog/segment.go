@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqd/mqd/internal/vfs"
 	"golang.org/x/sys/unix"
@@ -63,7 +64,7 @@ func newMirror(size int64, prefault bool, stop <-chan struct{}) (*mirror, error)
 		// here, off the append path. Failure (old kernel) only costs speed;
 		// a Close stops it early.
 		_ = unix.Madvise(buf, unix.MADV_HUGEPAGE)
-		for off := 0; off < len(buf) && !stopped(stop); off += prepareStep {
+		for off := 0; off < len(buf) && !pause(stop, preparePause); off += prepareStep {
 			_ = unix.Madvise(buf[off:min(off+prepareStep, len(buf))], 23 /* MADV_POPULATE_WRITE */)
 		}
 	}
@@ -116,7 +117,7 @@ func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) 
 		}
 	}
 	for size := int64(prepareStep); !l.cfg.Fallocate; size += prepareStep {
-		if stopped(stop) {
+		if size > prepareStep && pause(stop, preparePause) {
 			wf.Close()
 			return nil, errStopped
 		}
@@ -145,11 +146,26 @@ func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) 
 	return s, nil
 }
 
-func stopped(stop <-chan struct{}) bool {
+// preparePause spaces the steps of a background segment preparation, so
+// that zero-filling and prefaulting 1 GiB (a disk-bound and a CPU-bound
+// job) leave room for the appends and fdatasyncs being served meanwhile:
+// measured, an unpaced preparation right after start-up pushed SYNC_FLUSH
+// ack p99 at 10k msg/s from ~2 ms to ~150 ms. 16 steps of 64 MiB with
+// 30 ms pauses still prepare a segment in about 1.5 s, far ahead of need.
+const preparePause = 30 * time.Millisecond
+
+// pause waits d or until stop closes (reported true). A nil stop (the
+// synchronous preparation in Open) does not wait.
+func pause(stop <-chan struct{}, d time.Duration) bool {
+	if stop == nil {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-stop:
 		return true
-	default:
+	case <-t.C:
 		return false
 	}
 }
