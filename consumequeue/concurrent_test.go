@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mqd/mqd/internal/vfs"
 )
@@ -25,9 +26,10 @@ func TestConcurrentReadersOneWriter(t *testing.T) {
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
 	wg.Add(1)
+	written := make(chan struct{})
 	go func() { // dispatcher
 		defer wg.Done()
-		defer done.Store(true)
+		defer close(written)
 		for i := int64(0); i < n; i++ {
 			if err := q.Put(i, ent(i)); err != nil {
 				errc <- err
@@ -53,6 +55,13 @@ func TestConcurrentReadersOneWriter(t *testing.T) {
 			return err
 		})
 	}
+	// Readers keep going after the last Put until they have done some work:
+	// on a busy machine the writer can finish before they are scheduled.
+	<-written
+	for deadline := time.Now().Add(10 * time.Second); reads.Load() < 100 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	done.Store(true)
 	wg.Wait()
 	close(errc)
 	for err := range errc {
