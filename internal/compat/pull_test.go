@@ -89,6 +89,29 @@ func TestEmptyPullIsHeld(t *testing.T) {
 	}
 }
 
+// committedOffsets sums the group's committed offsets over queues 0..n-1.
+func (c *cluster) committedOffsets(t *testing.T, group, topic string, n int) int {
+	cl, err := remoting.Dial(context.Background(), c.b.Addr(), remoting.ClientConfig{})
+	if err != nil {
+		return -1
+	}
+	defer cl.Close()
+	sum := 0
+	for q := 0; q < n; q++ {
+		req := protocol.NewRequest(protocol.QueryConsumerOffset, nil)
+		req.SetExt("consumerGroup", group)
+		req.SetExt("topic", topic)
+		req.SetExt("queueId", strconv.Itoa(q))
+		resp, err := cl.Invoke(context.Background(), req)
+		if err != nil || resp.Code != protocol.ResponseSuccess {
+			return -1
+		}
+		off, _ := strconv.Atoi(resp.Ext("offset"))
+		sum += off
+	}
+	return sum
+}
+
 func TestOffsetsSurviveConsumerAndBrokerRestart(t *testing.T) {
 	c := startCluster(t, nil)
 	c.createTopic("Resume", 2)
@@ -100,6 +123,7 @@ func TestOffsetsSurviveConsumerAndBrokerRestart(t *testing.T) {
 			}
 		}
 	}
+	committed := 0
 	consume := func(want int) *received {
 		got := newReceived()
 		pc := c.pushConsumer("cg-resume")
@@ -108,7 +132,12 @@ func TestOffsetsSurviveConsumerAndBrokerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitUntil(t, 30*time.Second, func() bool { n, _ := got.count(); return n >= want })
-		time.Sleep(6 * time.Second) // the client persists offsets every 5 s
+		// Wait until the broker holds the consumer's offsets: the client
+		// commits them every 5 s (after 10 s). Its final commit at
+		// Shutdown is a oneway send that v2.1.2 sometimes loses as it
+		// closes its connections, which is the client's doing.
+		committed += want
+		waitUntil(t, 30*time.Second, func() bool { return c.committedOffsets(t, "cg-resume", "Resume", 2) == committed })
 		pc.Shutdown()
 		return got
 	}
@@ -120,6 +149,9 @@ func TestOffsetsSurviveConsumerAndBrokerRestart(t *testing.T) {
 		t.Fatalf("after a consumer restart got %d messages (old ones again: %v)", n, second.get("5") != nil)
 	}
 	c.restartBroker()
+	if got := c.committedOffsets(t, "cg-resume", "Resume", 2); got != 30 {
+		t.Fatalf("after a broker restart the committed offsets add up to %d, want 30", got)
+	}
 	send(30, 40)
 	third := consume(10)
 	if n, _ := third.count(); n != 10 || third.get("25") != nil {
