@@ -9,10 +9,14 @@ import (
 	"time"
 
 	"github.com/mqd/mqd/internal/message"
+	"github.com/mqd/mqd/internal/vfs"
 )
 
+// testIOBackend is the I/O backend testConfig uses; forEachFlush sets it.
+var testIOBackend = "auto"
+
 func testConfig(dir string, ft FlushDiskType) Config {
-	return Config{Dir: dir, FlushDiskType: ft, MappedFileSizeCommitLog: 256 << 10, CheckpointInterval: 10 * time.Millisecond,
+	return Config{Dir: dir, FlushDiskType: ft, IOBackend: testIOBackend, MappedFileSizeCommitLog: 256 << 10, CheckpointInterval: 10 * time.Millisecond,
 		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10,
 		ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000, QueueFlushThoroughInterval: 50 * time.Millisecond}
 }
@@ -51,10 +55,30 @@ func (r *recorder) get(off int64) (DispatchRequest, bool) {
 	return d, ok
 }
 
+// forEachFlush runs fn under both flush policies on both I/O backends
+// (io_uring is skipped where the kernel refuses it).
 func forEachFlush(t *testing.T, fn func(t *testing.T, ft FlushDiskType)) {
-	for _, ft := range []FlushDiskType{SyncFlush, AsyncFlush} {
-		t.Run(string(ft), func(t *testing.T) { fn(t, ft) })
+	for _, be := range []string{"io_uring", "pwrite"} {
+		if be == "io_uring" && !uringWorks() {
+			continue
+		}
+		for _, ft := range []FlushDiskType{SyncFlush, AsyncFlush} {
+			t.Run(be+"/"+string(ft), func(t *testing.T) {
+				testIOBackend = be
+				defer func() { testIOBackend = "auto" }()
+				fn(t, ft)
+			})
+		}
 	}
+}
+
+func uringWorks() bool {
+	fs, err := vfs.NewUring(8)
+	if err != nil {
+		return false
+	}
+	fs.Close()
+	return true
 }
 
 func TestPutReadDispatchReopen(t *testing.T) {
