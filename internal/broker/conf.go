@@ -152,6 +152,8 @@ func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 		return true, setInt(&s.FlushLeastPages, v)
 	case "flushCommitLogThoroughInterval":
 		return true, setMillis(&s.FlushThoroughInterval, v)
+	case "flushConsumeQueueThoroughInterval":
+		return true, setMillis(&s.QueueFlushThoroughInterval, v)
 	case "maxHashSlotNum":
 		return true, setInt(&s.MaxHashSlotNum, v)
 	case "maxIndexNum":
