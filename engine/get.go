@@ -47,6 +47,10 @@ const (
 	maxBytesOnDisk   = 64 << 10
 	maxCountOnDisk   = 8
 	minScanEntries   = 16000 / consumequeue.EntrySize
+	// maxPullMessages caps a pull's maxMsgNums (a client field): the byte
+	// and count limits above stop a batch long before, but the consume-queue
+	// scan is sized by it.
+	maxPullMessages = 1024
 )
 
 // GetResult is a pull's answer. Messages are raw records, each exactly as
@@ -75,6 +79,9 @@ func (r *GetResult) Release() {
 	}
 	clear(r.Messages)
 	*r = GetResult{Messages: r.Messages[:0], refs: r.refs[:0], entries: r.entries[:0]}
+	if cap(r.entries) > 4*maxPullMessages {
+		r.entries = nil // do not pin an unusually large scan in the pool
+	}
 	getResultPool.Put(r)
 }
 
@@ -114,6 +121,7 @@ func (s *Store) GetMessage(topic string, queueID int32, offset int64, maxMsgNums
 // scan walks consume-queue entries from offset and collects messages.
 func (s *Store) scan(r *GetResult, q *consumequeue.Queue, offset int64, maxMsgNums int, filter MessageFilter) {
 	var err error
+	maxMsgNums = min(maxMsgNums, maxPullMessages)
 	r.entries, err = q.Read(offset, max(minScanEntries, maxMsgNums), r.entries[:0])
 	if len(r.entries) == 0 {
 		r.Status = OffsetFoundNull

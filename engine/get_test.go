@@ -193,3 +193,27 @@ func TestSyncFlushVisibilityIsDurable(t *testing.T) {
 	default:
 	}
 }
+
+func TestReadMessageRejectsForgedOffsets(t *testing.T) {
+	s := openTest(t, SyncFlush)
+	// A body that looks like a record header claiming ~1 GiB.
+	forged := string([]byte{0x3F, 0xFF, 0xFF, 0xF0, 0xDA, 0xA3, 0x20, 0xA7}) + strings.Repeat("x", 200)
+	r := s.PutMessage(msg("F", 0, forged, nil))
+	if r.Status != PutOK {
+		t.Fatal(r.Status)
+	}
+	if _, err := s.ReadMessage(r.Offset); err != nil {
+		t.Fatalf("the real record: %v", err)
+	}
+	for delta := int64(1); delta < int64(r.Size); delta++ {
+		if _, err := s.ReadMessage(r.Offset + delta); err == nil {
+			t.Fatalf("offset %d inside a record was read as a message", r.Offset+delta)
+		}
+	}
+	putN(t, s, "Big", 0, 3, func(int) string { return "" })
+	res := s.GetMessage("Big", 0, 0, 1<<30, nil) // a client may ask for any count
+	defer res.Release()
+	if res.Status != Found || len(res.Messages) != 3 {
+		t.Fatal(res.Status, len(res.Messages))
+	}
+}

@@ -20,10 +20,25 @@ func (s *Store) ReadMessage(phys int64) ([]byte, error) {
 		return nil, fmt.Errorf("engine: no message starts at offset %d", phys)
 	}
 	size := int32(binary.BigEndian.Uint32(b))
-	if size < message.MinRecordSize {
+	if size < message.MinRecordSize || int(size) > s.maxRecordSize() {
 		return nil, fmt.Errorf("engine: no message starts at offset %d", phys)
 	}
-	return s.cl.ReadRecord(phys, size, nil)
+	rec, err := s.cl.ReadRecord(phys, size, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The offset comes from a client (VIEW_MESSAGE_BY_ID, send-back): make
+	// sure it names a record, not bytes inside one that look like a header.
+	if v, err := message.Parse(rec); err != nil || v.PhysOffset != phys {
+		return nil, fmt.Errorf("engine: no message starts at offset %d", phys)
+	}
+	return rec, nil
+}
+
+// maxRecordSize bounds a stored record: the largest body, the largest
+// properties, the longest topic and the fixed fields with IPv6 hosts.
+func (s *Store) maxRecordSize() int {
+	return s.cfg.MaxMessageSize + message.MaxPropertiesLen + message.MaxTopicLen + 256
 }
 
 // MinPhysOffset and MaxPhysOffset bound the commit log.

@@ -152,6 +152,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.wg.Wait()
 			b.namesrv.Close()
 		}
+		// Persist as late as possible, after the loops have stopped. If the
+		// server's shutdown timed out, a handler still running could commit
+		// after this point; that commit is lost, as it would be on a crash.
 		errs = append(errs, b.offsets.persist())
 		errs = append(errs, b.store.Close())
 	})

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,8 +135,17 @@ func (p *PullHold) drop(h *heldPull) {
 	p.mu.Unlock()
 }
 
+// run1 re-executes a parked pull. It runs outside remoting's handler
+// (timer, dispatch or shutdown goroutine), so it recovers a panic itself:
+// a bug there must cost one pull, not the broker.
 func (p *PullHold) run1(h *heldPull) {
 	defer p.inflight.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("broker: parked pull panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			h.conn.Reply(protocol.NewResponse(h.req, protocol.ResponseSystemError, fmt.Sprint("pull failed: ", r)))
+		}
+	}()
 	p.exec(h.conn, h.req)
 }
 

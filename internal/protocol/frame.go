@@ -91,14 +91,38 @@ func readFrame(r io.Reader, lenBuf []byte, maxFrame int) (*Command, error) {
 	if n+4 > int64(maxFrame) {
 		return nil, frameErr(ErrFrameTooLarge, "length %d exceeds cap %d", n, maxFrame)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	frame, err := readBody(r, int(n))
+	if err != nil {
 		return nil, err
 	}
 	return DecodeFrame(frame)
+}
+
+// eagerFrame is how much of a frame is allocated before its bytes arrive;
+// larger frames grow as they are read, so a peer that announces 16 MiB and
+// sends nothing pins 64 KiB, not 16 MiB.
+const eagerFrame = 64 << 10
+
+// readBody reads exactly n bytes.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, eagerFrame))
+	got := 0
+	for {
+		m, err := io.ReadFull(r, buf[got:])
+		got += m
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if got == n {
+			return buf, nil
+		}
+		next := make([]byte, min(n, 2*len(buf)))
+		copy(next, buf[:got])
+		buf = next
+	}
 }
 
 // DecodeFrame decodes a frame without its leading length field: the

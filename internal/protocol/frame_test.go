@@ -357,3 +357,32 @@ func BenchmarkDecodeSendRequest(b *testing.B) {
 		}
 	}
 }
+
+// slowReader hands out at most 1000 bytes per Read.
+type slowReader struct{ r io.Reader }
+
+func (s slowReader) Read(p []byte) (int, error) {
+	if len(p) > 1000 {
+		p = p[:1000]
+	}
+	return s.r.Read(p)
+}
+
+func TestLargeFrameReadInSteps(t *testing.T) {
+	cmd := &Command{Code: 10, Language: "GO", Version: 317, Opaque: 7, Body: bytes.Repeat([]byte("b"), 300<<10)}
+	enc, err := cmd.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFrame(slowReader{bytes.NewReader(enc)}, DefaultMaxFrame)
+	if err != nil || !bytes.Equal(got.Body, cmd.Body) || got.Opaque != 7 {
+		t.Fatalf("%v %d", err, len(got.Body))
+	}
+	// a frame announced at 16 MiB that never arrives: an error, not a hang
+	// and not a 16 MiB allocation up front
+	var head [4]byte
+	binary.BigEndian.PutUint32(head[:], 16<<20-8)
+	if _, err := ReadFrame(bytes.NewReader(append(head[:], 0, 0, 0, 5)), DefaultMaxFrame); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatal(err)
+	}
+}
