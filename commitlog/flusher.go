@@ -158,10 +158,14 @@ func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool
 			to = seg.base + seg.sealed.Load()
 		}
 		to = min(to, alignDown(st.written)+l.cfg.MaxWrite)
-		if err := l.writePiece(st, seg, to, false); err != nil {
+		// Under a durable policy each piece is synced before the next is
+		// written, so at most MaxWrite bytes are ever written but not
+		// synced: recovery relies on that bound (classify).
+		durablePiece := doSync && l.cfg.Policy.Durable()
+		if err := l.writePiece(st, seg, to, durablePiece); err != nil {
 			return err
 		}
-		if len(st.dirty) == 0 || st.dirty[len(st.dirty)-1] != seg {
+		if !durablePiece && (len(st.dirty) == 0 || st.dirty[len(st.dirty)-1] != seg) {
 			st.dirty = append(st.dirty, seg)
 		}
 		if seg != tail && to == seg.base+seg.sealed.Load() {
@@ -172,7 +176,7 @@ func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool
 	if !doSync {
 		return nil
 	}
-	if len(st.dirty) == 0 {
+	if len(st.dirty) == 0 && !l.cfg.Policy.Durable() {
 		st.dirty = append(st.dirty, tail)
 	}
 	for _, s := range st.dirty {

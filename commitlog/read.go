@@ -83,7 +83,7 @@ func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
 			it.off = it.seg.base + it.l.cfg.SegmentSize
 			continue
 		}
-		if size < message.MinRecordSize || rel+size+trailerSize > it.l.cfg.SegmentSize {
+		if size < message.MinRecordSize || rel+size+trailerSize+blankSize > it.l.cfg.SegmentSize {
 			return 0, nil, fmt.Errorf("commitlog: bad record size %d at offset %d", size, it.off)
 		}
 		rec, err := it.bytes(rel, size)

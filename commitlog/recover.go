@@ -180,7 +180,12 @@ func (l *Log) classify(bases []int64, end int64, reason string) error {
 		}
 		unmap()
 	}
-	if next >= 0 && lastNonZero >= alignDown(end)+l.cfg.MaxWrite {
+	// Under SYNC_FLUSH at most MaxWrite bytes are written but unsynced at
+	// any time (the flush loop syncs each piece), so valid data beyond that
+	// reach is acknowledged data after a bad record: corruption. Under
+	// ASYNC_FLUSH nothing after the last fdatasync was promised and up to
+	// a flush interval of writes may be unsynced, so it is a torn tail.
+	if next >= 0 && l.cfg.Policy.Durable() && lastNonZero >= alignDown(end)+l.cfg.MaxWrite {
 		base := segmentBase(bases, end)
 		return &CorruptionError{File: l.segmentPath(base), FileOffset: end - base, Offset: end, NextValid: next, Reason: reason}
 	}

@@ -85,8 +85,8 @@ func TestRecoverReportsCorruption(t *testing.T) {
 	patch(t, dir, offs[20]+90, []byte{0xFF}) // inside record 20's body
 	for _, cfg := range []Config{
 		// valid data reaches beyond what one interrupted write can explain
-		{Dir: dir, SegmentSize: 64 << 10, MaxWrite: 4096},
-		{Dir: dir, SegmentSize: 64 << 10, MaxWrite: 4096, Recovery: Hint{Offset: offs[5]}},
+		{Dir: dir, SegmentSize: 64 << 10, MaxWrite: 4096, Policy: flush.DefaultSync},
+		{Dir: dir, SegmentSize: 64 << 10, MaxWrite: 4096, Policy: flush.DefaultSync, Recovery: Hint{Offset: offs[5]}},
 	} {
 		_, err := Open(vfs.Default(), cfg)
 		var ce *CorruptionError
@@ -139,4 +139,24 @@ func TestRecoverAfterFullSegments(t *testing.T) {
 			t.Fatalf("tail %d, want %d", l.Tail(), end)
 		}
 	})
+}
+
+// Under ASYNC_FLUSH nothing after the last fdatasync was promised and a
+// power loss may keep later blocks but not earlier ones: a bad record
+// followed by valid ones is a torn tail, truncated with a .broken copy.
+func TestAsyncRecoveryTreatsHolesAsTorn(t *testing.T) {
+	dir := t.TempDir()
+	offs, _ := fillLog(t, vfs.Default(), dir, 100)
+	patch(t, dir, offs[20]+90, []byte{0xFF})
+	l, err := Open(vfs.Default(), Config{Dir: dir, SegmentSize: 64 << 10, MaxWrite: 4096, Policy: flush.DefaultAsync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Tail() != offs[20] {
+		t.Fatalf("tail %d, want the bad record's offset %d", l.Tail(), offs[20])
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.broken-*")); len(m) != 1 {
+		t.Fatalf(".broken copies: %v", m)
+	}
 }

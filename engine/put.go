@@ -128,6 +128,12 @@ func (s *Store) validate(m *message.Message) (PutStatus, error) {
 	if err := m.Validate(); err != nil {
 		return MessageIllegal, err
 	}
+	// The consume queue stores a queue as <topic>/<queueId>: names that are
+	// not a single path element, and negative queue ids, could never be
+	// dispatched (the dispatcher would stall on them).
+	if m.QueueID < 0 || m.Topic == "." || m.Topic == ".." || strings.ContainsAny(m.Topic, "/\x00") {
+		return MessageIllegal, fmt.Errorf("%w: topic %q / queue %d cannot be stored", message.ErrIllegal, m.Topic, m.QueueID)
+	}
 	return PutOK, nil
 }
 

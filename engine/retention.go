@@ -132,6 +132,12 @@ func (s *Store) RunRetention() error {
 		cut = seg.Base + s.cl.SegmentSize()
 	}
 done:
+	// Never remove what the dispatcher has not read yet: a consumer could
+	// then never see those records, and the dispatcher would be stranded
+	// below the log's new start.
+	if d := s.dispatch.done.Load(); cut > d {
+		cut = d - d%s.cl.SegmentSize()
+	}
 	if cut > 0 {
 		if _, err := s.cl.RemoveSegmentsBefore(cut); err != nil {
 			return err

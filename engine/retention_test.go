@@ -121,3 +121,35 @@ func TestRefuseWritesNearFullDisk(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 }
+
+// stallDispatcher blocks dispatch until released.
+type stallDispatcher struct{ release chan struct{} }
+
+func (d stallDispatcher) Dispatch(*DispatchRequest) error { <-d.release; return nil }
+
+func TestRetentionNeverOutrunsTheDispatcher(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixMilli())
+	disk := &fakeDisk{}
+	disk.set(0.87) // forcible deletion of unexpired files
+	stall := stallDispatcher{release: make(chan struct{})}
+	cfg := testConfig(t.TempDir(), AsyncFlush)
+	cfg.Retention = RetentionConfig{Interval: time.Hour, DiskUsage: disk.get, Now: func() time.Time { return time.UnixMilli(now.Load()) }}
+	cfg.Dispatchers = []Dispatcher{stall}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { close(stall.release); s.Close() }()
+	body := strings.Repeat("r", 1000)
+	for s.MaxPhysOffset() < 4*(256<<10) {
+		s.PutMessage(msg("R", 0, body, nil))
+	}
+	waitFor(t, func() bool { return s.cl.Written() == s.cl.Tail() })
+	if err := s.RunRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if s.MinPhysOffset() > s.dispatch.done.Load() {
+		t.Fatalf("retention removed [%d, %d) before the dispatcher (at %d) read it", 0, s.MinPhysOffset(), s.dispatch.done.Load())
+	}
+}
