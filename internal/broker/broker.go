@@ -109,13 +109,14 @@ func (b *Broker) Start() error {
 
 // registerHandlers installs every request family's handlers.
 func (b *Broker) registerHandlers() {
-	b.registerSend()    // send.go
-	b.registerQuery()   // query.go
-	b.registerAdmin()   // admin.go
-	b.registerClients() // clients.go
-	b.registerPull()    // pull.go
-	b.registerOffsets() // offsets.go
-	b.registerLocks()   // locks.go
+	b.registerSend()     // send.go
+	b.registerSendBack() // sendback.go
+	b.registerQuery()    // query.go
+	b.registerAdmin()    // admin.go
+	b.registerClients()  // clients.go
+	b.registerPull()     // pull.go
+	b.registerOffsets()  // offsets.go
+	b.registerLocks()    // locks.go
 }
 
 func (b *Broker) startLoops() {

@@ -201,3 +201,54 @@ func TestLongPollingDeliversPromptly(t *testing.T) {
 		t.Fatalf("idle consumer got a new message only after %v: long polling is not waking pulls", worst)
 	}
 }
+
+func TestRetryLaterRedeliversThroughRetryTopic(t *testing.T) {
+	c := startCluster(t, nil)
+	c.createTopic("Retry", 2)
+	var mu sync.Mutex
+	deliveries := map[string][]int32{} // body → reconsume times seen
+	topics := map[string]string{}
+	pc := c.pushConsumer("cg-retry")
+	pc.Subscribe("Retry", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		first := false
+		for _, m := range msgs {
+			deliveries[string(m.Body)] = append(deliveries[string(m.Body)], m.ReconsumeTimes)
+			topics[string(m.Body)] = m.Topic
+			first = first || m.ReconsumeTimes == 0
+		}
+		if first {
+			return consumer.ConsumeRetryLater, nil // fail every first delivery
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Shutdown()
+	p := c.producer()
+	for i := 0; i < 5; i++ {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage("Retry", []byte(fmt.Sprintf("r%d", i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, 40*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		done := 0
+		for _, d := range deliveries {
+			if len(d) >= 2 {
+				done++
+			}
+		}
+		return done == 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for body, d := range deliveries {
+		if d[0] != 0 || d[1] != 1 || topics[body] != "Retry" {
+			t.Fatalf("%s: reconsume times %v, topic %q", body, d, topics[body])
+		}
+	}
+}
