@@ -75,6 +75,10 @@ type Hint struct {
 	Clean bool
 	// Offset is a record boundary known durable; the scan starts there.
 	Offset int64
+	// Timestamp is the store time of the record ending at Offset (the
+	// checkpoint's physicMsgTimestamp): store times never go backwards
+	// across a restart even when recovery scans no record.
+	Timestamp int64
 }
 
 // Frame overhead: each record is followed by a CRC-32C of its bytes.

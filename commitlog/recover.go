@@ -54,6 +54,7 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
+	ts = max(ts, l.cfg.Recovery.Timestamp)
 	return l.openSegments(bases, end, ts)
 }
 

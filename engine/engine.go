@@ -194,7 +194,7 @@ func (s *Store) open() error {
 	}
 	_, statErr := s.fs.Stat(s.path("abort"))
 	clean := vfs.IsNotExist(statErr)
-	hint := commitlog.Hint{Clean: clean && s.cp.last.seq > 0, Offset: s.cp.last.PhysicOffset}
+	hint := commitlog.Hint{Clean: clean && s.cp.last.seq > 0, Offset: s.cp.last.PhysicOffset, Timestamp: s.cp.last.PhysicTimestamp}
 	s.cl, err = commitlog.Open(s.fs, commitlog.Config{
 		Dir: s.path("commitlog"), SegmentSize: s.cfg.MappedFileSizeCommitLog, Policy: s.cfg.policy(),
 		Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil, BufferedIO: s.cfg.BufferedIO,

@@ -167,3 +167,23 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestStoreTimeSurvivesCleanReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(testConfig(dir, SyncFlush))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.PutMessage(msg("TS", 0, "x", nil)).StoreTimestamp
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(testConfig(dir, SyncFlush))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.cl.DurableTimestamp(); got != last {
+		t.Fatalf("durable store time after a clean reopen %d, want %d", got, last)
+	}
+}
