@@ -86,19 +86,3 @@ func AppendProperty(props, k, v string) string {
 	}
 	return props + k + string(NameValueSep) + v
 }
-
-// Keys returns the index keys of a record's properties: UNIQ_KEY and each
-// space-separated token of KEYS (facts §8.5), appended to dst.
-func Keys(dst []string, props string) []string {
-	if u, ok := LookupProperty(props, PropUniqKey); ok {
-		dst = append(dst, u)
-	}
-	if ks, ok := LookupProperty(props, PropKeys); ok {
-		for _, k := range strings.Split(ks, " ") {
-			if k != "" {
-				dst = append(dst, k)
-			}
-		}
-	}
-	return dst
-}
