@@ -68,7 +68,15 @@ type GetResult struct {
 	SuggestSlave bool
 	refs         []commitlog.Ref
 	entries      []consumequeue.Entry
+	// win holds log bytes [winAt, winAt+len(win)) read from a file for
+	// records no longer in memory: one read serves the neighbours of a
+	// pull instead of one pread each. Messages alias it.
+	win   []byte
+	winAt int64
 }
+
+// pullWindow is how much of the log one cold read brings in.
+const pullWindow = 256 << 10
 
 var getResultPool = sync.Pool{New: func() any { return new(GetResult) }}
 
@@ -78,7 +86,7 @@ func (r *GetResult) Release() {
 		ref.Release()
 	}
 	clear(r.Messages)
-	*r = GetResult{Messages: r.Messages[:0], refs: r.refs[:0], entries: r.entries[:0]}
+	*r = GetResult{Messages: r.Messages[:0], refs: r.refs[:0], entries: r.entries[:0]} // win is dropped: messages sent may still alias it
 	if cap(r.entries) > 4*maxPullMessages {
 		r.entries = nil // do not pin an unusually large scan in the pool
 	}
@@ -142,7 +150,7 @@ func (s *Store) scan(r *GetResult, q *consumequeue.Queue, offset int64, maxMsgNu
 		if filter != nil && !filter.MatchTagsCode(e.TagsCode) {
 			continue
 		}
-		rec, ref, err := s.readForPull(e)
+		rec, ref, err := s.readForPull(r, e, r.spanEnd(i, maxMsgNums))
 		if err != nil {
 			if len(r.Messages) == 0 {
 				r.Status = MessageWasRemoving
@@ -177,13 +185,42 @@ func (s *Store) batchFull(r *GetResult, size, maxMsgNums int, inMem bool) bool {
 	return r.TotalSize+size > maxBytesOnDisk || n >= maxCountOnDisk
 }
 
-// readForPull returns the record of e, without a copy when it is in memory.
-func (s *Store) readForPull(e consumequeue.Entry) ([]byte, commitlog.Ref, error) {
-	if b, ref, ok := s.cl.View(e.CommitLogOffset, e.Size); ok {
+// spanEnd is where the records this pull may still return, from entry i
+// on, end in the log (within pullWindow of entry i): the extent of one
+// read that serves them all.
+func (r *GetResult) spanEnd(i, maxMsgNums int) int64 {
+	start := r.entries[i].CommitLogOffset
+	end := start + int64(r.entries[i].Size)
+	left := min(maxMsgNums, maxCountOnDisk) - len(r.Messages)
+	for k := i + 1; k < len(r.entries) && k-i < left; k++ {
+		e := r.entries[k]
+		if e.CommitLogOffset < start || e.CommitLogOffset+int64(e.Size)-start > pullWindow {
+			break
+		}
+		end = max(end, e.CommitLogOffset+int64(e.Size))
+	}
+	return end
+}
+
+// readForPull returns the record of e: without a copy when it is in
+// memory, else from r's read window, reading [e, spanEnd) when the window
+// does not hold it.
+func (s *Store) readForPull(r *GetResult, e consumequeue.Entry, spanEnd int64) ([]byte, commitlog.Ref, error) {
+	phys, size := e.CommitLogOffset, int64(e.Size)
+	if b, ref, ok := s.cl.View(phys, e.Size); ok {
 		return b, ref, nil
 	}
-	b, err := s.cl.ReadRecord(e.CommitLogOffset, e.Size, nil)
-	return b, commitlog.Ref{}, err
+	if phys < r.winAt || phys+size > r.winAt+int64(len(r.win)) {
+		seg := s.cl.SegmentSize()
+		n := max(min(spanEnd-phys, phys-phys%seg+seg-phys, s.cl.Written()-phys), size)
+		b, err := s.cl.ReadRecord(phys, int32(n), nil)
+		if err != nil {
+			return nil, commitlog.Ref{}, err
+		}
+		r.win, r.winAt = b, phys
+	}
+	off := phys - r.winAt
+	return r.win[off : off+size : off+size], commitlog.Ref{}, nil
 }
 
 var memBudget = sync.OnceValue(func() int64 {
