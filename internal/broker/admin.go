@@ -116,12 +116,7 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *pro
 func (b *Broker) handleGetAllTopicConfig(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
 	snap := b.topics.Snapshot()
 	body, err := json.Marshal(&snap)
-	if err != nil {
-		return respond(req, protocol.ResponseSystemError, err.Error())
-	}
-	resp := respond(req, protocol.ResponseSuccess, "")
-	resp.Body = body
-	return resp
+	return bodyResponse(req, body, err)
 }
 
 func (b *Broker) handleTopicStats(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
@@ -175,12 +170,7 @@ func (b *Broker) handleUpdateGroup(_ context.Context, _ *remoting.Conn, req *pro
 func (b *Broker) handleGetAllGroups(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
 	snap := b.groups.Snapshot()
 	body, err := snap.Encode()
-	if err != nil {
-		return respond(req, protocol.ResponseSystemError, err.Error())
-	}
-	resp := respond(req, protocol.ResponseSuccess, "")
-	resp.Body = body
-	return resp
+	return bodyResponse(req, body, err)
 }
 
 func (b *Broker) handleDeleteGroup(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
@@ -211,10 +201,5 @@ func (b *Broker) handleRuntimeInfo(_ context.Context, _ *remoting.Conn, req *pro
 		"flushDiskType":          string(cmp.Or(b.cfg.Store.FlushDiskType, engine.AsyncFlush)),
 	}}
 	body, err := t.Encode()
-	if err != nil {
-		return respond(req, protocol.ResponseSystemError, err.Error())
-	}
-	resp := respond(req, protocol.ResponseSuccess, "")
-	resp.Body = body
-	return resp
+	return bodyResponse(req, body, err)
 }

@@ -491,12 +491,7 @@ func (b *Broker) handleGetConsumerList(_ context.Context, _ *remoting.Conn, req 
 		return protocol.NewResponse(req, protocol.ResponseSystemError, "no consumer for this group, "+h.ConsumerGroup)
 	}
 	body, err := (&protocol.GetConsumerListByGroupResponseBody{ConsumerIDList: ids}).Encode()
-	if err != nil {
-		return protocol.NewResponse(req, protocol.ResponseSystemError, err.Error())
-	}
-	resp := protocol.NewResponse(req, protocol.ResponseSuccess, "")
-	resp.Body = body
-	return resp
+	return bodyResponse(req, body, err)
 }
 
 // consumerConnection is the ConsumerConnection body of code 203.
@@ -532,12 +527,7 @@ func (b *Broker) handleGetConsumerConnectionList(_ context.Context, _ *remoting.
 			ClientID: ci.ClientID, Language: ci.Language, Version: ci.Version})
 	}
 	body, err := json.Marshal(cc)
-	if err != nil {
-		return protocol.NewResponse(req, protocol.ResponseSystemError, err.Error())
-	}
-	resp := protocol.NewResponse(req, protocol.ResponseSuccess, "")
-	resp.Body = body
-	return resp
+	return bodyResponse(req, body, err)
 }
 
 // clientClosed is the server's OnClose hook: the connection leaves every

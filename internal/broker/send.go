@@ -66,6 +66,17 @@ type extDecoder interface {
 
 // decodeExt decodes req's header into h; on failure it returns the
 // SYSTEM_ERROR response Java gives for a bad header (facts §1.5).
+// bodyResponse answers req with body, or with SYSTEM_ERROR when encoding
+// the body failed.
+func bodyResponse(req *protocol.Command, body []byte, err error) *protocol.Command {
+	if err != nil {
+		return respond(req, protocol.ResponseSystemError, err.Error())
+	}
+	resp := respond(req, protocol.ResponseSuccess, "")
+	resp.Body = body
+	return resp
+}
+
 func decodeExt(req *protocol.Command, h extDecoder) *protocol.Command {
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(req, protocol.ResponseSystemError, err.Error())
