@@ -3,14 +3,18 @@
 # with --flush=sync and --flush=async under mqbench, and NATS JetStream (file
 # storage, default and `sync_interval: always`) under an equivalent open-loop
 # 1 KiB publisher, at fixed rates 10k, 50k, 100k msg/s and at the maximum;
-# then the figures side by side and as ratios.
+# Apache RocketMQ 4.9.7 (namesrv + broker from the Maven jars, SYNC_FLUSH and
+# ASYNC_FLUSH) under the same mqbench load; then the figures side by side and
+# as ratios.
 #
 # Re-run:   bash bench/side-by-side.sh            (about 10 minutes)
 #   DUR=10s WARM=2s RATES="10k 50k 100k max" SIZE=1k bash bench/side-by-side.sh
-#   NO_FIO=1 / NO_MQD=1 / NO_NATS=1 skip those parts.   Output also lands in bench/out/side-by-side-*.txt
+#   NO_FIO=1 / NO_MQD=1 / NO_NATS=1 / NO_JAVA=1 skip those parts.
+#   JAVA_HEAP=2g sets the Java broker's -Xms/-Xmx (and its direct memory).   Output also lands in bench/out/side-by-side-*.txt
 # Needs: go; fio (apt-get install fio) unless NO_FIO=1; the Go module proxy for
 # nats-server v2.12.1 and nats.go v1.46.1 (installed into the temp dir, not into
-# this repo's go.mod). Every server listens on loopback only, on non-default
+# this repo's go.mod); for the Java broker java 17+ and mvn with Maven Central
+# (the jars come from compat/java/pom.xml's `mixed` profile). Every server listens on loopback only, on non-default
 # ports; every process started here is stopped by its PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,9 @@ CONNS=${CONNS:-4}
 NS_PORT=${NS_PORT:-29876}
 BROKER_PORT=${BROKER_PORT:-29911}
 NATS_PORT=${NATS_PORT:-24222}
+JNS_PORT=${JNS_PORT:-29976}
+JBROKER_PORT=${JBROKER_PORT:-30911} # and 30909 (VIP channel), 30912 (HA)
+JAVA_HEAP=${JAVA_HEAP:-2g}
 NATS_SERVER_VERSION=v2.12.1
 NATS_GO_VERSION=v1.46.1 # the nats.go that nats-server v2.12.1 itself requires
 
@@ -47,6 +54,7 @@ exec > >(tee "$report") 2>&1
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), $(df -T "$tmp" | awk 'NR==2{print $2}') on $(df "$tmp" | awk 'NR==2{print $1}')"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo '+dirty')   date: $(date -u +%FT%TZ)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
 echo "load: rates [$RATES] msg/s, $SIZE bodies, $CONNS connections, warmup $WARM, measured $DUR per point; open loop, latency from the intended send time"
 
 # ---- disk limits ------------------------------------------------------------
@@ -372,6 +380,93 @@ GO
 	done
 fi
 
+# ---- Apache RocketMQ 4.9.7 (the Java broker) ------------------------------------------
+# Started as compat/java's JavaRocketMQ does (NamesrvStartup, BrokerStartup): the server classpath
+# from the Maven jars, a ROCKETMQ_HOME with the logback file the startup class
+# needs, JDK-17 --add-opens for the 4.9.7 mmap code. The heap: JAVA_HEAP (2g
+# default: runbroker.sh's 8g would not fit beside the other servers on a
+# small machine; G1 as runbroker.sh). The Java broker's send-queue shedding
+# is relaxed (waitTimeMillsInSendQueue, osPageCacheBusyTimeOutMills) as in
+# compat/java, so that a loaded machine measures the store, not the shedding;
+# mqd never sheds either.
+if [[ -z ${NO_JAVA:-} ]]; then
+	cp=$tmp/rocketmq-server.classpath
+	mvn -q -B -Dstyle.color=never -Pmixed -f compat/java/pom.xml dependency:build-classpath \
+		-Dmdep.includeScope=test -Dmdep.outputFile="$cp" >"$tmp/mvn-cp.log" 2>&1 || {
+		cat "$tmp/mvn-cp.log"
+		exit 1
+	}
+	jhome=$tmp/java-home
+	mkdir -p "$jhome/conf"
+	for f in logback_namesrv.xml logback_broker.xml; do
+		cat >"$jhome/conf/$f" <<XML
+<configuration>
+  <appender name="F" class="ch.qos.logback.core.FileAppender">
+    <file>$tmp/java-${f%.xml}.log</file>
+    <encoder><pattern>%d %-5level %logger{20} - %msg%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="F"/></root>
+</configuration>
+XML
+	done
+	jrun() { # heap main args...: a Java RocketMQ server in the background; sets pid
+		local heap=$1 main=$2
+		shift 2
+		ROCKETMQ_HOME=$jhome java -Xms"$heap" -Xmx"$heap" -XX:MaxDirectMemorySize="$heap" -XX:+UseG1GC \
+			-Duser.home="$jhome" -Drocketmq.home.dir="$jhome" -Dtls.server.mode=disabled \
+			-Djava.security.egd=file:/dev/./urandom \
+			--add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED \
+			--add-exports java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.base/jdk.internal.ref=ALL-UNNAMED \
+			--add-exports java.base/jdk.internal.ref=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED \
+			-cp "$(cat "$cp")" "$main" "$@" &
+		pid=$!
+		pids+=("$pid")
+	}
+	printf 'listenPort=%s\nrocketmqHome=%s\nkvConfigPath=%s\n' "$JNS_PORT" "$jhome" "$jhome/kvConfig.json" >"$jhome/namesrv.properties"
+	jrun 256m org.apache.rocketmq.namesrv.NamesrvStartup -c "$jhome/namesrv.properties" >"$tmp/java-namesrv.out" 2>&1
+	jns=$pid
+	wait_port "$JNS_PORT" 60
+	for flush in SYNC_FLUSH ASYNC_FLUSH; do
+		for rate in $RATES; do
+			store=$tmp/java-store
+			cat >"$jhome/broker.conf" <<CONF
+brokerClusterName=DefaultCluster
+brokerName=java-bench
+brokerId=0
+brokerRole=ASYNC_MASTER
+flushDiskType=$flush
+brokerIP1=127.0.0.1
+listenPort=$JBROKER_PORT
+namesrvAddr=127.0.0.1:$JNS_PORT
+rocketmqHome=$jhome
+storePathRootDir=$store
+storePathCommitLog=$store/commitlog
+autoCreateTopicEnable=true
+autoCreateSubscriptionGroup=true
+waitTimeMillsInSendQueue=5000
+osPageCacheBusyTimeOutMills=5000
+CONF
+			jrun "$JAVA_HEAP" org.apache.rocketmq.broker.BrokerStartup -c "$jhome/broker.conf" >"$tmp/java-$flush-$rate.out" 2>&1
+			wait_port "$JBROKER_PORT" 120
+			sleep 2 # first registration with the nameserver
+			# A fresh JVM runs interpreted: 5 s at 1k msg/s first (another topic),
+			# so that the point measures a warm broker. Without it, on a loaded
+			# machine the cold broker falls more than the 3 s send timeout behind
+			# and, the open-loop load refilling its queue, never catches up.
+			timeout 60 "$tmp/mqbench" produce -n "127.0.0.1:$JNS_PORT" -t "sbs_jit_$rate" -size "$SIZE" -tps 1k \
+				-c "$CONNS" -mode async -duration 5s -warmup 0s >"$tmp/java-jit-$flush-$rate.log" 2>&1 || true
+			name=java-$(tr 'A-Z' 'a-z' <<<"${flush%_FLUSH}")
+			line=$(timeout 180 "$tmp/mqbench" produce -n "127.0.0.1:$JNS_PORT" -t "sbs_${name}_$rate" -size "$SIZE" -tps "$rate" \
+				-c "$CONNS" -mode async -duration "$DUR" -warmup "$WARM" | tail -1) || line="failed"
+			echo "$name  rate=$rate  $line"
+			record "$name" "$rate" "$line"
+			stop_pid "$pid"
+			rm -rf "$store"
+		done
+	done
+	stop_pid "$jns"
+fi
+
 # ---- side by side -------------------------------------------------------------------
 python3 - "$results" <<'PY'
 import sys
@@ -380,7 +475,7 @@ for line in open(sys.argv[1]):
     sysname, rate, rest = line.split(" ", 2)
     kv = dict(p.split("=", 1) for p in rest.split() if "=" in p)
     rows[(sysname, rate)] = kv
-systems = [s for s in ("mqd-sync", "mqd-async", "nats-always", "nats-default") if any(k[0] == s for k in rows)]
+systems = [s for s in ("mqd-sync", "mqd-async", "java-sync", "java-async", "nats-always", "nats-default") if any(k[0] == s for k in rows)]
 rates = list(dict.fromkeys(k[1] for k in rows))
 def g(s, r, k):
     try: return float(rows[(s, r)][k])
@@ -404,5 +499,15 @@ for r in rates:
             print("%-7s %-26s %8s %8s %8s %8s" % (r, a + "/" + b, ratio(g(a, r, "tps"), g(b, r, "tps")),
                   ratio(g(a, r, "p50_ms"), g(b, r, "p50_ms")), ratio(g(a, r, "p99_ms"), g(b, r, "p99_ms")),
                   ratio(g(a, r, "p999_ms"), g(b, r, "p999_ms"))))
+print()
+print("ratios mqd / Apache RocketMQ 4.9.7 (tps: >1 = mqd faster; latency: <1 = mqd lower)")
+print("%-7s %-26s %8s %8s %8s %8s" % ("rate", "pair", "tps", "p50", "p99", "p999"))
+for r in rates:
+    for a, b in (("mqd-sync", "java-sync"), ("mqd-async", "java-async")):
+        if (a, r) in rows and (b, r) in rows:
+            print("%-7s %-26s %8s %8s %8s %8s" % (r, a + "/" + b, ratio(g(a, r, "tps"), g(b, r, "tps")),
+                  ratio(g(a, r, "p50_ms"), g(b, r, "p50_ms")), ratio(g(a, r, "p99_ms"), g(b, r, "p99_ms")),
+                  ratio(g(a, r, "p999_ms"), g(b, r, "p999_ms"))))
 PY
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at the end"
 echo "report: $report"

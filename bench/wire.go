@@ -148,7 +148,7 @@ func (c *WireConfig) Defaults() {
 	}
 }
 
-// maxBody is the broker's default maxMessageSize (facts §5.1).
+// maxBody is the broker's default maxMessageSize (Java's CommitLog.DefaultAppendMessageCallback).
 const maxBody = 4 << 20
 
 // Validate rejects configurations the broker would refuse wholesale.

@@ -255,7 +255,7 @@ func TestSendTemplateBatch(t *testing.T) {
 		t.Fatalf("batch header %+v", h)
 	}
 	b := cmd.Body
-	for k := range 3 { // facts §5.4 entries
+	for k := range 3 { // Java's MessageDecoder.encodeMessages entries
 		total := int(binary.BigEndian.Uint32(b))
 		bodyLen := int(binary.BigEndian.Uint32(b[16:]))
 		body := b[20 : 20+bodyLen]

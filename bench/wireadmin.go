@@ -17,7 +17,7 @@ import (
 	"github.com/mqd/mqd/internal/remoting"
 )
 
-// defaultTopicKey is the auto-create template topic (facts §17.4).
+// defaultTopicKey is the auto-create template topic (Java's TopicConfigManager (TBW102)).
 const defaultTopicKey = "TBW102"
 
 // brokerQueue is one queue of a topic on one broker (master address).

@@ -137,7 +137,7 @@ func buildTemplate(s templateSpec) (*reqTemplate, error) {
 	case protocol.SendBatchMessage:
 		h.Batch = true
 		cmd.ExtFields = h.EncodeV2()
-		// entry: TOTALSIZE MAGIC BODYCRC FLAG BODYLEN body PROPLEN props (facts §5.4)
+		// entry: TOTALSIZE MAGIC BODYCRC FLAG BODYLEN body PROPLEN props (Java's MessageDecoder.encodeMessages)
 		entryLen := 20 + s.bodyLen + 2 + len(propStr)
 		pre := make([]byte, 20)
 		binary.BigEndian.PutUint32(pre[0:], uint32(entryLen))
@@ -223,7 +223,7 @@ func putHex16(dst []byte, v uint64) {
 
 // idPrefix is the fixed upper-case part of UNIQ_KEY-like ids: IPv4
 // 127.0.0.1, pid and connection number (Go/Java put IP, pid and a class
-// loader id there, facts §6.2).
+// loader id there, Java's MessageClientIDSetter).
 func idPrefix(conn int) string {
 	return fmt.Sprintf("7F000001%04X%04X", os.Getpid()&0xFFFF, conn&0xFFFF)
 }
@@ -434,7 +434,7 @@ func (c *sendConn) issue(q int, origin, now, intended int64, measured bool) {
 		storeMax(&c.lastDone, now)
 	}
 	if c.oneway {
-		return // the template has flag bit 1 set: no reply comes (facts §1.3)
+		return // the template has flag bit 1 set: no reply comes (Java's RemotingCommand (flag bits))
 	}
 	c.inflight.Add(1)
 	c.pmu.Lock()

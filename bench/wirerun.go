@@ -523,7 +523,7 @@ func uniqueAddrs(qs []brokerQueue) []string {
 	return out
 }
 
-// Pull settings of the Go push consumer (facts §2.3).
+// Pull settings of the Go push consumer (Java's PullMessageProcessor).
 const (
 	pullBatch          = 32
 	pullSuspendMillis  = 20000

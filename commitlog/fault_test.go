@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/vfs"
 	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
 
@@ -31,7 +33,9 @@ type stickyCase struct {
 var stickyCases = []stickyCase{
 	{"EIO-on-write", crashfs.OpWrite, syscall.EIO},
 	{"EIO-on-fdatasync", crashfs.OpSync, syscall.EIO},
-	{"ENOSPC-on-write", crashfs.OpWrite, syscall.ENOSPC},
+	{"ENOSPC-on-fdatasync", crashfs.OpSync, syscall.ENOSPC},
+	// ENOSPC on a write is not sticky (nothing is lost): see
+	// TestWriteENOSPCIsNotSticky.
 }
 
 // forEachPolicy runs fn under both flush policies.
@@ -56,7 +60,7 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 				var acks []ackRec
 				for i := range 5 {
 					b := taggedBatch(0, i)
-					r, err := l.Append(b, true)
+					r, err := l.Append(b, l.cfg.Policy.Wait())
 					must(t, err)
 					acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
 				}
@@ -67,7 +71,7 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 				}
 				fsys.Inject(crashfs.Fault{Op: c.op, PathContains: segmentFault, Err: c.errno})
 
-				_, err = l.Append(taggedBatch(0, 5), true)
+				_, err = l.Append(taggedBatch(0, 5), l.cfg.Policy.Wait())
 				if p.Durable() {
 					if !errors.Is(err, c.errno) {
 						t.Fatalf("the append whose %s fails returned %v", c.name, err)
@@ -85,10 +89,10 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 					t.Fatalf("Err() = %v, want %v", sticky, c.errno)
 				}
 				for i := 6; i < 9; i++ {
-					if _, err := l.Append(taggedBatch(0, i), true); !errors.Is(err, sticky) {
+					if _, err := l.Append(taggedBatch(0, i), l.cfg.Policy.Wait()); !errors.Is(err, sticky) {
 						t.Fatalf("append after the failure returned %v, want it to wrap %v", err, sticky)
 					}
-					if _, err := l.Append(taggedBatch(0, i), false); !errors.Is(err, sticky) {
+					if _, err := l.Append(taggedBatch(0, i), flush.NoWait); !errors.Is(err, sticky) {
 						t.Fatalf("non-waiting append after the failure returned %v", err)
 					}
 				}
@@ -164,7 +168,7 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 			for i := range maxPer {
 				attempts[g] = i + 1
 				b := taggedBatch(g, i)
-				r, err := l.Append(b, true)
+				r, err := l.Append(b, l.cfg.Policy.Wait())
 				if err == nil {
 					mu.Lock()
 					acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), g: g, i: i})
@@ -186,7 +190,7 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 				if !errors.Is(err, sticky) {
 					t.Errorf("writer %d: %v does not wrap the sticky %v", g, err, sticky)
 				}
-				if _, err := l.Append(taggedBatch(g, i+1), true); !errors.Is(err, sticky) {
+				if _, err := l.Append(taggedBatch(g, i+1), l.cfg.Policy.Wait()); !errors.Is(err, sticky) {
 					t.Errorf("writer %d: append after the failure returned %v", g, err)
 				}
 				attempts[g] = i + 2
@@ -200,7 +204,7 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 	// syncs on its own) until it does.
 	extra := 0
 	for deadline := time.Now().Add(5 * time.Second); l.Err() == nil && !p.Durable() && time.Now().Before(deadline); extra++ {
-		if _, err := l.Append(taggedBatch(writers, extra), true); err != nil && !errors.Is(err, c.errno) {
+		if _, err := l.Append(taggedBatch(writers, extra), l.cfg.Policy.Wait()); err != nil && !errors.Is(err, c.errno) {
 			t.Fatalf("append: %v", err)
 		}
 		time.Sleep(100 * time.Microsecond)
@@ -219,7 +223,7 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 		}
 	}
 	attempts = append(attempts, extra+1)
-	if _, err := l.Append(taggedBatch(writers, extra), true); !errors.Is(err, sticky) {
+	if _, err := l.Append(taggedBatch(writers, extra), l.cfg.Policy.Wait()); !errors.Is(err, sticky) {
 		t.Fatalf("append after the failure returned %v", err)
 	}
 	if err := closeWithin(t, l, 10*time.Second); !errors.Is(err, sticky) {
@@ -241,8 +245,8 @@ func stickyConcurrent(t *testing.T, rng *rand.Rand, p flush.Policy, c stickyCase
 }
 
 // TestSegmentPreallocationENOSPC fills the disk so that the next segment
-// cannot be prepared: appends that need it fail with ErrSegment (wrapping
-// ENOSPC), appends are not refused for good (Err stays nil), and once
+// cannot be prepared: appends that need it fail with ErrDiskFull (the
+// free-space check refuses before writing anything), appends are not refused for good (Err stays nil), and once
 // space is freed appends go on into the new segment; nothing is lost.
 func TestSegmentPreallocationENOSPC(t *testing.T) {
 	forEachPolicy(t, func(t *testing.T, p flush.Policy) {
@@ -254,9 +258,9 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 		i := 0
 		for ; ; i++ {
 			b := taggedBatch(0, i)
-			r, err := l.Append(b, true)
+			r, err := l.Append(b, l.cfg.Policy.Wait())
 			if err != nil {
-				if !errors.Is(err, ErrSegment) || !errors.Is(err, syscall.ENOSPC) {
+				if !errors.Is(err, ErrDiskFull) {
 					t.Fatalf("append %d needing a new segment on a full disk: %v", i, err)
 				}
 				break
@@ -270,7 +274,7 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 			t.Fatal("no append fitted in the first segment")
 		}
 		for range 3 {
-			if _, err := l.Append(taggedBatch(0, i), true); !errors.Is(err, ErrSegment) {
+			if _, err := l.Append(taggedBatch(0, i), l.cfg.Policy.Wait()); !errors.Is(err, ErrDiskFull) {
 				t.Fatalf("append on a still full disk: %v", err)
 			}
 		}
@@ -290,11 +294,11 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 		var r Result
 		for try := 0; ; try++ {
 			b := taggedBatch(0, i)
-			if r, err = l.Append(b, true); err == nil {
+			if r, err = l.Append(b, l.cfg.Policy.Wait()); err == nil {
 				acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
 				break
 			}
-			if try == 1 || !errors.Is(err, ErrSegment) {
+			if try == 1 || !errors.Is(err, ErrDiskFull) {
 				t.Fatalf("append %d after space was freed: %v", try, err)
 			}
 			t.Logf("first append after space was freed still fails (stale preparation): %v", err)
@@ -304,7 +308,7 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 		}
 		for i++; i < 400; i++ { // two more segments
 			b := taggedBatch(0, i)
-			r, err := l.Append(b, true)
+			r, err := l.Append(b, l.cfg.Policy.Wait())
 			must(t, err)
 			acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
 		}
@@ -346,7 +350,7 @@ func TestSegmentPreallocationErrorConcurrent(t *testing.T) {
 				for i := range 20 {
 					attempts[g] = i + 1
 					b := taggedBatch(g, i)
-					r, err := l.Append(b, true)
+					r, err := l.Append(b, l.cfg.Policy.Wait())
 					if err != nil {
 						if !errors.Is(err, ErrSegment) || !errors.Is(err, syscall.EIO) {
 							t.Errorf("writer %d: %v", g, err)
@@ -368,7 +372,7 @@ func TestSegmentPreallocationErrorConcurrent(t *testing.T) {
 		}
 		fsys.ClearFaults()
 		for try := 0; ; try++ {
-			_, err := l.Append(taggedBatch(crashWriters, 0), true)
+			_, err := l.Append(taggedBatch(crashWriters, 0), l.cfg.Policy.Wait())
 			if err == nil {
 				break
 			}
@@ -427,4 +431,51 @@ func TestRecoveryUnderFaults(t *testing.T) {
 		}
 	}
 	t.Logf("faulty recoveries: %d opened, %d failed cleanly", opened, failed)
+}
+
+// TestRecoveryDropsSegmentsBeyondTail: segment files prepared ahead of the
+// tail before a crash are removed by recovery, so a failed re-preparation
+// of the first of them cannot leave a gap that refuses the next Open.
+func TestRecoveryDropsSegmentsBeyondTail(t *testing.T) {
+	forEachPolicy(t, func(t *testing.T, p flush.Policy) {
+		fsys := crashfs.New()
+		cfg := crashConfig(p, Hint{})
+		l, err := Open(fsys, cfg)
+		must(t, err)
+		for i := range 5 {
+			_, err := l.Append(taggedBatch(0, i), l.cfg.Policy.Wait())
+			must(t, err)
+		}
+		must(t, flushRetry(t, l))
+		tail := l.Tail()
+		crashed := fsys.Crash()
+		must(t, closeWithin(t, l, 10*time.Second))
+		for _, base := range []int64{crashSegSize, 2 * crashSegSize, 3 * crashSegSize} {
+			f, err := crashed.Open(l.segmentPath(base), vfs.Create)
+			must(t, err)
+			must(t, crashed.Preallocate(f, crashSegSize))
+			must(t, f.Sync())
+			must(t, f.Close())
+		}
+		must(t, crashed.SyncDir(cfg.Dir))
+		// the tail segment's own completion is the first preallocation;
+		// the next segment's preparation fails
+		crashed.Inject(crashfs.Fault{Op: crashfs.OpPreallocate, After: 1})
+		l, err = Open(crashed, cfg)
+		must(t, err)
+		if names, _ := crashed.List(cfg.Dir); slices.ContainsFunc(names, func(n string) bool {
+			b, ok := parseSegmentName(n)
+			return ok && b > crashSegSize
+		}) {
+			t.Errorf("segments beyond the tail survive recovery: %v", names)
+		}
+		must(t, closeWithin(t, l, 10*time.Second))
+		crashed.ClearFaults()
+		l, err = Open(crashed, cfg)
+		must(t, err)
+		defer l.Close()
+		if l.Tail() != tail {
+			t.Fatalf("tail %d after recovery, want %d", l.Tail(), tail)
+		}
+	})
 }

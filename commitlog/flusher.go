@@ -98,13 +98,19 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 		l.requeue(ws)
 		return sleep
 	}
+	began, from := time.Now(), st.synced
 	if err := l.writeRange(st, segs, end, doSync); err != nil {
+		if l.writeNoSpace(err, ws) {
+			return time.Second // retried: the bytes are still in memory
+		}
 		l.fail(err)
 		flush.Release(ws, 0, l.Err())
 		return time.Second
 	}
+	l.spaceBack()
 	l.written.Store(end)
 	if doSync {
+		l.flushStats.synced(time.Since(began), end-from, len(ws)) // stats.go
 		st.synced = end
 		st.lastSync = time.Now()
 		l.durTS.Store(endTS)

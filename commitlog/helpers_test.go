@@ -86,7 +86,7 @@ func openLog(t *testing.T, fs vfs.FS, dir string, p flush.Policy, hint Hint) *Lo
 
 func mustAppend(t *testing.T, l *Log, b Batch) Result {
 	t.Helper()
-	r, err := l.Append(b, true)
+	r, err := l.Append(b, l.cfg.Policy.Wait())
 	if err != nil {
 		t.Fatal(err)
 	}

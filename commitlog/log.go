@@ -6,8 +6,9 @@
 //   - Appenders (any goroutine) take Log.mu for a few hundred nanoseconds:
 //     they assign the physical offset and store timestamp, encode their
 //     records straight into the tail segment's in-memory mirror, advance
-//     the tail and, under SYNC_FLUSH, queue a waiter. Then they wake the
-//     flush loop and wait outside the lock.
+//     the tail and, when their append waits for durability (the
+//     flush.Wait they pass; WaitDurable under SYNC_FLUSH), queue a waiter.
+//     Then they wake the flush loop and wait outside the lock.
 //   - The flush loop (one goroutine) owns the files' write side and the
 //     fdatasync: it takes the waiters and the tail under mu, writes every
 //     byte appended since its last write with one vectored write (aligned
@@ -21,9 +22,9 @@
 //   - Readers (any goroutine) copy records from a mirror, holding a
 //     reference so the memory outlives them, or read the file.
 //
-// Lock order: Log.mu is the only lock; no I/O is done while holding it,
-// except that an append which fills a segment waits (under mu) for the
-// prepared next one, as every appender would have to anyway.
+// Lock order: rollMu, then mu. No I/O is done while holding mu; an append
+// that fills a segment before the next one is prepared waits for it with
+// mu released (awaitPrepared, one waiter at a time under rollMu).
 package commitlog
 
 import (
@@ -73,13 +74,33 @@ type Hint struct {
 	// Clean is true when the previous run shut down cleanly (no abort file)
 	// and Offset is the exact end of the log it left.
 	Clean bool
-	// Offset is a record boundary known durable; the scan starts there.
+	// Offset is a record boundary at or below Durable; the scan starts
+	// there.
 	Offset int64
+	// Durable is the checkpoint's durable offset: every record below it was
+	// durable, so an invalid record below it is corruption, never a torn
+	// tail (0: unknown).
+	Durable int64
 	// Timestamp is the store time of the record ending at Offset (the
 	// checkpoint's physicMsgTimestamp): store times never go backwards
 	// across a restart even when recovery scans no record.
 	Timestamp int64
+	// Writer is the flush policy the previous run wrote the log with
+	// (recorded in the checkpoint). Recovery judges the tail by it; when
+	// unknown (an older checkpoint), by this run's policy and MaxWrite.
+	Writer Writer
 }
+
+// Writer is what recovery needs to know of the policy that wrote the log:
+// its mode and, under SYNC_FLUSH, the most bytes ever written but not
+// synced (MaxWrite: each piece of a round is synced before the next).
+type Writer struct {
+	Mode     flush.Mode
+	MaxWrite int64
+}
+
+// Writer describes this log's own policy, for the checkpoint to record.
+func (l *Log) Writer() Writer { return Writer{Mode: l.cfg.Policy.Mode(), MaxWrite: l.cfg.MaxWrite} }
 
 // Frame overhead: each record is followed by a CRC-32C of its bytes.
 const trailerSize = 4
@@ -143,6 +164,10 @@ type Log struct {
 	onAdvance    atomic.Pointer[func()]
 	forceUpTo    atomic.Int64 // Flush: sync at least up to here, whatever the policy
 	minOffset    atomic.Int64
+	rollMu       sync.Mutex            // one appender waits for a prepared segment (segment.go)
+	next         *segment              // a prepared segment taken by awaitPrepared (mu)
+	noSpace      atomic.Pointer[error] // a write failed with ENOSPC; cleared by a write that works
+	flushStats   flushCounters         // stats.go
 }
 
 func (c *Config) defaults() error {
@@ -229,6 +254,13 @@ func (l *Log) Written() int64 { return l.written.Load() }
 // Durable is the offset up to which bytes are known durable.
 func (l *Log) Durable() int64 { return l.durable.Load() }
 
+// Visible is the offset up to which readers may see records: the policy's
+// choice between the written and the durable offset.
+func (l *Log) Visible() int64 {
+	d := l.durable.Load() // before written: durable <= written holds for the pair
+	return l.cfg.Policy.Visible(l.written.Load(), d)
+}
+
 // DurableTimestamp is the store timestamp of the last durable record (the
 // checkpoint's physicMsgTimestamp).
 func (l *Log) DurableTimestamp() int64 { return l.durTS.Load() }
@@ -246,11 +278,12 @@ func (l *Log) OnAdvance(f func()) { l.onAdvance.Store(&f) }
 // MaxRecordSize is the largest record a segment can hold.
 func (l *Log) MaxRecordSize() int { return int(l.cfg.SegmentSize) - blankSize - trailerSize }
 
-// Append appends b's records contiguously. When wait is true and the policy
-// is durable, it returns once they are durable, or flush.ErrTimeout after
-// the policy's timeout (the records are then in the log but their
+// Append appends b's records contiguously and waits as w says: with
+// flush.NoWait it returns once they are in the log's memory; with
+// flush.WaitDurable once they are durable, or flush.ErrTimeout after the
+// policy's WaitTimeout (the records are then in the log but their
 // durability is unknown), or the sticky error.
-func (l *Log) Append(b Batch, wait bool) (Result, error) {
+func (l *Log) Append(b Batch, w flush.Wait) (Result, error) {
 	total := 0
 	for i := 0; i < b.Len(); i++ {
 		n := b.Size(i)
@@ -264,10 +297,18 @@ func (l *Log) Append(b Batch, wait bool) (Result, error) {
 	}
 	l.mu.Lock()
 	res, err := l.appendLocked(b, int64(total))
-	var w *flush.Waiter
-	durable := wait && l.cfg.Policy.Durable()
-	if err == nil && durable {
-		w = l.waiters.Add(res.End)
+	for err == errRollWait { // the next segment is not prepared: wait without the lock
+		next := l.tailSegment().base + l.cfg.SegmentSize
+		l.mu.Unlock()
+		if err = l.awaitPrepared(next); err != nil {
+			return Result{}, err
+		}
+		l.mu.Lock()
+		res, err = l.appendLocked(b, int64(total))
+	}
+	var waiter *flush.Waiter
+	if err == nil && w == flush.WaitDurable {
+		waiter = l.waiters.Add(res.End)
 	}
 	l.mu.Unlock()
 	if err != nil {
@@ -277,8 +318,8 @@ func (l *Log) Append(b Batch, wait bool) (Result, error) {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	if w != nil {
-		if err := w.Wait(l.cfg.Policy.(flush.Sync).Timeout); err != nil {
+	if waiter != nil {
+		if err := waiter.Wait(l.cfg.Policy.WaitTimeout()); err != nil {
 			return res, err
 		}
 	}
@@ -293,6 +334,9 @@ func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
 	}
 	if err := l.Err(); err != nil {
 		return Result{}, fmt.Errorf("commitlog: refusing appends after a failed write or sync (reopen to recover): %w", err)
+	}
+	if p := l.noSpace.Load(); p != nil {
+		return Result{}, fmt.Errorf("%w: refusing appends until a write succeeds again: %w", ErrDiskFull, *p)
 	}
 	seg := l.tailSegment()
 	if l.tail+total+blankSize > seg.base+l.cfg.SegmentSize {
@@ -322,44 +366,23 @@ func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
 }
 
 // roll ends seg with a blank marker and makes the prepared next segment the
-// tail. It waits for the preallocation goroutine when it is behind.
+// tail. When the preallocation goroutine is behind it returns errRollWait:
+// Append waits for the segment outside the lock and tries again.
 func (l *Log) roll(seg *segment) (*segment, error) {
-	next := seg.base + l.cfg.SegmentSize
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	p, err := l.takePrepared(deadline.C)
-	if err == nil && p.err != nil {
-		// A failure may be stale (space may have been freed since): ask
-		// for a fresh attempt and take its answer.
-		l.want <- next
-		p, err = l.takePrepared(deadline.C)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if p.err != nil {
-		l.want <- next // a later append tries again
-		return nil, fmt.Errorf("%w: %w", ErrSegment, p.err)
+	next, ok := l.takeReady(seg.base + l.cfg.SegmentSize)
+	if !ok {
+		return nil, errRollWait
 	}
 	pos := l.tail - seg.base
 	buf := seg.mem.Load().buf
 	putUint32(buf[pos:], uint32(l.cfg.SegmentSize-pos))
 	putUint32(buf[pos+4:], message.MagicBlank)
 	seg.sealed.Store(pos + blankSize)
-	l.tail = p.seg.base
-	l.segs = append(l.segs, p.seg)
+	l.tail = next.base
+	l.segs = append(l.segs, next)
 	l.publish()
-	l.want <- p.seg.base + l.cfg.SegmentSize
-	return p.seg, nil
-}
-
-func (l *Log) takePrepared(deadline <-chan time.Time) (prepared, error) {
-	select {
-	case p := <-l.ready:
-		return p, nil
-	case <-deadline:
-		return prepared{}, fmt.Errorf("%w: not ready after 5s", ErrSegment)
-	}
+	l.want <- next.base + l.cfg.SegmentSize
+	return next, nil
 }
 
 func putUint32(b []byte, v uint32) {
@@ -387,7 +410,8 @@ func (l *Log) Flush() error {
 }
 
 // Close writes and syncs everything appended, stops the goroutines and
-// closes the files. It returns the sticky error if the log had failed.
+// closes the files. It returns the sticky error if the log had failed, or
+// an ErrDiskFull error if appended bytes could not be written.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -409,8 +433,27 @@ func (l *Log) Close() error {
 		}
 	default:
 	}
+	l.rollMu.Lock() // an appender waiting for a segment has given up
+	if l.next != nil {
+		l.next.close()
+		l.next = nil
+	}
+	l.rollMu.Unlock()
 	l.closeSegments()
-	return l.Err()
+	if err := l.Err(); err != nil {
+		return err
+	}
+	// A final round that failed with ENOSPC is not sticky, but the bytes
+	// appended since the last write (acknowledged to NoWait appenders) are
+	// not in the files: say so rather than report a clean close.
+	if lost := l.tail - l.written.Load(); lost > 0 {
+		err := fmt.Errorf("%w: %d appended bytes at offset %d not written at close", ErrDiskFull, lost, l.written.Load())
+		if p := l.noSpace.Load(); p != nil {
+			err = fmt.Errorf("%w: %w", err, *p)
+		}
+		return err
+	}
+	return nil
 }
 
 func (l *Log) closeSegments() {

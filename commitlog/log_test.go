@@ -121,7 +121,7 @@ func TestConcurrentSyncAppends(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 50; i++ {
-					r, err := l.Append(one(fmt.Sprintf("g%d-%d", g, i)), true)
+					r, err := l.Append(one(fmt.Sprintf("g%d-%d", g, i)), l.cfg.Policy.Wait())
 					if err != nil {
 						errs <- err
 						return
@@ -145,7 +145,7 @@ func TestTooLarge(t *testing.T) {
 	l := openLog(t, vfs.Default(), t.TempDir(), flush.DefaultSync, Hint{})
 	defer l.Close()
 	b := one(string(make([]byte, 64<<10)))
-	if _, err := l.Append(b, true); !errors.Is(err, ErrTooLarge) {
+	if _, err := l.Append(b, l.cfg.Policy.Wait()); !errors.Is(err, ErrTooLarge) {
 		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/mqd/mqd/internal/message"
@@ -12,18 +13,17 @@ var ErrNotFound = fmt.Errorf("commitlog: offset not in the log")
 
 func (l *Log) segments() []*segment { return *l.view.Load() }
 
-// ReadRecord copies the record at phys (size bytes, as recorded in a
-// consume-queue entry) into dst (grown if needed) and returns it. Only
-// offsets below Written are readable. Recent records come from memory,
-// older ones from the file.
+// ReadRecord copies the bytes [phys, phys+size) — a record (size as
+// recorded in a consume-queue entry), a record header, or a span of
+// records — into dst (grown if needed) and returns them. Only offsets
+// below Written are readable. Recent records come from memory, older ones
+// from the file. The bytes are not checked: a caller that serves or
+// dispatches a record read with ReadRecord checks it with CheckRecord, or
+// uses ReadVerified.
 func (l *Log) ReadRecord(phys int64, size int32, dst []byte) ([]byte, error) {
-	if phys < l.MinOffset() || phys+int64(size) > l.written.Load() || size <= 0 {
-		return nil, fmt.Errorf("%w: [%d,+%d) outside [%d,%d)", ErrNotFound, phys, size, l.MinOffset(), l.written.Load())
-	}
-	seg := segmentAt(l.segments(), phys)
-	rel := phys - seg.base
-	if rel+int64(size) > l.cfg.SegmentSize {
-		return nil, fmt.Errorf("%w: record crosses a segment end", ErrNotFound)
+	seg, rel, err := l.locateRead(phys, int64(size))
+	if err != nil {
+		return nil, err
 	}
 	dst = grow(dst, int(size))
 	if m := seg.mem.Load(); m != nil && rel >= seg.valid && m.acquire() {
@@ -31,10 +31,67 @@ func (l *Log) ReadRecord(phys int64, size int32, dst []byte) ([]byte, error) {
 		m.release()
 		return dst, nil
 	}
+	if !seg.acquireFiles() {
+		return nil, fmt.Errorf("%w: segment %d was removed", ErrNotFound, seg.base)
+	}
+	defer seg.releaseFiles()
+	if hook := beforeFileRead; hook != nil {
+		hook()
+	}
 	if _, err := seg.rf.ReadAt(dst, rel); err != nil {
 		return nil, fmt.Errorf("commitlog: read %s at %d: %w", seg.rf.Name(), rel, err)
 	}
 	return dst, nil
+}
+
+// beforeFileRead, when set by a test, runs between a reader pinning a
+// segment's files and its pread (to hold a reader across a removal).
+var beforeFileRead func()
+
+// locateRead finds the segment holding [phys, phys+n), which must lie
+// below Written, inside the log and inside one segment.
+func (l *Log) locateRead(phys, n int64) (*segment, int64, error) {
+	if phys < l.MinOffset() || phys+n > l.written.Load() || n <= 0 {
+		return nil, 0, fmt.Errorf("%w: [%d,+%d) outside [%d,%d)", ErrNotFound, phys, n, l.MinOffset(), l.written.Load())
+	}
+	seg := segmentAt(l.segments(), phys)
+	rel := phys - seg.base
+	if rel+n > l.cfg.SegmentSize {
+		return nil, 0, fmt.Errorf("%w: record crosses a segment end", ErrNotFound)
+	}
+	return seg, rel, nil
+}
+
+// ReadVerified reads the record of size bytes at phys together with its
+// CRC-32C trailer and returns the record (dst grown if needed) only when
+// the trailer matches: bytes a disk damaged are never served.
+func (l *Log) ReadVerified(phys int64, size int32, dst []byte) ([]byte, error) {
+	frame, err := l.ReadRecord(phys, size+TrailerSize, dst)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckRecord(frame, phys); err != nil {
+		return nil, err
+	}
+	return frame[:size], nil
+}
+
+// TrailerSize is the size of the CRC-32C trailer that follows every record
+// in the log (FORMAT.md): a record of n bytes occupies n+TrailerSize.
+const TrailerSize = trailerSize
+
+// ErrChecksum reports a record whose bytes do not match its CRC-32C
+// trailer: the disk (or something below it) changed them.
+var ErrChecksum = errors.New("commitlog: record does not match its checksum")
+
+// CheckRecord checks frame, a record followed by its TrailerSize-byte
+// CRC-32C trailer read from log offset phys.
+func CheckRecord(frame []byte, phys int64) error {
+	n := len(frame) - trailerSize
+	if n < 0 || crc32Checksum(frame[:n]) != binary.BigEndian.Uint32(frame[n:]) {
+		return fmt.Errorf("%w: record of %d bytes at log offset %d", ErrChecksum, max(n, 0), phys)
+	}
+	return nil
 }
 
 func grow(b []byte, n int) []byte {
@@ -86,10 +143,17 @@ func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
 		if size < message.MinRecordSize || rel+size+trailerSize+blankSize > it.l.cfg.SegmentSize {
 			return 0, nil, fmt.Errorf("commitlog: bad record size %d at offset %d", size, it.off)
 		}
-		rec, err := it.bytes(rel, size)
+		inMem := it.m != nil && rel >= it.seg.valid
+		frame, err := it.bytes(rel, size+trailerSize)
 		if err != nil {
 			return 0, nil, err
 		}
+		if !inMem { // read from the file: the disk may have changed it
+			if err := CheckRecord(frame, it.off); err != nil {
+				return 0, nil, fmt.Errorf("%w (%s at file offset %d)", err, it.seg.rf.Name(), rel)
+			}
+		}
+		rec := frame[:size]
 		phys = it.off
 		it.off += size + trailerSize
 		return phys, rec, nil
@@ -106,8 +170,12 @@ func (it *Iterator) locate() error {
 	if it.off < it.l.MinOffset() {
 		return fmt.Errorf("%w: %d is below the minimum offset %d", ErrNotFound, it.off, it.l.MinOffset())
 	}
-	it.seg = segmentAt(it.l.segments(), it.off)
-	if m := it.seg.mem.Load(); m != nil && m.acquire() {
+	seg := segmentAt(it.l.segments(), it.off)
+	if !seg.acquireFiles() {
+		return fmt.Errorf("%w: segment %d was removed", ErrNotFound, seg.base)
+	}
+	it.seg = seg
+	if m := seg.mem.Load(); m != nil && m.acquire() {
 		it.m = m
 	}
 	return nil
@@ -134,6 +202,9 @@ func (it *Iterator) release() {
 	if it.m != nil {
 		it.m.release()
 		it.m = nil
+	}
+	if it.seg != nil {
+		it.seg.releaseFiles()
 	}
 	it.seg = nil
 	it.win = it.win[:0] // the window belongs to the segment just left

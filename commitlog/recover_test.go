@@ -108,12 +108,12 @@ func TestEveryBitFlipDetected(t *testing.T) {
 	putUint32(frame[size:], crcOf(frame[:size]))
 	putUint32(frame[size+trailerSize:], blankSize)
 	putUint32(frame[size+trailerSize+4:], message.MagicBlank)
-	if _, _, reason := checkFrame(frame, 0); reason != "" {
+	if _, _, reason := checkFrame(frame, 0, 0); reason != "" {
 		t.Fatal(reason)
 	}
 	for bit := 0; bit < int(size+trailerSize)*8; bit++ {
 		frame[bit/8] ^= 1 << (bit % 8)
-		if n, _, reason := checkFrame(frame, 0); reason == "" && n > 0 {
+		if n, _, reason := checkFrame(frame, 0, 0); reason == "" && n > 0 {
 			t.Fatalf("flip of bit %d (byte %d) not detected", bit, bit/8)
 		}
 		frame[bit/8] ^= 1 << (bit % 8)

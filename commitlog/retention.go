@@ -13,15 +13,16 @@ type SegmentInfo struct {
 }
 
 // SealedSegments lists the segments before the tail segment that are fully
-// written, oldest first: the only ones retention may remove.
+// durable, oldest first: the only ones retention may remove (the flush loop
+// may still sync a segment that is written but not durable).
 func (l *Log) SealedSegments() ([]SegmentInfo, error) {
 	l.mu.Lock()
 	segs := l.segs[:len(l.segs)-1]
 	l.mu.Unlock()
-	written := l.written.Load()
+	durable := l.durable.Load()
 	var out []SegmentInfo
 	for _, s := range segs {
-		if s.base+l.cfg.SegmentSize > written {
+		if s.base+l.cfg.SegmentSize > durable {
 			break
 		}
 		path := l.segmentPath(s.base)
@@ -34,37 +35,30 @@ func (l *Log) SealedSegments() ([]SegmentInfo, error) {
 	return out, nil
 }
 
-// readerGrace is how long a removed segment's read handle stays open for
-// readers that found it just before its removal.
-const readerGrace = 30 * time.Second
-
-// RemoveSegmentsBefore deletes every sealed segment whose base is below
-// base (retention); the log's minimum offset becomes the first remaining
-// segment's base. Readers still holding a removed segment keep working
-// for readerGrace; readers arriving later get ErrNotFound.
+// RemoveSegmentsBefore deletes every durable sealed segment whose base is
+// below base (retention); the log's minimum offset becomes the first
+// remaining segment's base. A reader that pinned a removed segment's files
+// before the removal keeps reading them (the files close with the last
+// reader: see segment.files); readers arriving later get ErrNotFound.
 func (l *Log) RemoveSegmentsBefore(base int64) (int, error) {
 	l.mu.Lock()
 	n := 0
-	for n < len(l.segs)-1 && l.segs[n].base < base && l.segs[n].base+l.cfg.SegmentSize <= l.written.Load() {
+	for n < len(l.segs)-1 && l.segs[n].base < base && l.segs[n].base+l.cfg.SegmentSize <= l.durable.Load() {
 		n++
 	}
 	gone := append([]*segment(nil), l.segs[:n]...)
 	l.segs = append(l.segs[:0:0], l.segs[n:]...)
 	l.publish()
 	l.mu.Unlock()
+	var rmErr error
 	for _, s := range gone {
-		if err := l.fs.Remove(l.segmentPath(s.base)); err != nil {
-			return 0, fmt.Errorf("commitlog: remove segment: %w", err)
+		if err := l.fs.Remove(l.segmentPath(s.base)); err != nil && rmErr == nil {
+			rmErr = fmt.Errorf("commitlog: remove segment: %w", err)
 		}
-		s.dropMirror()
-		time.AfterFunc(readerGrace, func() {
-			if s.rf != nil {
-				s.rf.Close()
-			}
-			if s.wf != nil {
-				s.wf.Close()
-			}
-		})
+		s.close() // the segment left segs either way: drop the log's hold
+	}
+	if rmErr != nil {
+		return 0, rmErr
 	}
 	if len(gone) > 0 {
 		if err := l.fs.SyncDir(l.cfg.Dir); err != nil {

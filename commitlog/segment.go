@@ -3,11 +3,14 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +25,56 @@ type segment struct {
 	// sealed is, once the segment is full, the offset within it just past
 	// the blank marker; 0 while it is the tail segment.
 	sealed atomic.Int64
+	// files counts the holders of wf and rf: 1 for the log while the
+	// segment is in Log.segs, +1 per reader between finding the segment
+	// and its last pread. The last release closes both files, so a reader
+	// descheduled across a retention removal never preads a closed (and
+	// possibly reused) descriptor.
+	files refCount
+}
+
+// refCount counts the holders of something freed with the last one. A
+// count that reached zero never rises again.
+type refCount struct{ n atomic.Int64 }
+
+// acquire takes a reference, or returns false when the count already
+// reached zero.
+func (r *refCount) acquire() bool {
+	for {
+		v := r.n.Load()
+		if v <= 0 {
+			return false
+		}
+		if r.n.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference and reports whether it was the last.
+func (r *refCount) release() bool { return r.n.Add(-1) == 0 }
+
+// newSegment returns a segment holding the log's reference to its files.
+func newSegment(base int64) *segment {
+	s := &segment{base: base}
+	s.files.n.Store(1)
+	return s
+}
+
+// acquireFiles takes a reader reference on the segment's files, or returns
+// false when they are closed (the segment was removed).
+func (s *segment) acquireFiles() bool { return s.files.acquire() }
+
+// releaseFiles drops a reference and closes the files with the last one.
+func (s *segment) releaseFiles() {
+	if s.files.release() {
+		if s.wf != nil {
+			s.wf.Close()
+		}
+		if s.rf != nil {
+			s.rf.Close()
+		}
+	}
 }
 
 // mirror is an in-memory copy of a segment: appenders encode into it, the
@@ -30,26 +83,16 @@ type segment struct {
 // counted because readers may still copy from it when the log retires it.
 type mirror struct {
 	buf  []byte
-	refs atomic.Int64 // 1 for the log while the segment is recent, +1 per reader
+	refs refCount // 1 for the log while the segment is recent, +1 per reader
 }
 
 // acquire takes a reader reference, or returns false when the mirror is
-// already released. A count that reached zero never rises again.
-func (m *mirror) acquire() bool {
-	for {
-		v := m.refs.Load()
-		if v <= 0 {
-			return false
-		}
-		if m.refs.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
+// already released.
+func (m *mirror) acquire() bool { return m.refs.acquire() }
 
 // release drops a reference and frees the memory with the last one.
 func (m *mirror) release() {
-	if m.refs.Add(-1) == 0 {
+	if m.refs.release() {
 		vfs.FreeAligned(m.buf)
 	}
 }
@@ -69,7 +112,7 @@ func newMirror(size int64, prefault bool, stop <-chan struct{}) (*mirror, error)
 		}
 	}
 	m := &mirror{buf: buf}
-	m.refs.Store(1)
+	m.refs.n.Store(1)
 	return m, nil
 }
 
@@ -109,7 +152,8 @@ func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) 
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: create %s: %w", path, err)
 	}
-	s := &segment{base: base, wf: wf}
+	s := newSegment(base)
+	s.wf = wf
 	if l.cfg.Fallocate {
 		if err := vfs.Fallocate(l.fs, wf, l.cfg.SegmentSize); err != nil {
 			wf.Close()
@@ -178,30 +222,219 @@ func (s *segment) dropMirror() {
 	}
 }
 
+// close drops the log's hold on the segment: its mirror at once, its
+// files once the last reader released them.
 func (s *segment) close() {
 	s.dropMirror()
-	if s.wf != nil {
-		s.wf.Close()
-	}
-	if s.rf != nil {
-		s.rf.Close()
-	}
+	s.releaseFiles()
 }
 
 // preallocLoop prepares segments ahead of need. It owns nothing but the
 // segment it is preparing; it hands each to the appender through l.ready.
+// It first checks that the segment and a reserve fit in the free space, so
+// that preparing never takes the last free bytes (the consume queues, the
+// index and the checkpoint still need some). A preparation that failed is
+// removed, never completed later: after a failed write or fdatasync the
+// zero-fill cannot be trusted, and a retried fdatasync could report success
+// for pages the kernel dropped.
 func (l *Log) preallocLoop() {
 	defer close(l.preallocDone)
 	for base := range l.want {
-		s, err := l.createSegment(base, l.stop)
+		var s *segment
+		err := l.checkSpace(base)
+		if err == nil {
+			s, err = l.createSegment(base, l.stop)
+			if err != nil && err != errStopped {
+				l.discardPrepared(base)
+			}
+		}
 		if err != nil && err != errStopped {
 			l.log.Error("commitlog: preparing the next segment failed", "base", base, "err", err)
 		}
-		l.ready <- prepared{seg: s, err: err}
+		l.ready <- prepared{base: base, seg: s, err: err}
+	}
+}
+
+// ErrDiskFull wraps a failure for lack of space: a segment that does not
+// fit (with the reserve), or a write that failed with ENOSPC. It is not
+// sticky: nothing acknowledged was lost, and appends resume by themselves
+// once space is freed (see Log.Append and FORMAT.md).
+var ErrDiskFull = errors.New("commitlog: disk full")
+
+// prepareReserve is the free space a segment preparation leaves: a
+// sixteenth of a segment, at least 1 MiB and at most 64 MiB.
+func prepareReserve(segmentSize int64) int64 { return min(max(segmentSize/16, 1<<20), 64<<20) }
+
+// checkSpace fails with ErrDiskFull when preparing the segment at base
+// would leave less than the reserve free. A file layer that cannot tell
+// the free space lets the preparation find out.
+func (l *Log) checkSpace(base int64) error {
+	free, ok, err := vfs.FreeSpace(l.fs, l.cfg.Dir)
+	if !ok || err != nil {
+		return nil
+	}
+	var have int64
+	if st, err := l.fs.Stat(l.segmentPath(base)); err == nil {
+		have = st.Size()
+	}
+	need, reserve := l.cfg.SegmentSize-have, prepareReserve(l.cfg.SegmentSize)
+	if free < need+reserve {
+		return fmt.Errorf("%w: the next segment needs %d bytes and a reserve of %d, %d are free", ErrDiskFull, need, reserve, free)
+	}
+	return nil
+}
+
+// discardPrepared removes the file of a failed preparation (best effort:
+// a leftover is zero-filled again by the next attempt only after removal
+// succeeded, or is found beyond the log end by recovery, which holds no
+// data there).
+func (l *Log) discardPrepared(base int64) {
+	if err := l.fs.Remove(l.segmentPath(base)); err != nil && !vfs.IsNotExist(err) {
+		l.log.Warn("commitlog: removing a failed segment preparation", "base", base, "err", err)
+		return
+	}
+	_ = l.fs.SyncDir(l.cfg.Dir)
+}
+
+// errRollWait tells Append that the tail segment is full and the next one
+// is not prepared yet: it waits for it outside the append lock.
+var errRollWait = errors.New("commitlog: waiting for the next segment")
+
+// takeReady returns the prepared next segment without waiting. Called with
+// mu held. A failed preparation taken here may be stale (space may have
+// been freed since): a fresh one is asked for, and Append waits for it.
+func (l *Log) takeReady(base int64) (*segment, bool) {
+	if p := l.next; p != nil {
+		l.next = nil
+		if p.base == base {
+			return p, true
+		}
+		// cannot happen: segments are prepared in order, one at a time
+		l.log.Error("commitlog: internal error: prepared segment does not follow the tail", "base", p.base, "want", base)
+		p.close()
+		l.want <- base
+		return nil, false
+	}
+	select {
+	case p := <-l.ready:
+		if p.err == nil && p.base == base {
+			return p.seg, true
+		}
+		l.keepOrRetry(p)
+	default:
+	}
+	return nil, false
+}
+
+// keepOrRetry handles a prepared result that cannot be installed now: a
+// failure (it may be stale: a fresh attempt at the same base is asked for)
+// or a segment for a later roll (parked in l.next). Called with mu held.
+func (l *Log) keepOrRetry(p prepared) {
+	if p.err != nil {
+		l.want <- p.base
+		return
+	}
+	l.next = p.seg
+}
+
+// awaitPrepared waits, without the append lock, until the segment at base
+// is prepared and parks it in l.next for the next roll; one appender waits
+// at a time, the others queue on rollMu. It fails after 5 s, or when the
+// preparation failed (ErrDiskFull for lack of space, else ErrSegment).
+func (l *Log) awaitPrepared(base int64) error {
+	l.rollMu.Lock()
+	defer l.rollMu.Unlock()
+	l.mu.Lock()
+	done := l.next != nil || l.tailSegment().base >= base
+	l.mu.Unlock()
+	if done { // another appender waited for it meanwhile
+		return nil
+	}
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	var p prepared
+	select {
+	case p = <-l.ready:
+	case <-deadline.C:
+		return fmt.Errorf("%w: not ready after 5s", ErrSegment)
+	case <-l.stop:
+		return ErrClosed
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		if p.seg != nil {
+			p.seg.close()
+		}
+		return ErrClosed
+	}
+	l.keepOrRetry(p) // a failure is asked for again, for a later append
+	switch {
+	case p.err == nil:
+		return nil
+	case errors.Is(p.err, ErrDiskFull) || errors.Is(p.err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %w", ErrDiskFull, p.err)
+	default:
+		return fmt.Errorf("%w: %w", ErrSegment, p.err)
+	}
+}
+
+// AwaitNext waits until the segment after the current tail is prepared
+// (Open starts that preparation) and parks it for the roll. A service calls
+// it before it takes traffic, so that zero-filling and prefaulting the
+// next 1 GiB does not compete with its first appends (issue 14: SYNC_FLUSH
+// ack p99 in the first seconds after start). It fails as a roll waiting
+// for the segment would (ErrDiskFull, ErrSegment, ErrClosed), except that
+// it keeps waiting up to timeout, not a roll's 5 s: a paced preparation on
+// a busy disk takes longer, and nothing waits behind this call.
+func (l *Log) AwaitNext(timeout time.Duration) error {
+	l.mu.Lock()
+	base := l.tailSegment().base + l.cfg.SegmentSize
+	l.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := l.awaitPrepared(base)
+		if !errors.Is(err, ErrSegment) || time.Now().After(deadline) {
+			return err
+		}
+		select { // a failed preparation was asked for again; do not spin
+		case <-time.After(100 * time.Millisecond):
+		case <-l.stop:
+			return ErrClosed
+		}
 	}
 }
 
 type prepared struct {
-	seg *segment
-	err error
+	base int64 // the segment asked for (a failed one is asked for again)
+	seg  *segment
+	err  error
+}
+
+// writeNoSpace handles a write (not an fdatasync) that failed with ENOSPC,
+// e.g. on a file system that allocates on overwrite. Nothing is lost: the
+// bytes are still in the mirror, durable bytes were not touched (a
+// rewritten block keeps its leading bytes, FORMAT.md), and the flush loop
+// writes the range again each second. Meanwhile appends are refused with
+// ErrDiskFull and the waiters of this round are told their durability is
+// unknown (flush.ErrTimeout: FLUSH_DISK_TIMEOUT, stored, not lost). An
+// fdatasync failure, ENOSPC or not, stays sticky: the kernel may have
+// dropped the pages it failed to write, so it is never retried.
+func (l *Log) writeNoSpace(err error, ws []*flush.Waiter) bool {
+	var pe *fs.PathError
+	if !errors.Is(err, syscall.ENOSPC) || (errors.As(err, &pe) && pe.Op == "fdatasync") {
+		return false
+	}
+	if l.noSpace.Swap(&err) == nil {
+		l.log.Error("commitlog: disk full; refusing appends until a write succeeds again", "err", err)
+	}
+	flush.Release(ws, 0, fmt.Errorf("%w: %w: %w", flush.ErrTimeout, ErrDiskFull, err))
+	return true
+}
+
+// spaceBack ends a disk-full state after a write succeeded.
+func (l *Log) spaceBack() {
+	if l.noSpace.Swap(nil) != nil {
+		l.log.Info("commitlog: writes succeed again; accepting appends")
+	}
 }

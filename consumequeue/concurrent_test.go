@@ -116,7 +116,8 @@ func readRandom(q *Queue, rng *rand.Rand, put int64, buf []Entry) (bool, error) 
 // failFS makes WriteAt fail on demand.
 type failFS struct {
 	vfs.FS
-	fail atomic.Bool
+	fail     atomic.Bool
+	failOpen atomic.Bool // creating files fails (disk full)
 }
 
 type failFile struct {
@@ -125,6 +126,9 @@ type failFile struct {
 }
 
 func (f *failFS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
+	if f.failOpen.Load() && flags&vfs.Create != 0 {
+		return nil, errors.New("injected create error")
+	}
 	file, err := f.FS.Open(name, flags)
 	if err != nil {
 		return nil, err
@@ -139,31 +143,93 @@ func (f failFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
-func TestWriteErrorIsSticky(t *testing.T) {
+// TestWriteErrorTakesQueueOutOfService: a failed write takes its queue out
+// of service (Put refuses, reads fail with ErrUnavailable, the error stays
+// until Reopen) while another queue keeps working; Reopen drops what was
+// not durable, reports where to put entries again, and the queue is
+// readable after MarkRepaired.
+func TestWriteErrorTakesQueueOutOfService(t *testing.T) {
 	fsys := &failFS{FS: vfs.Default()}
 	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := mustQueue(t, s, "T", 0)
+	other := mustQueue(t, s, "U", 0)
 	putRange(t, q, 0, 6)
 	if err := s.Flush(0); err != nil {
 		t.Fatal(err)
 	}
 	putRange(t, q, 6, 7)
 	fsys.fail.Store(true)
-	if err := s.Flush(0); err == nil {
-		t.Fatal("Flush succeeded despite the write error")
+	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Flush with a failing write = %v, want ErrUnavailable", err)
 	}
 	fsys.fail.Store(false)
-	if err := q.Put(7, ent(7)); err == nil {
-		t.Fatal("Put after a failed write succeeded")
+	if err := q.Put(7, ent(7)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Put after a failed write = %v", err)
 	}
-	if err := q.Flush(0); err == nil {
-		t.Fatal("second Flush succeeded")
+	if _, err := q.Read(0, 7, nil); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Read of a queue out of service = %v", err)
 	}
-	checkRange(t, q, 0, 7) // reads still work
-	if err := s.Close(); err == nil {
-		t.Fatal("Close hid the write error")
+	if got := s.LostFloor(); got != ent(6).CommitLogOffset {
+		t.Fatalf("LostFloor = %d, want the first entry not durable (%d)", got, ent(6).CommitLogOffset)
 	}
+	putRange(t, other, 0, 5) // the other queue is not affected
+	if err := s.Flush(0); err != nil {
+		t.Fatalf("Flush with one queue out of service: %v", err)
+	}
+	checkRange(t, other, 0, 5)
+	from, err := q.Reopen()
+	if err != nil || from != ent(6).CommitLogOffset {
+		t.Fatalf("Reopen = %d, %v", from, err)
+	}
+	if q.MaxOffset() != 6 {
+		t.Fatalf("max after Reopen %d, want 6 (the durable entries)", q.MaxOffset())
+	}
+	putRange(t, q, 6, 9)
+	if err := q.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	q.MarkRepaired()
+	checkRange(t, q, 0, 9)
+	if s.LostFloor() != -1 {
+		t.Fatalf("LostFloor after repair = %d", s.LostFloor())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReopenAtFileBoundary: the queue fails creating its next file right
+// after a full, durable file; Reopen must handle a cut point that ends the
+// last file exactly.
+func TestReopenAtFileBoundary(t *testing.T) {
+	fsys := &failFS{FS: vfs.Default()}
+	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q := mustQueue(t, s, "T", 0)
+	putRange(t, q, 0, 4)
+	if err := s.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	putRange(t, q, 4, 6)
+	fsys.failOpen.Store(true)
+	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Flush failing to create a file = %v", err)
+	}
+	fsys.failOpen.Store(false)
+	from, err := q.Reopen()
+	if err != nil || from != ent(4).CommitLogOffset || q.MaxOffset() != 4 {
+		t.Fatalf("Reopen = %d, %v; max %d", from, err, q.MaxOffset())
+	}
+	putRange(t, q, 4, 7)
+	if err := q.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	q.MarkRepaired()
+	checkRange(t, q, 0, 7)
 }

@@ -30,6 +30,13 @@
 // while loading. A reader pins a file with a reference count before
 // releasing mu for its pread; a removed file is closed by its last user.
 //
+// # Failures
+//
+// A failed write or sync takes only its queue out of service (Put and
+// reads return ErrUnavailable) until the engine rebuilds it with Reopen,
+// a redispatch and MarkRepaired; Store.LostFloor tells the engine how far
+// back that redispatch reaches (fault.go, FORMAT.md).
+//
 // # Recovery
 //
 // Open scans each queue from its 3rd-newest file, keeps entries while they

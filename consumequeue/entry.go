@@ -27,7 +27,7 @@ type Entry struct {
 }
 
 // prefill is the entry written into the slots of a queue's first file that
-// precede its first real entry (facts §7.2).
+// precede its first real entry (Java's ConsumeQueue).
 var prefill = Entry{CommitLogOffset: 0, Size: math.MaxInt32, TagsCode: 0}
 
 func (e Entry) isPrefill() bool { return e.CommitLogOffset == 0 && e.Size == math.MaxInt32 }
@@ -95,6 +95,10 @@ var (
 	ErrInvalid = errors.New("consumequeue: invalid argument")
 	// ErrClosed: the store or queue was closed (or its topic deleted).
 	ErrClosed = errors.New("consumequeue: closed")
+	// ErrUnavailable: the queue failed a write or sync (disk full, I/O
+	// error) and is out of service until Queue.Reopen rebuilds it: Put
+	// refuses entries, reads fail. Other queues are not affected.
+	ErrUnavailable = errors.New("consumequeue: queue unavailable after a failed write or sync")
 	// ErrCorrupt: files on disk that recovery cannot interpret.
 	ErrCorrupt = errors.New("consumequeue: corrupt files")
 )

@@ -62,6 +62,9 @@ func (q *Queue) truncateAt(c int64) error {
 	q.min = min(q.min, c)
 	q.maxPhys = prev.end()
 	q.pending = q.pending[:0]
+	if q.synced == c {
+		q.unsynced = -1
+	}
 	q.mu.Unlock()
 	return q.cutAfter(i, c*EntrySize-q.segs[i].base)
 }

@@ -69,8 +69,16 @@ type Queue struct {
 	written int64      // entries below this are in files
 	synced  int64      // entries below this are durable
 	maxPhys int64      // end (offset+size) of the last real entry; -1 when none
-	err     error      // sticky write/sync error
+	err     error      // write/sync error: the queue is out of service until Reopen
 	closed  bool
+	// unsynced is the commit-log offset of the first real entry put that
+	// is not durable yet, -1 when every entry put is. lost is, while the
+	// queue is out of service or being rebuilt, the commit-log offset from
+	// which entries may be missing (a record boundary), -1 when none are
+	// (see fault.go). repairing: Reopen ran, the rebuild is not confirmed.
+	unsynced  int64
+	lost      int64
+	repairing bool
 }
 
 func newQueue(fsys vfs.FS, root, topic string, id int, epf int64) *Queue {
@@ -84,6 +92,8 @@ func newQueue(fsys vfs.FS, root, topic string, id int, epf int64) *Queue {
 		epf:      epf,
 		fileSize: epf * EntrySize,
 		maxPhys:  -1,
+		unsynced: -1,
+		lost:     -1,
 	}
 }
 
@@ -135,11 +145,14 @@ func (q *Queue) Put(queueOffset int64, e Entry) error {
 	if q.closed {
 		return ErrClosed
 	}
-	if q.err != nil {
-		return q.err
-	}
 	if q.maxPhys >= 0 && e.end() <= q.maxPhys {
 		return nil
+	}
+	if q.err != nil {
+		if q.lost < 0 {
+			q.lost = e.CommitLogOffset // the first entry this queue misses
+		}
+		return q.err
 	}
 	if q.maxPhys < 0 {
 		q.startAt(queueOffset)
@@ -152,6 +165,9 @@ func (q *Queue) Put(queueOffset int64, e Entry) error {
 	q.pending = appendEntry(q.pending, e)
 	q.max++
 	q.maxPhys = e.end()
+	if q.unsynced < 0 {
+		q.unsynced = e.CommitLogOffset
+	}
 	return nil
 }
 
@@ -227,6 +243,8 @@ func (q *Queue) checkRead(offset int64) error {
 	switch {
 	case q.closed:
 		return ErrClosed
+	case q.err != nil || q.repairing:
+		return q.unavailable()
 	case offset < q.min:
 		return fmt.Errorf("%w: %s/%d offset %d < min offset %d", ErrBelowMin, q.topic, q.id, offset, q.min)
 	case offset > q.max:

@@ -244,7 +244,7 @@ func (q *Queue) reset() error {
 	segs := q.segs
 	q.segs = nil
 	q.pending = q.pending[:0]
-	q.min, q.max, q.written, q.synced, q.maxPhys = 0, 0, 0, 0, -1
+	q.min, q.max, q.written, q.synced, q.maxPhys, q.unsynced = 0, 0, 0, 0, -1, -1
 	q.mu.Unlock()
 	if err := q.removeSegments(segs); err != nil {
 		return err

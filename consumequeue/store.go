@@ -215,9 +215,15 @@ func (s *Store) snapshot() []*Queue {
 // every second and Flush(0) every 60 s; to persist the checkpoint's
 // logicsMsgTimestamp, read the store time of the last dispatched message
 // before calling Flush(0) and record it after Flush(0) returned nil.
+// Queues already out of service are skipped (LostFloor accounts for
+// them); a queue that fails in this call is reported (ErrUnavailable), so
+// that a dispatched offset read before the call is not checkpointed.
 func (s *Store) Flush(minPages int) error {
 	var errs []error
 	for _, q := range s.snapshot() {
+		if q.Broken() {
+			continue
+		}
 		if err := q.Flush(minPages); err != nil && !errors.Is(err, ErrClosed) {
 			errs = append(errs, err)
 		}
@@ -230,7 +236,7 @@ func (s *Store) Flush(minPages int) error {
 func (s *Store) TruncateDirty(physEnd int64) error {
 	var errs []error
 	for _, q := range s.snapshot() {
-		errs = append(errs, q.TruncateDirty(physEnd))
+		errs = append(errs, skipUnavailable(q.TruncateDirty(physEnd)))
 	}
 	return errors.Join(errs...)
 }
@@ -243,9 +249,7 @@ func (s *Store) DeleteBelow(minPhys int64) (int, error) {
 	for _, q := range s.snapshot() {
 		n, err := q.DeleteBelow(minPhys)
 		total += n
-		if !errors.Is(err, ErrClosed) {
-			errs = append(errs, err)
-		}
+		errs = append(errs, skipUnavailable(err))
 	}
 	return total, errors.Join(errs...)
 }
@@ -262,10 +266,20 @@ func (s *Store) MaxPhysicalOffset() int64 {
 
 // Close flushes and syncs every queue and releases the files. Queue values
 // return ErrClosed afterwards.
+// A queue out of service is reported, and cut back to its durable entries
+// (what a failed fdatasync may have left only in the page cache must not
+// be read back as durable by the next run); its missing entries are
+// restored by the next run's dispatch from the checkpoint.
 func (s *Store) Close() error {
-	err := s.Flush(0)
+	errs := []error{s.Flush(0)}
+	for _, q := range s.Broken() {
+		errs = append(errs, q.Err())
+		if _, err := q.Reopen(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	s.closeQueues()
-	return err
+	return errors.Join(errs...)
 }
 
 func (s *Store) closeQueues() {

@@ -161,8 +161,20 @@ func (q *Queue) syncLocked(minPages int) error {
 	}
 	q.mu.Lock()
 	q.synced = max(q.synced, written)
+	q.unsynced = firstReal(q.pending[min((q.synced-q.written)*EntrySize, int64(len(q.pending))):])
 	q.mu.Unlock()
 	return nil
+}
+
+// firstReal returns the commit-log offset of the first entry of b that is
+// not prefill, -1 when there is none.
+func firstReal(b []byte) int64 {
+	for p := 0; p+EntrySize <= len(b); p += EntrySize {
+		if e := getEntry(b[p : p+EntrySize]); !e.isPrefill() {
+			return e.CommitLogOffset
+		}
+	}
+	return -1
 }
 
 // syncDirs makes file creations and removals durable. Called with wmu.
@@ -184,13 +196,18 @@ func (q *Queue) syncDirs() error {
 	return nil
 }
 
-// fail records the first write-side error; it is returned by every later
-// Put and Flush (errors after a failed write or sync are sticky).
+// fail records the first write-side error: the queue goes out of service
+// (Put refuses, reads fail, both with ErrUnavailable) until Reopen
+// rebuilds it. The entries from the first one not durable on are counted
+// as lost.
 func (q *Queue) fail(err error) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err == nil {
-		q.err = fmt.Errorf("consumequeue: %s/%d: %w", q.topic, q.id, err)
+		q.err = fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
+		if q.lost < 0 {
+			q.lost = q.unsynced
+		}
 	}
 	return q.err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
+	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/vfs"
 )
 
@@ -19,6 +20,18 @@ import (
 //	 32    8 dispatchedOffset    commit-log offset dispatched to queues and index
 //	 40    8 sequence            increases with every write; the higher valid slot wins
 //	 48    4 crc32c              of bytes 0..47
+//	 52    1 extension version   1 (0: no extension, written before it existed)
+//	 53    1 flushMode           policy this run writes the log with: 1 SYNC_FLUSH, 2 ASYNC_FLUSH
+//	 54    2 reserved            0
+//	 56    8 maxWrite            the log's write piece (bytes at most written but unsynced under SYNC_FLUSH)
+//	 64    4 crc32c              of bytes 52..63
+//
+// The extension is checked on its own: a slot without it (an older mqd,
+// or one that zeroed it) still gives bytes 0..47, and recovery then judges
+// the log's tail by the policy it runs with. An older mqd reads bytes
+// 0..51 only and writes zeros after them. The flush mode is written by
+// Open before the first append of a run, so it always names the policy
+// that wrote the log's unsynced tail (commitlog/FORMAT.md, "Recovery").
 //
 // Slot 0 starts at byte 0, so the first three fields sit where the Java
 // broker keeps them. Crash walk-through: a crash while writing slot k leaves
@@ -31,6 +44,8 @@ type checkpoint struct {
 	IndexTimestamp   int64
 	PhysicOffset     int64
 	DispatchedOffset int64
+	FlushMode        flush.Mode // ModeUnknown: no extension
+	MaxWrite         int64
 	seq              int64
 }
 
@@ -38,6 +53,9 @@ const (
 	checkpointSize = 4096
 	slotSize       = 2048
 	slotPayload    = 48
+	extOffset      = 52 // the extension: version, flush mode, max write
+	extPayload     = 12
+	extVersion     = 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -51,6 +69,13 @@ func (c *checkpoint) encode(b []byte) {
 	be.PutUint64(b[32:], uint64(c.DispatchedOffset))
 	be.PutUint64(b[40:], uint64(c.seq))
 	be.PutUint32(b[48:], crc32.Checksum(b[:slotPayload], castagnoli))
+	if c.FlushMode == flush.ModeUnknown {
+		return
+	}
+	x := b[extOffset:]
+	x[0], x[1] = extVersion, byte(c.FlushMode)
+	be.PutUint64(x[4:], uint64(c.MaxWrite))
+	be.PutUint32(x[extPayload:], crc32.Checksum(x[:extPayload], castagnoli))
 }
 
 func decodeSlot(b []byte) (checkpoint, bool) {
@@ -58,11 +83,16 @@ func decodeSlot(b []byte) (checkpoint, bool) {
 	if crc32.Checksum(b[:slotPayload], castagnoli) != be.Uint32(b[48:]) || be.Uint64(b[40:]) == 0 {
 		return checkpoint{}, false
 	}
-	return checkpoint{
+	c := checkpoint{
 		PhysicTimestamp: int64(be.Uint64(b[0:])), LogicsTimestamp: int64(be.Uint64(b[8:])),
 		IndexTimestamp: int64(be.Uint64(b[16:])), PhysicOffset: int64(be.Uint64(b[24:])),
 		DispatchedOffset: int64(be.Uint64(b[32:])), seq: int64(be.Uint64(b[40:])),
-	}, true
+	}
+	x := b[extOffset:]
+	if x[0] >= extVersion && crc32.Checksum(x[:extPayload], castagnoli) == be.Uint32(x[extPayload:]) {
+		c.FlushMode, c.MaxWrite = flush.Mode(x[1]), int64(be.Uint64(x[4:]))
+	}
+	return c, true
 }
 
 // checkpointFile owns the checkpoint file; one goroutine writes it at a

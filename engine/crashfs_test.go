@@ -98,10 +98,18 @@ func cfsConfig(fsys vfs.FS, ft FlushDiskType, logw io.Writer) Config {
 // fails like any other.
 func cfsOpen(t *testing.T, fsys vfs.FS, ft FlushDiskType, logs *cfsLog) *Store {
 	t.Helper()
+	return cfsOpenWith(t, fsys, ft, testMaxWrite, logs)
+}
+
+// cfsOpenWith is cfsOpen with the commit log's write piece.
+func cfsOpenWith(t *testing.T, fsys vfs.FS, ft FlushDiskType, maxWrite int64, logs *cfsLog) *Store {
+	t.Helper()
 	if logs == nil {
 		logs = new(cfsLog)
 	}
-	s, err := Open(cfsConfig(fsys, ft, logs))
+	cfg := cfsConfig(fsys, ft, logs)
+	cfg.CommitLogMaxWrite = maxWrite
+	s, err := Open(cfg)
 	if err != nil {
 		t.Fatalf("open on %s: %v\nstore log:\n%s", fsys.Backend(), err, logs)
 	}
@@ -141,6 +149,10 @@ type cfsRound struct {
 	seqBase    int
 	crashAfter int64 // PutOKs before the crash
 	opt        crashfs.CrashOptions
+	// at, when not nil, also arms a crash at the operation it matches
+	// (crashfs.CrashAt), e.g. the sync of one piece of a round; whichever
+	// comes first crashes the file system.
+	at *crashfs.Fault
 }
 
 // putUntilCrash puts from cfsWriters goroutines and crashes fsys after
@@ -158,11 +170,23 @@ func putUntilCrash(t *testing.T, s *Store, fsys *crashfs.FS, r cfsRound) ([]cfsA
 		durable  int64
 		wg       sync.WaitGroup
 	)
+	if r.at != nil {
+		fsys.CrashAt(*r.at, r.opt)
+	}
+	// crashed reports whether the file system crashed (by CrashAt, or by
+	// crash below); until then every put must succeed.
+	crashed := func() bool { return crashing.Load() || fsys.Crashed() != nil }
 	crash := func() {
 		once.Do(func() {
 			crashing.Store(true)
+			if after = fsys.Crashed(); after == nil {
+				durable = s.DurableOffset()
+				after = fsys.CrashWith(r.opt)
+				return
+			}
+			// crashed inside an operation: no sync succeeds after it, so the
+			// durable offset is frozen at its value at the crash
 			durable = s.DurableOffset()
-			after = fsys.CrashWith(r.opt)
 		})
 	}
 	for g := range cfsWriters {
@@ -174,7 +198,7 @@ func putUntilCrash(t *testing.T, s *Store, fsys *crashfs.FS, r cfsRound) ([]cfsA
 				m := cfsMsg(seq)
 				res := s.PutMessage(m)
 				if res.Status != PutOK {
-					if !crashing.Load() {
+					if !crashed() {
 						t.Errorf("put %d before the crash: %v %v", seq, res.Status, res.Err)
 					}
 					return
@@ -490,8 +514,9 @@ func TestCrashfsStickySyncError(t *testing.T) {
 // no delays).
 type gatedFS struct {
 	*crashfs.FS
-	mu   sync.Mutex
-	gate chan struct{} // nil: open
+	mu    sync.Mutex
+	gate  chan struct{} // nil: open
+	delay time.Duration // added to every commit-log sync (lets rounds fill up)
 }
 
 type gatedFile struct {
@@ -521,6 +546,9 @@ func (g *gatedFS) wait(name string) {
 	g.mu.Unlock()
 	if ch != nil {
 		<-ch
+	}
+	if g.delay > 0 {
+		time.Sleep(g.delay)
 	}
 }
 

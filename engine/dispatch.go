@@ -45,6 +45,10 @@ type dispatcher struct {
 	records atomic.Int64 // records dispatched since open
 	busy    atomic.Int64 // nanoseconds spent dispatching since open
 	req     DispatchRequest
+	// lastRepair is when queues out of service were last rebuilt (owned by
+	// the dispatcher goroutine; see cqrepair.go).
+	lastRepair  time.Time
+	repairEvery atomic.Int64 // tests override repairInterval (ns; 0: default)
 }
 
 func newDispatcher(s *Store, from int64, targets []Dispatcher) *dispatcher {
@@ -60,20 +64,49 @@ func (d *dispatcher) kick() {
 	}
 }
 
-func (d *dispatcher) visible() int64 {
-	if d.s.cfg.FlushDiskType == SyncFlush {
-		return d.s.cl.Durable()
-	}
-	return d.s.cl.Written()
-}
+func (d *dispatcher) visible() int64 { return d.s.cl.Visible() }
 
 type dispatchProgress struct{ offset, timestamp int64 }
 
+// progress is what the checkpoint may record as dispatched: never past
+// the offset from which a consume queue out of service misses entries
+// (they are dispatched to it again from there, also after a crash).
 func (d *dispatcher) progress() dispatchProgress {
-	return dispatchProgress{d.done.Load(), d.doneTS.Load()}
+	p := dispatchProgress{d.done.Load(), d.doneTS.Load()}
+	if floor := d.lostFloor(); floor >= 0 && floor < p.offset {
+		p.offset = floor
+	}
+	return p
+}
+
+// lostFloor is the smallest commit-log offset from which a consume queue
+// or the index misses entries (to be dispatched to it again), -1: none.
+func (d *dispatcher) lostFloor() int64 {
+	floor := d.s.cq.LostFloor()
+	if id := d.index(); id != nil {
+		if l := id.lost.Load(); l >= 0 && (floor < 0 || l < floor) {
+			floor = l
+		}
+	}
+	return floor
+}
+
+// index is the index dispatcher among the targets.
+func (d *dispatcher) index() *indexDispatcher {
+	for _, t := range d.targets {
+		if id, ok := t.(*indexDispatcher); ok {
+			return id
+		}
+	}
+	return nil
 }
 
 func (d *dispatcher) caughtUp() bool { return d.done.Load() >= d.visible() }
+
+// Dispatched is the log offset below which every record has been given to
+// the consume queues, the index and the other dispatchers (the broker's
+// transaction service keeps decisions in memory until they are indexed).
+func (s *Store) Dispatched() int64 { return s.dispatch.done.Load() }
 
 // Lag is how many bytes of the visible log are not dispatched yet.
 func (s *Store) DispatchLag() int64 { return max(s.dispatch.visible()-s.dispatch.done.Load(), 0) }
@@ -84,6 +117,7 @@ func (d *dispatcher) loop() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
+		d.repairQueues()
 		d.drain()
 		select {
 		case <-d.s.stop:
@@ -140,18 +174,10 @@ func (s *Store) DispatchStats() DispatchStats {
 }
 
 func (d *dispatcher) one(phys int64, rec []byte) error {
-	v, err := message.Parse(rec)
+	r := &d.req
+	v, err := d.fill(r, phys, rec)
 	if err != nil {
 		return err
-	}
-	r := &d.req
-	*r = DispatchRequest{
-		Topic: v.TopicString(), QueueID: v.QueueID, QueueOffset: v.QueueOffset, PhysOffset: phys,
-		Size: int32(len(rec)), StoreTimestamp: v.StoreTimestamp, SysFlag: v.SysFlag,
-		PreparedTransactionOffset: v.PreparedTransactionOffset, Properties: v.PropertiesString(),
-	}
-	if tags, ok := message.LookupProperty(r.Properties, message.PropTags); ok {
-		r.TagsCode = message.TagsCode(tags)
 	}
 	for _, t := range d.targets {
 		if err := t.Dispatch(r); err != nil {
@@ -160,4 +186,34 @@ func (d *dispatcher) one(phys int64, rec []byte) error {
 	}
 	d.doneTS.Store(v.StoreTimestamp)
 	return nil
+}
+
+// fill describes the record rec at phys in r as every dispatch target sees
+// it: a scheduled message's tags code is its due time (delay.go).
+func (d *dispatcher) fill(r *DispatchRequest, phys int64, rec []byte) (message.View, error) {
+	v, err := fillRequest(r, phys, rec)
+	if err != nil {
+		return v, err
+	}
+	if due, ok := d.s.cfg.scheduleTagsCode(r); ok {
+		r.TagsCode = due
+	}
+	return v, nil
+}
+
+// fillRequest describes the record rec at phys in r.
+func fillRequest(r *DispatchRequest, phys int64, rec []byte) (message.View, error) {
+	v, err := message.Parse(rec)
+	if err != nil {
+		return v, err
+	}
+	*r = DispatchRequest{
+		Topic: v.TopicString(), QueueID: v.QueueID, QueueOffset: v.QueueOffset, PhysOffset: phys,
+		Size: int32(len(rec)), StoreTimestamp: v.StoreTimestamp, SysFlag: v.SysFlag,
+		PreparedTransactionOffset: v.PreparedTransactionOffset, Properties: v.PropertiesString(),
+	}
+	if tags, ok := message.LookupProperty(r.Properties, message.PropTags); ok {
+		r.TagsCode = message.TagsCode(tags)
+	}
+	return v, nil
 }

@@ -3,7 +3,7 @@
 // configured flush policy, reads them back, and follows the commit log with
 // a dispatch loop that feeds consume queues and the index.
 //
-// Directory layout (facts §9.1): <Dir>/commitlog/, <Dir>/consumequeue/,
+// Directory layout (Java's StoreCheckpoint and DefaultMessageStore): <Dir>/commitlog/, <Dir>/consumequeue/,
 // <Dir>/index/, <Dir>/checkpoint, <Dir>/abort, <Dir>/lock.
 //
 // Goroutines: the commit log runs its flush and preallocation goroutines
@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqd/mqd/commitlog"
@@ -49,6 +50,10 @@ type Config struct {
 	MaxMessageSize          int           // 4 MiB
 	// IOBackend is "auto" (io_uring when available), "io_uring" or "pwrite".
 	IOBackend string
+	// CommitLogMaxWrite caps one write of the commit log's flush loop
+	// (default 1 MiB; see commitlog.Config.MaxWrite). Records larger than it
+	// are written in several pieces. Tests make it small.
+	CommitLogMaxWrite int64
 	// BufferedIO writes the commit log through the page cache instead of
 	// O_DIRECT (measured alternative; O_DIRECT is the default).
 	BufferedIO bool
@@ -67,6 +72,8 @@ type Config struct {
 	// Dispatchers receive every record in commit-log order (the consume
 	// queues and the index plug in here).
 	Dispatchers []Dispatcher
+	// DelayLevels is messageDelayLevel (delay.go); default Java's 18 levels.
+	DelayLevels []time.Duration
 	// FS overrides the file layer (tests use crashfs); IOBackend is then ignored.
 	FS     vfs.FS
 	Logger *slog.Logger
@@ -104,13 +111,19 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 	c.Retention.defaults()
+	c.delayDefaults()
 }
 
-func (c *Config) policy() flush.Policy {
-	if c.FlushDiskType == SyncFlush {
-		return flush.Sync{Timeout: c.SyncFlushTimeout}
+// policy turns the configured flush type into the policy value: the one
+// place that reads the flush-type name. Everything after asks the policy.
+func (c *Config) policy() (flush.Policy, error) {
+	switch c.FlushDiskType {
+	case SyncFlush:
+		return flush.Sync{Timeout: c.SyncFlushTimeout}, nil
+	case AsyncFlush:
+		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval}, nil
 	}
-	return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval}
+	return nil, fmt.Errorf("engine: flushDiskType %q: want %s or %s", c.FlushDiskType, SyncFlush, AsyncFlush)
 }
 
 // Store is an open message store.
@@ -123,12 +136,18 @@ type Store struct {
 	cq      *consumequeue.Store
 	idx     *index.Service
 	cp      *checkpointFile
+	policy  flush.Policy // from Config.FlushDiskType, fixed at Open
+	wait    flush.Wait   // what a put waits for unless its producer says not to
 	lock    interface{ Close() error }
 	offsets queueOffsets // guarded by the commit log's append lock (see put.go)
 
 	disk     diskState
 	dispatch *dispatcher
 	stop     chan struct{}
+	adv      advance       // replica.go: broadcast on every log advance
+	replica  ReplicaWaiter // replica.go: SYNC_MASTER's wait for a slave
+	slave    bool          // replica.go: refuse puts
+	fenced   atomic.Bool   // replica.go: refuse puts while fenced
 	wg       sync.WaitGroup
 	closeMu  sync.Mutex
 	closed   bool
@@ -141,7 +160,11 @@ var ErrCorrupt = errors.New("engine: store is corrupt")
 // Open opens (creating if needed) and recovers the store in cfg.Dir.
 func Open(cfg Config) (*Store, error) {
 	cfg.defaults()
-	s := &Store{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), offsets: newQueueOffsets()}
+	policy, err := cfg.policy()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), offsets: newQueueOffsets(), policy: policy, wait: policy.Wait()}
 	if err := s.openFS(); err != nil {
 		return nil, err
 	}
@@ -184,6 +207,20 @@ func (s *Store) openFS() error {
 
 func (s *Store) path(name string) string { return filepath.Join(s.cfg.Dir, name) }
 
+// recoveryHint is what the checkpoint tells the commit log's recovery.
+// After a clean shutdown the scan only confirms the end; after a crash it
+// starts at the dispatched offset, so the records recovery dispatches again
+// are validated too, and any invalid one below the durable offset is
+// reported as corruption instead of being cut as a torn tail.
+func recoveryHint(c checkpoint, clean bool) commitlog.Hint {
+	h := commitlog.Hint{Clean: clean, Offset: c.PhysicOffset, Durable: c.PhysicOffset, Timestamp: c.PhysicTimestamp,
+		Writer: commitlog.Writer{Mode: c.FlushMode, MaxWrite: c.MaxWrite}}
+	if !clean {
+		h.Offset = min(c.DispatchedOffset, c.PhysicOffset)
+	}
+	return h
+}
+
 // open recovers: the abort file tells whether the last run ended cleanly,
 // the checkpoint where to start scanning; then the abort file is created
 // for this run (and synced) before any append can happen.
@@ -194,15 +231,16 @@ func (s *Store) open() error {
 	}
 	_, statErr := s.fs.Stat(s.path("abort"))
 	clean := vfs.IsNotExist(statErr)
-	hint := commitlog.Hint{Clean: clean && s.cp.last.seq > 0, Offset: s.cp.last.PhysicOffset, Timestamp: s.cp.last.PhysicTimestamp}
+	hint := recoveryHint(s.cp.last, clean && s.cp.last.seq > 0)
 	s.cl, err = commitlog.Open(s.fs, commitlog.Config{
-		Dir: s.path("commitlog"), SegmentSize: s.cfg.MappedFileSizeCommitLog, Policy: s.cfg.policy(),
-		Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil, BufferedIO: s.cfg.BufferedIO,
-		Fallocate: s.cfg.FlushDiskType == AsyncFlush,
+		Dir: s.path("commitlog"), SegmentSize: s.cfg.MappedFileSizeCommitLog, Policy: s.policy,
+		MaxWrite: s.cfg.CommitLogMaxWrite, Recovery: hint, Logger: s.log, Prefault: s.cfg.FS == nil, BufferedIO: s.cfg.BufferedIO,
+		Fallocate: !s.policy.Durable(), // see commitlog.Config.Fallocate
 	})
 	var ce *commitlog.CorruptionError
 	if errors.As(err, &ce) {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return fmt.Errorf("%w: %w; nothing was changed. To keep the log before the bad record and move the rest aside (a .broken copy is kept), stop mqd and run: mqd repair --store %s --truncate-at %d",
+			ErrCorrupt, err, s.cfg.Dir, ce.Offset)
 	}
 	if err != nil {
 		return err
@@ -214,7 +252,7 @@ func (s *Store) open() error {
 	if err != nil {
 		return err
 	}
-	targets := append([]Dispatcher{cqDispatcher{s.cq}, &indexDispatcher{idx: s.idx}}, s.cfg.Dispatchers...)
+	targets := append([]Dispatcher{cqDispatcher{s.cq}, newIndexDispatcher(s.idx, s.log)}, s.cfg.Dispatchers...)
 	s.dispatch = newDispatcher(s, from, targets)
 	s.dispatch.drain() // catch up before the store is shared
 	if !s.dispatch.caughtUp() {
@@ -230,7 +268,7 @@ func (s *Store) open() error {
 	if err := s.createAbortFile(); err != nil {
 		return err
 	}
-	s.cl.OnAdvance(s.dispatch.kick)
+	s.cl.OnAdvance(func() { s.dispatch.kick(); s.adv.fire() })
 	s.wg.Add(1)
 	go s.dispatch.loop()
 	return nil
@@ -279,6 +317,8 @@ func (s *Store) checkpointLoop() {
 // and advances the dispatched offset to what they now durably hold.
 func (s *Store) checkpoint(thorough bool) error {
 	c := s.cp.last
+	w := s.cl.Writer() // recorded before this run's first append (open)
+	c.FlushMode, c.MaxWrite = w.Mode, w.MaxWrite
 	c.PhysicOffset = s.cl.Durable()
 	c.PhysicTimestamp = s.cl.DurableTimestamp()
 	if !thorough {
@@ -354,3 +394,9 @@ func (s *Store) release() {
 		s.fs.Close()
 	}
 }
+
+// AwaitNextSegment waits, up to 30 s, until the commit log's next segment
+// is prepared (commitlog.Log.AwaitNext). The broker calls it before it
+// listens, so the preparation Open started does not compete with the first
+// appends.
+func (s *Store) AwaitNextSegment() error { return s.cl.AwaitNext(30 * time.Second) }

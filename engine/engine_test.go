@@ -15,9 +15,13 @@ import (
 // testIOBackend is the I/O backend testConfig uses; forEachFlush sets it.
 var testIOBackend = "auto"
 
+// testMaxWrite is the commit log's write piece in tests: small, so that
+// large records and busy rounds are written in several pieces.
+const testMaxWrite = 8 << 10
+
 func testConfig(dir string, ft FlushDiskType) Config {
 	return Config{Dir: dir, FlushDiskType: ft, IOBackend: testIOBackend, MappedFileSizeCommitLog: 256 << 10, CheckpointInterval: 10 * time.Millisecond,
-		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10,
+		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10, CommitLogMaxWrite: testMaxWrite,
 		ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000, QueueFlushThoroughInterval: 50 * time.Millisecond}
 }
 

@@ -24,10 +24,17 @@ const (
 	OffsetTooSmall
 	NoMatchedLogicQueue
 	NoMessageInQueue
+	// StoreReadError is ours (Java has no such status): the queue cannot be
+	// read right now — its consume queue failed a write or sync and is being
+	// rebuilt, or the next record failed its checksum. GetResult.Err says
+	// which; the pull is answered SYSTEM_ERROR with that remark and the
+	// consumer's offset does not move past the record.
+	StoreReadError
 )
 
 var getStatusNames = [...]string{"FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING", "OFFSET_FOUND_NULL",
-	"OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL", "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE"}
+	"OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL", "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE",
+	"STORE_READ_ERROR"}
 
 func (s GetStatus) String() string { return getStatusNames[s] }
 
@@ -40,7 +47,7 @@ type MessageFilter interface {
 	MatchRecord(record []byte) bool
 }
 
-// Transfer limits per pull (facts §2.3, maxTransfer* settings).
+// Transfer limits per pull (Java's PullMessageProcessor, maxTransfer* settings).
 const (
 	maxBytesInMemory = 256 << 10
 	maxCountInMemory = 32
@@ -54,7 +61,7 @@ const (
 )
 
 // GetResult is a pull's answer. Messages are raw records, each exactly as
-// stored (facts §5.5); records still in memory are not copied, so Release
+// stored (Java's MessageDecoder.decodes); records still in memory are not copied, so Release
 // must be called once the caller has sent them.
 type GetResult struct {
 	Status          GetStatus
@@ -66,8 +73,10 @@ type GetResult struct {
 	// SuggestSlave: the consumer is far behind (more than 40% of RAM), the
 	// Java broker's hint to read from a slave.
 	SuggestSlave bool
-	refs         []commitlog.Ref
-	entries      []consumequeue.Entry
+	// Err is the reason of a StoreReadError.
+	Err     error
+	refs    []commitlog.Ref
+	entries []consumequeue.Entry
 	// win holds log bytes [winAt, winAt+len(win)) read from a file for
 	// records no longer in memory: one read serves the neighbours of a
 	// pull instead of one pread each. Messages alias it.
@@ -108,6 +117,10 @@ func (s *Store) GetMessage(topic string, queueID int32, offset int64, maxMsgNums
 		return r
 	}
 	r.MinOffset, r.MaxOffset = q.MinOffset(), q.MaxOffset()
+	if err := q.Err(); err != nil { // out of service until rebuilt (cqrepair.go)
+		r.Status, r.Err = StoreReadError, err
+		return r
+	}
 	switch {
 	case r.MaxOffset == 0:
 		r.Status, r.NextBeginOffset = NoMessageInQueue, 0
@@ -131,6 +144,10 @@ func (s *Store) scan(r *GetResult, q *consumequeue.Queue, offset int64, maxMsgNu
 	var err error
 	maxMsgNums = min(maxMsgNums, maxPullMessages)
 	r.entries, err = q.Read(offset, max(minScanEntries, maxMsgNums), r.entries[:0])
+	if queueUnavailable(err) {
+		r.Status, r.Err = StoreReadError, err
+		return
+	}
 	if len(r.entries) == 0 {
 		r.Status = OffsetFoundNull
 		if errors.Is(err, consumequeue.ErrBelowMin) {
@@ -151,6 +168,14 @@ func (s *Store) scan(r *GetResult, q *consumequeue.Queue, offset int64, maxMsgNu
 			continue
 		}
 		rec, ref, err := s.readForPull(r, e, r.spanEnd(i, maxMsgNums))
+		if errors.Is(err, commitlog.ErrChecksum) {
+			// never skip it: the pull ends before it, and a pull that
+			// starts at it fails, so the consumer does not move past it
+			if len(r.Messages) == 0 {
+				r.Status, r.Err = StoreReadError, err
+			}
+			break
+		}
 		if err != nil {
 			if len(r.Messages) == 0 {
 				r.Status = MessageWasRemoving
@@ -203,16 +228,19 @@ func (r *GetResult) spanEnd(i, maxMsgNums int) int64 {
 }
 
 // readForPull returns the record of e: without a copy when it is in
-// memory, else from r's read window, reading [e, spanEnd) when the window
-// does not hold it.
+// memory, else from r's read window, reading [e, spanEnd) and the last
+// record's trailer when the window does not hold it. A record read from a
+// file is served only when it matches its CRC-32C trailer (which follows
+// it in the window): bytes the disk changed are never sent.
 func (s *Store) readForPull(r *GetResult, e consumequeue.Entry, spanEnd int64) ([]byte, commitlog.Ref, error) {
 	phys, size := e.CommitLogOffset, int64(e.Size)
 	if b, ref, ok := s.cl.View(phys, e.Size); ok {
 		return b, ref, nil
 	}
-	if phys < r.winAt || phys+size > r.winAt+int64(len(r.win)) {
+	frame := size + commitlog.TrailerSize
+	if phys < r.winAt || phys+frame > r.winAt+int64(len(r.win)) {
 		seg := s.cl.SegmentSize()
-		n := max(min(spanEnd-phys, phys-phys%seg+seg-phys, s.cl.Written()-phys), size)
+		n := max(min(spanEnd+commitlog.TrailerSize-phys, phys-phys%seg+seg-phys, s.cl.Written()-phys), frame)
 		b, err := s.cl.ReadRecord(phys, int32(n), nil)
 		if err != nil {
 			return nil, commitlog.Ref{}, err
@@ -220,6 +248,10 @@ func (s *Store) readForPull(r *GetResult, e consumequeue.Entry, spanEnd int64) (
 		r.win, r.winAt = b, phys
 	}
 	off := phys - r.winAt
+	if err := commitlog.CheckRecord(r.win[off:off+frame], phys); err != nil {
+		s.log.Error("engine: refusing to serve a damaged record", "err", err)
+		return nil, commitlog.Ref{}, err
+	}
 	return r.win[off : off+size : off+size], commitlog.Ref{}, nil
 }
 
@@ -263,7 +295,7 @@ func (s *Store) storeTimeAt(phys int64, size int32) (int64, error) {
 	b, ref, ok := s.cl.View(phys, size)
 	if !ok {
 		var err error
-		if b, err = s.cl.ReadRecord(phys, size, nil); err != nil {
+		if b, err = s.cl.ReadVerified(phys, size, nil); err != nil {
 			return -1, err
 		}
 	}

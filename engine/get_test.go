@@ -179,7 +179,7 @@ func TestSyncFlushVisibilityIsDurable(t *testing.T) {
 	for g := 0; g < 8; g++ {
 		go func() {
 			for i := 0; i < 200; i++ {
-				s.PutMessage(msg("V", int32(g), "x", map[string]string{"WAIT": "false"}))
+				s.PutMessageWait(msg("V", int32(g), "x", nil), false)
 			}
 			done <- struct{}{}
 		}()
@@ -215,5 +215,37 @@ func TestReadMessageRejectsForgedOffsets(t *testing.T) {
 	defer res.Release()
 	if res.Status != Found || len(res.Messages) != 3 {
 		t.Fatal(res.Status, len(res.Messages))
+	}
+}
+
+// A query's records stay within its byte budget (at least one record is
+// returned, however large); no budget returns every match.
+func TestQueryMessageByteBudget(t *testing.T) {
+	for _, ft := range []FlushDiskType{SyncFlush, AsyncFlush} {
+		s := openTest(t, ft)
+		big := strings.Repeat("x", 30<<10)
+		for range 10 {
+			if r := s.PutMessage(msg("QB", 0, big, map[string]string{"KEYS": "k"})); r.Status != PutOK {
+				t.Fatal(r.Status, r.Err)
+			}
+		}
+		waitFor(t, func() bool { return s.DispatchLag() == 0 && s.MaxOffsetInQueue("QB", 0) == 10 })
+		end := time.Now().Add(time.Hour).UnixMilli()
+		all, err := s.QueryMessageWithin("QB", "k", 64, 0, 0, end)
+		if err != nil || len(all.Records) != 10 || all.Truncated {
+			t.Fatalf("%s: unbounded: %v %d %v", ft, err, len(all.Records), all.Truncated)
+		}
+		size := len(all.Records[0])
+		res, err := s.QueryMessageWithin("QB", "k", 64, 3*size+size/2, 0, end)
+		total := 0
+		for _, r := range res.Records {
+			total += len(r)
+		}
+		if err != nil || len(res.Records) != 3 || total > 3*size+size/2 || !res.Truncated {
+			t.Fatalf("%s: budget 3.5 records: %v %d records, %d bytes, truncated %v", ft, err, len(res.Records), total, res.Truncated)
+		}
+		if one, _ := s.QueryMessageWithin("QB", "k", 64, 1, 0, end); len(one.Records) != 1 || !one.Truncated {
+			t.Fatalf("%s: budget below one record: %d records", ft, len(one.Records))
+		}
 	}
 }

@@ -58,23 +58,46 @@ type PutResult struct {
 // ErrDiskFull is the reason writes are refused above the disk warning ratio.
 var ErrDiskFull = errors.New("engine: disk usage above the warning ratio (diskSpaceWarningLevelRatio); writes are refused until retention frees space")
 
-// PutMessage appends one message. It waits for durability under
-// SYNC_FLUSH unless the message's WAIT property is "false".
+// PutMessage appends one message and waits as the flush policy says
+// (until durable under SYNC_FLUSH).
 func (s *Store) PutMessage(m *message.Message) PutResult {
-	return s.put(nil, m)
+	return s.put(nil, m, s.wait, true)
 }
 
 // PutMessages appends a batch contiguously (one segment, consecutive queue
-// offsets) and waits once for all of it.
+// offsets) and waits once for all of it, as the flush policy says.
 func (s *Store) PutMessages(ms []*message.Message) PutResult {
+	return s.PutMessagesWait(ms, true)
+}
+
+// PutMessageWait is PutMessage for a producer that may ask not to wait
+// (RocketMQ's WAIT=false): with wait false it returns once the message is
+// in the log's memory, under any policy. The WAIT property itself is not
+// consulted; the caller decides.
+func (s *Store) PutMessageWait(m *message.Message, wait bool) PutResult {
+	return s.put(nil, m, s.waitFor(wait), wait)
+}
+
+// PutMessagesWait is PutMessages with the producer's wait (see
+// PutMessageWait).
+func (s *Store) PutMessagesWait(ms []*message.Message, wait bool) PutResult {
 	if len(ms) == 0 {
 		return PutResult{Status: MessageIllegal, Err: errors.New("empty batch")}
 	}
-	return s.put(ms, nil)
+	return s.put(ms, nil, s.waitFor(wait), wait)
 }
 
-// put appends batch, or the single message m when batch is nil.
-func (s *Store) put(batch []*message.Message, m *message.Message) PutResult {
+func (s *Store) waitFor(wait bool) flush.Wait {
+	if !wait {
+		return flush.NoWait
+	}
+	return s.wait
+}
+
+// put appends batch, or the single message m when batch is nil, and waits
+// as w says; when the producer waits (not WAIT=false), a SYNC_MASTER also
+// waits for a slave (replica.go), whatever the flush policy.
+func (s *Store) put(batch []*message.Message, m *message.Message, w flush.Wait, producerWaits bool) PutResult {
 	req := getPutRequest(s, batch, m)
 	defer putRequestPool.Put(req)
 	ms := req.ms
@@ -86,12 +109,14 @@ func (s *Store) put(batch []*message.Message, m *message.Message) PutResult {
 	if s.disk.full.Load() {
 		return PutResult{Status: ServiceNotAvailable, Err: ErrDiskFull}
 	}
-	req.checksum()
-	wait := true
-	if w, ok := message.LookupProperty(ms[0].Properties, message.PropWait); ok && w == "false" {
-		wait = false
+	if s.slave {
+		return PutResult{Status: ServiceNotAvailable, Err: ErrSlaveStore}
 	}
-	res, err := s.cl.Append(req, wait)
+	if s.fenced.Load() {
+		return PutResult{Status: ServiceNotAvailable, Err: ErrFenced}
+	}
+	req.checksum()
+	res, err := s.cl.Append(req, w)
 	if err != nil && !errors.Is(err, flush.ErrTimeout) {
 		return PutResult{Status: appendStatus(err), Err: err}
 	}
@@ -99,6 +124,7 @@ func (s *Store) put(batch []*message.Message, m *message.Message) PutResult {
 	if err != nil {
 		out.Status, out.Err = FlushDiskTimeout, err
 	}
+	s.waitReplica(&out, res.End, producerWaits) // replica.go
 	if batch != nil {
 		out.Offsets = append([]int64(nil), req.phys...)
 	} else {
@@ -204,7 +230,7 @@ func (q *queueOffsets) slot(topic string, queue int32) *int64 {
 }
 
 // next assigns m's queue offset. Prepared and rolled-back transactional
-// records get 0 and do not advance the queue (facts §5.1).
+// records get 0 and do not advance the queue (Java's CommitLog.DefaultAppendMessageCallback).
 func (q *queueOffsets) next(m *message.Message) int64 {
 	if t := m.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
 		return 0

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/mqd/mqd/consumequeue"
 	"github.com/mqd/mqd/index"
@@ -10,7 +12,7 @@ import (
 )
 
 // cqDispatcher appends consume-queue entries: only normal and committed
-// transactional records get one (facts §7.2).
+// transactional records get one (Java's ConsumeQueue).
 type cqDispatcher struct{ cq *consumequeue.Store }
 
 func (d cqDispatcher) Dispatch(r *DispatchRequest) error {
@@ -21,17 +23,45 @@ func (d cqDispatcher) Dispatch(r *DispatchRequest) error {
 	if err != nil {
 		return err
 	}
-	return q.Put(r.QueueOffset, consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode})
+	err = q.Put(r.QueueOffset, consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode})
+	if queueUnavailable(err) {
+		return nil // out of service: rebuilt from the log later (cqrepair.go); the others go on
+	}
+	return err
 }
 
 // indexDispatcher indexes topic#UNIQ_KEY and topic#<each KEYS token>;
-// rolled-back records are skipped (facts §8.5).
+// rolled-back records are skipped (Java's IndexService.buildIndex). When the index cannot take
+// a key (a new index file cannot be created: disk full), indexing stops at
+// that record instead of stalling dispatch for every queue: lost records
+// where, the checkpoint and retention stay below it, and the dispatcher
+// indexes the range again once the index works (reindex).
 type indexDispatcher struct {
 	idx  *index.Service
 	keys []string
+	lost atomic.Int64 // commit-log offset from which keys are missing; -1: none
+	log  *slog.Logger
+}
+
+func newIndexDispatcher(idx *index.Service, log *slog.Logger) *indexDispatcher {
+	d := &indexDispatcher{idx: idx, log: log}
+	d.lost.Store(-1)
+	return d
 }
 
 func (d *indexDispatcher) Dispatch(r *DispatchRequest) error {
+	if d.lost.Load() >= 0 {
+		return nil // in commit-log order or not at all: reindex catches up
+	}
+	if err := d.put(r); err != nil {
+		d.lost.Store(r.PhysOffset)
+		d.log.Error("engine: indexing failed; keys from here are indexed again once the index works",
+			"offset", r.PhysOffset, "err", err)
+	}
+	return nil
+}
+
+func (d *indexDispatcher) put(r *DispatchRequest) error {
 	if r.SysFlag&message.FlagTransactionMask == message.FlagRollback {
 		return nil
 	}
@@ -45,7 +75,7 @@ func (d *indexDispatcher) Dispatch(r *DispatchRequest) error {
 }
 
 // openQueues opens the consume queues and the index and brings them in line
-// with the recovered commit log (facts §9.2): consume-queue entries past the
+// with the recovered commit log (Java's DefaultMessageStore.load): consume-queue entries past the
 // log end are cut, files below the log start removed; after an abnormal
 // exit, index files that may point past the log end are dropped. It returns
 // where dispatch must start so that every record missing from them is
@@ -69,15 +99,19 @@ func (s *Store) openQueues(clean bool) (int64, error) {
 	}
 	from := s.cp.last.DispatchedOffset
 	if !clean {
-		if s.idx.EndPhyOffset() > end {
-			// an async log lost its unsynced tail: index entries point past
-			// it and would make the index skip the records that reuse it
-			if _, err := s.idx.DropNewerThan(s.cp.last.IndexTimestamp); err != nil {
-				return 0, err
-			}
-			from = min(from, s.idx.EndPhyOffset())
-		}
 		from = min(max(from, minOff), end)
+		// Index pages written after the last msync may be torn (a header
+		// ahead of lost entries, slots pointing at them) or point past a
+		// log that lost its unsynced tail: keep exactly the entries of the
+		// records below from (msynced before the checkpoint said so) and
+		// rebuild their chains; the redispatch from there indexes the rest.
+		n, err := s.idx.RecoverFrom(from)
+		if err != nil {
+			return 0, fmt.Errorf("engine: index recovery: %w", err)
+		}
+		if n > 0 {
+			s.log.Warn("engine: index entries after the durable point dropped; they are indexed again", "entries", n, "from", from)
+		}
 		if err := s.cutUnverifiedEntries(from); err != nil {
 			return 0, err
 		}
@@ -119,7 +153,7 @@ func (s *Store) cutUnverifiedEntries(from int64) error {
 // entryMatches reports whether e points at the record of (topic, queue,
 // queueOffset).
 func (s *Store) entryMatches(e consumequeue.Entry, topic string, queue int32, queueOffset int64, buf *[]byte) bool {
-	rec, err := s.cl.ReadRecord(e.CommitLogOffset, e.Size, *buf)
+	rec, err := s.cl.ReadVerified(e.CommitLogOffset, e.Size, *buf)
 	if err != nil {
 		return false
 	}

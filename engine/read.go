@@ -11,19 +11,34 @@ import (
 // VIEW_MESSAGE_BY_ID and transaction lookups). Only visible offsets are
 // readable.
 func (s *Store) ReadMessage(phys int64) ([]byte, error) {
-	var hdr [8]byte
-	b, err := s.cl.ReadRecord(phys, int32(len(hdr)), hdr[:])
+	size, err := s.recordSize(phys)
 	if err != nil {
 		return nil, err
 	}
+	return s.readSized(phys, size)
+}
+
+// recordSize reads only the size field of the record at phys and checks
+// its magic and bounds.
+func (s *Store) recordSize(phys int64) (int32, error) {
+	var hdr [8]byte
+	b, err := s.cl.ReadRecord(phys, int32(len(hdr)), hdr[:])
+	if err != nil {
+		return 0, err
+	}
 	if binary.BigEndian.Uint32(b[4:]) != message.MagicMessage {
-		return nil, fmt.Errorf("engine: no message starts at offset %d", phys)
+		return 0, fmt.Errorf("engine: no message starts at offset %d", phys)
 	}
 	size := int32(binary.BigEndian.Uint32(b))
 	if size < message.MinRecordSize || int(size) > s.maxRecordSize() {
-		return nil, fmt.Errorf("engine: no message starts at offset %d", phys)
+		return 0, fmt.Errorf("engine: no message starts at offset %d", phys)
 	}
-	rec, err := s.cl.ReadRecord(phys, size, nil)
+	return size, nil
+}
+
+// readSized reads and verifies the record of size bytes at phys.
+func (s *Store) readSized(phys int64, size int32) ([]byte, error) {
+	rec, err := s.cl.ReadVerified(phys, size, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RetentionConfig is RocketMQ's file-deletion policy (facts §18.3).
+// RetentionConfig is RocketMQ's file-deletion policy (Java's MessageStoreConfig (deleteWhen, fileReservedTime)).
 type RetentionConfig struct {
 	FileReservedTime time.Duration // fileReservedTime, 72 h
 	DeleteWhen       string        // deleteWhen: hours of day, ";"-separated, "04"
@@ -75,7 +75,43 @@ const forciblyPerRound = 10
 // diskState.full is set while usage is above WarningRatio; PutMessage
 // checks it. The checkpoint loop re-reads usage every second, retention
 // every round.
-type diskState struct{ full atomic.Bool }
+type diskState struct {
+	full   atomic.Bool
+	policy atomic.Pointer[RetentionPolicy] // SetRetentionPolicy; nil: Config.Retention's
+}
+
+// RetentionPolicy is the part of the deletion policy an operator may change
+// while the store runs (UPDATE_BROKER_CONFIG): fileReservedTime, deleteWhen
+// and diskMaxUsedSpaceRatio. A zero field keeps the configured value.
+type RetentionPolicy struct {
+	FileReservedTime      time.Duration
+	DeleteWhen            string
+	DiskMaxUsedSpaceRatio float64
+}
+
+// SetRetentionPolicy replaces the changeable part of the deletion policy
+// from the next retention round on. Safe to call from any goroutine.
+func (s *Store) SetRetentionPolicy(p RetentionPolicy) { s.disk.policy.Store(&p) }
+
+// Retention is the deletion policy in force (defaults and
+// SetRetentionPolicy applied).
+func (s *Store) Retention() RetentionConfig { return s.retention() }
+
+func (s *Store) retention() RetentionConfig {
+	rc := s.cfg.Retention
+	if p := s.disk.policy.Load(); p != nil {
+		if p.FileReservedTime > 0 {
+			rc.FileReservedTime = p.FileReservedTime
+		}
+		if p.DeleteWhen != "" {
+			rc.DeleteWhen = p.DeleteWhen
+		}
+		if p.DiskMaxUsedSpaceRatio > 0 {
+			rc.DiskMaxUsedSpaceRatio = p.DiskMaxUsedSpaceRatio
+		}
+	}
+	return rc
+}
 
 // checkDisk refreshes the write refusal from the current disk usage.
 func (s *Store) checkDisk() {
@@ -107,7 +143,7 @@ func (s *Store) retentionLoop() {
 // consume-queue and index files below the new minimum, and updates the
 // write refusal. It is safe to call from any goroutine.
 func (s *Store) RunRetention() error {
-	rc := &s.cfg.Retention
+	rc := s.retention()
 	usage, err := rc.DiskUsage(s.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("engine: disk usage: %w", err)
@@ -137,6 +173,10 @@ done:
 	// below the log's new start.
 	if d := s.dispatch.done.Load(); cut > d {
 		cut = d - d%s.cl.SegmentSize()
+	}
+	// Nor what a consume queue or the index must be rebuilt from.
+	if floor := s.dispatch.lostFloor(); floor >= 0 && cut > floor {
+		cut = floor - floor%s.cl.SegmentSize()
 	}
 	if cut > 0 {
 		if _, err := s.cl.RemoveSegmentsBefore(cut); err != nil {

@@ -10,12 +10,64 @@ import (
 	"time"
 )
 
-// Policy tells the commit-log loop when to make written bytes durable. It is
-// a value: the loop asks it, it never reads configuration on the append path.
+// Mode names a flush policy's kind. It is what the checkpoint records of
+// the policy that wrote the log, so that recovery judges the log's tail by
+// the rules it was written under (commitlog/FORMAT.md).
+type Mode uint8
+
+// Modes. The values are stored in the checkpoint: never renumber them.
+const (
+	ModeUnknown Mode = 0 // a checkpoint written before modes were recorded
+	ModeSync    Mode = 1 // SYNC_FLUSH
+	ModeAsync   Mode = 2 // ASYNC_FLUSH
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeSync:
+		return "SYNC_FLUSH"
+	case ModeAsync:
+		return "ASYNC_FLUSH"
+	}
+	return "unknown"
+}
+
+// Wait is what one append waits for before it returns. It is passed
+// explicitly with every append (the policy supplies the default; a
+// producer's WAIT=false asks for NoWait), so the log never guesses it.
+type Wait uint8
+
+// Waits.
+const (
+	// NoWait returns once the bytes are in the log's memory: they become
+	// durable with the next sync the policy decides on.
+	NoWait Wait = iota
+	// WaitDurable returns once the bytes are durable, or ErrTimeout after
+	// the policy's WaitTimeout (the bytes are then in the log, their
+	// durability unknown). Under any policy, a waiting appender makes the
+	// loop sync at once.
+	WaitDurable
+)
+
+// Policy is durability as one value from the flag to the fdatasync: when
+// the commit-log loop syncs, what an append waits for by default and how
+// long, and which offset readers may see. The loop asks it; nothing on the
+// append or read path reads configuration or branches on a flush-type
+// name.
 type Policy interface {
-	// Durable reports whether an append waits until its bytes are durable
-	// (SYNC_FLUSH) or returns once they are in the log's memory (ASYNC).
+	// Mode is the policy's kind (recorded in the checkpoint).
+	Mode() Mode
+	// Durable reports whether an acknowledged append is durable
+	// (SYNC_FLUSH), that is whether Wait is WaitDurable.
 	Durable() bool
+	// Wait is what an append waits for unless its producer asked not to.
+	Wait() Wait
+	// WaitTimeout bounds a WaitDurable append (syncFlushTimeout).
+	WaitTimeout() time.Duration
+	// Visible is the log offset readers (consumers, dispatch) may see,
+	// given the offset written to the files and the offset made durable:
+	// under SYNC_FLUSH only durable records, under ASYNC_FLUSH written ones.
+	Visible(written, durable int64) int64
 	// Decide is asked after the loop has written what was pending. dirty is
 	// the number of bytes written since the last sync, since the time since
 	// the last sync, waiting whether an appender waits for durability. It
@@ -32,8 +84,20 @@ type Sync struct {
 	Timeout time.Duration
 }
 
+// Mode implements Policy.
+func (Sync) Mode() Mode { return ModeSync }
+
 // Durable implements Policy.
 func (Sync) Durable() bool { return true }
+
+// Wait implements Policy.
+func (Sync) Wait() Wait { return WaitDurable }
+
+// WaitTimeout implements Policy.
+func (s Sync) WaitTimeout() time.Duration { return s.Timeout }
+
+// Visible implements Policy: consumers see only durable records.
+func (Sync) Visible(_, durable int64) int64 { return durable }
 
 // Decide implements Policy. Everything written is synced at once, also
 // bytes of appenders that do not wait (WAIT=false): under SYNC_FLUSH a
@@ -59,12 +123,26 @@ var DefaultAsync = Async{Interval: 500 * time.Millisecond, LeastBytes: 4 * 4096,
 // DefaultSync is RocketMQ's default synchronous flush.
 var DefaultSync = Sync{Timeout: 5 * time.Second}
 
+// Mode implements Policy.
+func (Async) Mode() Mode { return ModeAsync }
+
 // Durable implements Policy.
 func (Async) Durable() bool { return false }
 
-// Decide implements Policy.
-func (a Async) Decide(dirty int64, since time.Duration, _ bool) (bool, time.Duration) {
-	if dirty > 0 && (since >= a.Thorough || (since >= a.Interval && dirty >= a.LeastBytes)) {
+// Wait implements Policy.
+func (Async) Wait() Wait { return NoWait }
+
+// WaitTimeout implements Policy: an explicit WaitDurable under ASYNC_FLUSH
+// (which the loop serves at once) gets RocketMQ's syncFlushTimeout.
+func (Async) WaitTimeout() time.Duration { return DefaultSync.Timeout }
+
+// Visible implements Policy: consumers see what was written.
+func (Async) Visible(written, _ int64) int64 { return written }
+
+// Decide implements Policy. An appender that explicitly waits for
+// durability is served at once, as under SYNC_FLUSH.
+func (a Async) Decide(dirty int64, since time.Duration, waiting bool) (bool, time.Duration) {
+	if waiting || (dirty > 0 && (since >= a.Thorough || (since >= a.Interval && dirty >= a.LeastBytes))) {
 		return true, 0
 	}
 	if since < a.Interval {

@@ -100,3 +100,22 @@ func TestWaiterRecycleAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per wait", allocs)
 	}
 }
+
+func TestPolicyCarriesWaitTimeoutAndVisibility(t *testing.T) {
+	s, a := Sync{Timeout: 3 * time.Second}, DefaultAsync
+	if s.Wait() != WaitDurable || a.Wait() != NoWait {
+		t.Fatal("default waits")
+	}
+	if s.WaitTimeout() != 3*time.Second || a.WaitTimeout() <= 0 {
+		t.Fatal("timeouts")
+	}
+	if s.Visible(100, 40) != 40 || a.Visible(100, 40) != 100 {
+		t.Fatal("SYNC shows durable records, ASYNC written ones")
+	}
+	if s.Mode() != ModeSync || a.Mode() != ModeAsync || ModeUnknown.String() != "unknown" {
+		t.Fatal("modes")
+	}
+	if ok, _ := a.Decide(1, 0, true); !ok {
+		t.Fatal("an explicit durable wait under ASYNC must sync at once")
+	}
+}

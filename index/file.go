@@ -9,7 +9,7 @@ import (
 	"github.com/mqd/mqd/internal/vfs"
 )
 
-// Sizes of the file regions (facts §8.1–8.3).
+// Sizes of the file regions (Java's IndexFile).
 const (
 	HeaderSize = 40 // file header
 	SlotSize   = 4  // one hash slot
@@ -88,6 +88,14 @@ func createFile(fsys vfs.FS, dir, name string, lay layout, prev *header) (*file,
 		_ = f.Close()
 		return nil, err
 	}
+	// Reserve the blocks now: a store through the mapping into a hole on a
+	// full disk raises SIGBUS, which would end the process; a full disk
+	// must fail here, as an error the engine handles.
+	if err := vfs.Fallocate(fsys, f, lay.size()); err != nil {
+		_ = f.Close()
+		_ = fsys.Remove(p)
+		return nil, err
+	}
 	x, err := mapFile(fsys, f, name, p, lay)
 	if err != nil {
 		return nil, err
@@ -151,7 +159,7 @@ func (x *file) full() bool { return x.h.count >= x.lay.maxIndex }
 
 func (x *file) getInt32(pos int) int32 { return int32(be.Uint32(x.b[pos:])) }
 
-// put adds one key (facts §8.4). The caller checked !full().
+// put adds one key (Java's IndexFile.putKey). The caller checked !full().
 func (x *file) put(hash int32, phy, ts int64) {
 	sp := x.lay.slotPos(hash)
 	prev := x.getInt32(sp)
@@ -194,7 +202,7 @@ func (x *file) overlaps(begin, end int64) bool {
 
 // collect walks the chain of hash's slot, newest entry first, appending the
 // commit-log offsets of entries with the same hash and a time in
-// [begin, end] until out holds maxNum offsets (facts §8.6). Every number
+// [begin, end] until out holds maxNum offsets (Java's IndexService.queryOffset). Every number
 // read from the file is bounds-checked and a chain must strictly descend,
 // so a corrupt file ends the walk instead of panicking or looping.
 func (x *file) collect(hash int32, maxNum int, begin, end int64, out []int64) []int64 {

@@ -7,7 +7,7 @@ import (
 )
 
 // KeyHash is the index hash of a message key: abs(String.hashCode(topic +
-// "#" + key)) with Java semantics, Int32.MinValue mapping to 0 (facts §8.4).
+// "#" + key)) with Java semantics, Int32.MinValue mapping to 0 (Java's IndexFile.putKey).
 // It computes the hash of the concatenation without building it.
 func KeyHash(topic, key string) int32 {
 	h := message.JavaStringHash(topic)
@@ -50,7 +50,7 @@ func utf16Len(s string) int {
 
 // AppendKeys appends the keys RocketMQ indexes for one message to dst: the
 // UNIQ_KEY property if set, then each token of the KEYS property split on
-// single spaces, empty tokens skipped (facts §8.5). It allocates only when
+// single spaces, empty tokens skipped (Java's IndexService.buildIndex). It allocates only when
 // dst must grow.
 func AppendKeys(dst []string, uniqKey, keys string) []string {
 	if uniqKey != "" {

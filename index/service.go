@@ -181,11 +181,18 @@ func (s *Service) Put(topic string, keys []string, phyOffset, storeTimestamp int
 	if s.closed {
 		return ErrClosed
 	}
-	if len(s.files) > 0 && phyOffset < s.files[len(s.files)-1].h.endPhy {
-		return nil
+	var again *file // redispatch of the newest indexed message: some keys may be in
+	if n := len(s.files); n > 0 {
+		last := s.files[n-1]
+		if phyOffset < last.h.endPhy {
+			return nil
+		}
+		if phyOffset == last.h.endPhy && last.h.count > 1 {
+			again = last
+		}
 	}
 	for _, k := range keys {
-		if k == "" {
+		if k == "" || (again != nil && again.has(KeyHash(topic, k), phyOffset)) {
 			continue
 		}
 		cur, err := s.writable()
@@ -244,7 +251,7 @@ func (s *Service) nextName() string {
 // Query returns the commit-log offsets (ascending, without duplicates) of
 // up to maxNum messages (capped at Config.MaxQueryNum) indexed under
 // topic#key with an index time in [begin, end] (ms), walking files newest
-// to oldest (facts §8.6), plus the newest file's endTimestamp and
+// to oldest (Java's IndexService.queryOffset), plus the newest file's endTimestamp and
 // endPhyOffset (QUERY_MESSAGE's indexLastUpdateTimestamp/-Phyoffset).
 //
 // Only key hashes are compared: the CALLER must read each record and check
@@ -341,7 +348,7 @@ func (s *Service) DeleteFilesBelow(minPhys int64) (int, error) {
 
 // DropNewerThan removes every file whose endTimestamp is after ts. After an
 // abnormal exit the engine calls it right after Open with the checkpoint's
-// indexMsgTimestamp (facts §9.2 step 3): those files may be torn, and the
+// indexMsgTimestamp (Java's DefaultMessageStore.load step 3): those files may be torn, and the
 // commit-log redispatch rebuilds their keys.
 func (s *Service) DropNewerThan(ts int64) (int, error) {
 	return s.remove(func(_, _ int, f *file) bool { return f.h.endTs > ts }, false)
@@ -367,6 +374,12 @@ func (s *Service) remove(drop func(i, n int, f *file) bool, prefix bool) (int, e
 	}
 	s.files = keep
 	s.mu.Unlock()
+	return len(gone), s.deleteFiles(gone)
+}
+
+// deleteFiles unmaps, closes and removes files already detached from the
+// list, then syncs the directory. Called with fileMu held.
+func (s *Service) deleteFiles(gone []*file) error {
 	var errs []error
 	for _, f := range gone {
 		errs = append(errs, f.close())
@@ -377,7 +390,7 @@ func (s *Service) remove(drop func(i, n int, f *file) bool, prefix bool) (int, e
 	if len(gone) > 0 {
 		errs = append(errs, s.fs.SyncDir(s.root))
 	}
-	return len(gone), errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // Close msyncs the files changed since the last Flush, then unmaps and

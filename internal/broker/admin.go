@@ -1,6 +1,6 @@
 package broker
 
-// Admin family (facts §2.6): topics (17, 215, 21, 202), subscription
+// Admin family (Java's AdminBrokerProcessor): topics (17, 215, 21, 202), subscription
 // groups (200, 201, 207) and GET_BROKER_RUNTIME_INFO (28).
 //
 // GET_TOPIC_CONFIG_LIST (22) and GET_TOPIC_NAME_LIST (23) are left to the
@@ -25,8 +25,6 @@ const (
 	TopicTrace = "RMQ_SYS_TRACE_TOPIC"
 	// systemTopicPrefix marks system topics in Java's TopicValidator.
 	systemTopicPrefix = "rmq_sys_"
-	// maxAdminQueueNums bounds the queue counts an admin may configure.
-	maxAdminQueueNums = 1 << 16
 )
 
 func (b *Broker) registerAdmin() {
@@ -72,16 +70,13 @@ func (b *Broker) handleCreateTopic(_ context.Context, _ *remoting.Conn, req *pro
 		return resp
 	}
 	if err := b.checkAdminTopic(h.Topic); err != nil {
-		return respond(req, protocol.ResponseSystemError, err.Error())
+		return b.refuse(req, "topicName", protocol.ResponseSystemError, err.Error())
 	}
 	if h.TopicFilterType != protocol.TopicFilterSingleTag && h.TopicFilterType != protocol.TopicFilterMultiTag {
 		return respond(req, protocol.ResponseSystemError, "invalid topicFilterType "+strconv.Quote(h.TopicFilterType))
 	}
-	for _, n := range []int32{h.ReadQueueNums, h.WriteQueueNums} {
-		if n < 0 || n > maxAdminQueueNums {
-			return respond(req, protocol.ResponseSystemError,
-				fmt.Sprintf("queue numbers must be within [0,%d], got read %d write %d", maxAdminQueueNums, h.ReadQueueNums, h.WriteQueueNums))
-		}
+	if err := b.checkQueueNums("topic queue number", h.ReadQueueNums, h.WriteQueueNums); err != nil {
+		return b.refuse(req, "maxQueueNums", protocol.ResponseSystemError, err.Error())
 	}
 	tc := protocol.TopicConfig{
 		TopicName: h.Topic, ReadQueueNums: h.ReadQueueNums, WriteQueueNums: h.WriteQueueNums,
@@ -109,6 +104,8 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *pro
 	if err := b.store.DeleteTopic(h.Topic); err != nil {
 		return respond(req, protocol.ResponseSystemError, "delete consume queues: "+err.Error())
 	}
+	b.offsets.RemoveTopic(h.Topic) // Java: ConsumerOffsetManager.cleanOffsetByTopic
+	b.stats.forgetTopic(h.Topic)
 	b.log.Info("topic deleted", "topic", h.Topic)
 	return respond(req, protocol.ResponseSuccess, "")
 }
@@ -157,8 +154,11 @@ func (b *Broker) handleUpdateGroup(_ context.Context, _ *remoting.Conn, req *pro
 	if err := protocol.DecodeJSON(req.Body, &g); err != nil {
 		return respond(req, protocol.ResponseSystemError, "decode subscription group config: "+err.Error())
 	}
-	if g.GroupName == "" {
-		return respond(req, protocol.ResponseSystemError, "subscription group config without groupName")
+	if err := ValidGroup(g.GroupName); err != nil {
+		return b.refuse(req, "groupName", protocol.ResponseSystemError, err.Error())
+	}
+	if err := b.checkQueueNums("retryQueueNums", g.RetryQueueNums); err != nil {
+		return b.refuse(req, "maxQueueNums", protocol.ResponseSystemError, err.Error())
 	}
 	if err := b.groups.Put(g); err != nil {
 		return respond(req, protocol.ResponseSystemError, "update subscription group: "+err.Error())
@@ -181,6 +181,8 @@ func (b *Broker) handleDeleteGroup(_ context.Context, _ *remoting.Conn, req *pro
 	if err := b.groups.Delete(h.GroupName); err != nil {
 		return respond(req, protocol.ResponseSystemError, "delete subscription group: "+err.Error())
 	}
+	b.offsets.RemoveGroup(h.GroupName)
+	b.stats.forgetGroup(h.GroupName)
 	b.log.Info("subscription group deleted", "group", h.GroupName)
 	return respond(req, protocol.ResponseSuccess, "")
 }
@@ -200,6 +202,10 @@ func (b *Broker) handleRuntimeInfo(_ context.Context, _ *remoting.Conn, req *pro
 		"subscriptionGroupCount": strconv.Itoa(len(b.groups.Names())),
 		"flushDiskType":          string(cmp.Or(b.cfg.Store.FlushDiskType, engine.AsyncFlush)),
 	}}
+	b.delayRuntimeInfo(t.Table) // delay.go
+	b.runtimeInfo(t.Table)      // admin_runtime.go
+	b.loadRuntimeInfo(t.Table)  // admin_load.go
+	b.haRuntimeInfo(t.Table)    // admin_ha.go
 	body, err := t.Encode()
 	return bodyResponse(req, body, err)
 }

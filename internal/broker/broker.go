@@ -10,10 +10,15 @@
 //     expired queue locks;
 //   - the offset loop (offsets.go) persists consumer offsets every 5 s;
 //   - the pull-hold service (pullhold.go) owns parked long polls and is
-//     woken by the engine's dispatch goroutine through a Dispatcher.
+//     woken by the engine's dispatch goroutine through a Dispatcher;
+//   - the transaction check loop (txncheck.go) scans open half messages
+//     every transactionCheckInterval.
+//   - the stats loop (admin_stats.go) samples traffic counters each second.
 //
 // Files by request family: send.go, pull.go (+ pullhold.go, filter.go),
-// offsets.go, query.go, clients.go, locks.go, admin.go, register.go.
+// offsets.go, query.go, clients.go, locks.go, admin.go, register.go,
+// txn.go (+ txncheck.go), delay.go, timer.go; operator requests in
+// admin_ops.go, admin_config.go, admin_runtime.go.
 package broker
 
 import (
@@ -26,9 +31,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mqd/mqd/engine"
+	"github.com/mqd/mqd/internal/acl"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/schedule"
+	"github.com/mqd/mqd/timer"
 )
 
 // Broker is a running broker.
@@ -48,6 +57,15 @@ type Broker struct {
 	locks     *LockManager
 	pulls     *PullHold
 	reg       registration // register.go: serialises registrations, stops them before unregistering
+	limits    limitLog     // limits.go: rate-bounded log of refused input
+	txn       *txnService  // txn.go: transaction decisions
+
+	sched   *schedule.Service // delay.go: delivers delay-level messages
+	timers  *timer.Service    // timer.go: delivers timer messages
+	aclGate *acl.Gate         // acl.go: nil without aclEnable
+	stats   *Stats            // admin_stats.go: traffic counters
+	ha      haState           // ha.go: replication server or client
+	live    liveConfig        // admin_config.go: UPDATE_BROKER_CONFIG's live keys
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -58,13 +76,21 @@ type Broker struct {
 // begins serving.
 func New(cfg Config) (*Broker, error) {
 	cfg.defaults()
-	b := &Broker{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
+	if err := applyOverrides(&cfg); err != nil { // admin_config.go: UPDATE_BROKER_CONFIG keys
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), txn: newTxnService()}
+	b.stats = newStats(time.Now())
+	b.live.txnReset = make(chan time.Duration, 1)
+	if err := b.cfg.checkHA(); err != nil { // ha.go
+		return nil, err
+	}
 	configDir := filepath.Join(cfg.Store.Dir, "config")
 	var err error
 	if b.topics, err = newTopicManager(configDir, &b.cfg); err != nil {
 		return nil, err
 	}
-	if b.groups, err = newGroupManager(configDir, cfg.AutoCreateSubscriptionGroup); err != nil {
+	if b.groups, err = newGroupManager(configDir, &b.cfg); err != nil {
 		return nil, err
 	}
 	if err := b.initClients(configDir); err != nil { // clients.go, offsets.go, locks.go, pullhold.go
@@ -73,7 +99,18 @@ func New(cfg Config) (*Broker, error) {
 	storeCfg := cfg.Store
 	storeCfg.Logger = cfg.Logger
 	storeCfg.Dispatchers = append(storeCfg.Dispatchers, b.pulls) // wakes long polls
+	if err := b.initDelay(&storeCfg); err != nil {               // delay.go
+		return nil, err
+	}
 	if b.store, err = engine.Open(storeCfg); err != nil {
+		return nil, err
+	}
+	if err := b.attachDelay(); err != nil {
+		b.store.Close()
+		return nil, err
+	}
+	if err := b.initHA(); err != nil { // ha.go
+		b.store.Close()
 		return nil, err
 	}
 	return b, nil
@@ -94,29 +131,46 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("broker: brokerIP1 %q must be an IPv4 address (clients parse 32-character message ids)", b.cfg.BrokerIP1)
 	}
 	b.storeHost = netip.AddrPortFrom(ip, uint16(port))
-	b.server = remoting.NewServer(remoting.ServerConfig{Listener: ln, Logger: b.log})
+	b.server = remoting.NewServer(b.serverConfig(ln)) // transport.go
 	b.namesrv = remoting.NewPool(remoting.ClientConfig{Logger: b.log})
 	b.registerHandlers()
+	if err := b.startACL(); err != nil { // acl.go
+		return err
+	}
+	// Prepare the commit log's next segment before taking traffic (issue
+	// 14: it cost the first seconds' tail); a failure surfaces again at
+	// the roll, so the broker serves anyway.
+	if err := b.store.AwaitNextSegment(); err != nil {
+		b.log.Warn("next commit-log segment not prepared before start", "err", err)
+	}
 	if err := b.server.Start(); err != nil {
+		return err
+	}
+	if err := b.startHA(); err != nil { // ha.go
 		return err
 	}
 	b.topics.OnChange(func() { b.registerAll() })
 	b.startLoops()
 	b.log.Info("broker started", "addr", b.Addr(), "cluster", b.cfg.ClusterName, "name", b.cfg.BrokerName,
-		"flush", b.cfg.Store.FlushDiskType, "namesrv", b.cfg.NamesrvAddrs)
+		"flush", b.cfg.Store.FlushDiskType, "namesrv", b.cfg.NamesrvAddrs, "role", b.cfg.HA.Role, "ha", b.HAAddr())
 	return nil
 }
 
 // registerHandlers installs every request family's handlers.
 func (b *Broker) registerHandlers() {
-	b.registerSend()     // send.go
-	b.registerSendBack() // sendback.go
-	b.registerQuery()    // query.go
-	b.registerAdmin()    // admin.go
-	b.registerClients()  // clients.go
-	b.registerPull()     // pull.go
-	b.registerOffsets()  // offsets.go
-	b.registerLocks()    // locks.go
+	b.registerSend()         // send.go
+	b.registerSendBack()     // sendback.go
+	b.registerQuery()        // query.go
+	b.registerAdmin()        // admin.go
+	b.registerClients()      // clients.go
+	b.registerPull()         // pull.go
+	b.registerOffsets()      // offsets.go
+	b.registerLocks()        // locks.go
+	b.registerFilter()       // filter.go
+	b.registerDelay()        // delay.go
+	b.registerTransactions() // txn.go
+	b.registerOps()          // admin_ops.go
+	b.registerReply()        // reply.go
 }
 
 func (b *Broker) startLoops() {
@@ -124,6 +178,9 @@ func (b *Broker) startLoops() {
 	b.goLoop(b.housekeepingLoop) // clients.go
 	b.goLoop(b.offsetLoop)       // offsets.go
 	b.goLoop(b.pulls.run)        // pullhold.go
+	b.startDelay()               // delay.go
+	b.goLoop(b.txnCheckLoop)     // txncheck.go
+	b.goLoop(b.statsLoop)        // admin_stats.go
 }
 
 func (b *Broker) goLoop(f func(stop <-chan struct{})) {
@@ -156,8 +213,12 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		// Persist as late as possible, after the loops have stopped. If the
 		// server's shutdown timed out, a handler still running could commit
 		// after this point; that commit is lost, as it would be on a crash.
+		b.stopHA() // ha.go
 		errs = append(errs, b.offsets.persist())
-		errs = append(errs, b.store.Close())
+		errs = append(errs, b.groups.persistDirty())
+		errs = append(errs, b.groups.closeJournal(), b.topics.closeJournal()) // journal.go
+		storeErr := b.store.Close()
+		errs = append(errs, storeErr, b.closeDelay(storeErr)) // delay.go
 	})
 	return errors.Join(errs...)
 }

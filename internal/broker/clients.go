@@ -3,10 +3,13 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,7 +17,7 @@ import (
 	"github.com/mqd/mqd/internal/remoting"
 )
 
-// Client registry (facts §2.4, §4.3, §17.2): HEART_BEAT registers a
+// Client registry (Java's ClientManageProcessor and HeartbeatData and BrokerHousekeepingService): HEART_BEAT registers a
 // connection under its producer and consumer groups together with the
 // consumer subscriptions; UNREGISTER_CLIENT, a closed connection or 120 s
 // without a heartbeat remove it. Consumers of a group are told about
@@ -30,9 +33,13 @@ func (b *Broker) initClients(configDir string) error {
 		return err
 	}
 	b.consumers = newConsumerManager()
-	b.producers = newProducerManager()
+	b.producers = newProducerManager(b.cfg.MaxProducerGroups, b.cfg.MaxProducerGroupsPerConnection)
 	b.locks = newLockManager(b.cfg.LockMaxLiveTime)
 	b.pulls = newPullHold(b.log, func(conn *remoting.Conn, req *protocol.Command) {
+		if resp := b.aclRecheck(conn, req); resp != nil {
+			conn.Reply(resp)
+			return
+		}
 		b.servePull(conn, req, false)
 	})
 	return nil
@@ -280,26 +287,77 @@ func (m *ConsumerManager) GroupsByTopic(topic string) []string {
 }
 
 // ProducerManager tracks producer groups' connections (transaction
-// check-backs go to one of them). Safe for concurrent use.
+// check-backs go to one of them). Safe for concurrent use. Any client
+// names producer groups freely and they live until they expire (120 s),
+// so the table is bounded: at most maxGroups groups, and at most perConn
+// registrations of one connection (limits.go).
 type ProducerManager struct {
-	mu     sync.RWMutex
-	groups map[string]map[*remoting.Conn]*ClientInfo
+	mu        sync.RWMutex
+	groups    map[string]map[*remoting.Conn]*ClientInfo
+	perConn   map[*remoting.Conn]int    // registrations of each connection
+	byClient  map[string]*remoting.Conn // client id → its latest connection (Java's clientChannelTable; reply.go)
+	clientOf  map[*remoting.Conn]string // the client id a connection last registered with: byClient stays one entry per connection
+	maxGroups int
+	maxPer    int
 }
 
-func newProducerManager() *ProducerManager {
-	return &ProducerManager{groups: map[string]map[*remoting.Conn]*ClientInfo{}}
+// Errors of register beyond the caps.
+var (
+	errProducerGroups        = errors.New("maxProducerGroups")
+	errProducerGroupsPerConn = errors.New("maxProducerGroupsPerConnection")
+)
+
+func newProducerManager(maxGroups, perConn int) *ProducerManager {
+	return &ProducerManager{groups: map[string]map[*remoting.Conn]*ClientInfo{},
+		perConn: map[*remoting.Conn]int{}, byClient: map[string]*remoting.Conn{},
+		clientOf: map[*remoting.Conn]string{}, maxGroups: maxGroups, maxPer: perConn}
 }
 
-func (m *ProducerManager) register(group string, ci ClientInfo) {
+// setLimits sets maxProducerGroups and maxProducerGroupsPerConnection for
+// the next registrations (UPDATE_BROKER_CONFIG); registered ones stay.
+func (m *ProducerManager) setLimits(maxGroups, perConn int) {
+	m.mu.Lock()
+	m.maxGroups, m.maxPer = maxGroups, perConn
+	m.mu.Unlock()
+}
+
+// register adds or refreshes ci in group; a new registration beyond the
+// caps is refused with errProducerGroups or errProducerGroupsPerConn
+// (refreshing an existing one always works).
+func (m *ProducerManager) register(group string, ci ClientInfo) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.groups[group]
+	if old := g[ci.Conn]; old != nil {
+		*old = ci
+		m.setClientLocked(ci)
+		return nil
+	}
+	switch {
+	case g == nil && len(m.groups) >= m.maxGroups:
+		return errProducerGroups
+	case m.perConn[ci.Conn] >= m.maxPer:
+		return errProducerGroupsPerConn
+	}
 	if g == nil {
 		g = map[*remoting.Conn]*ClientInfo{}
 		m.groups[group] = g
 	}
 	c := ci
 	g[ci.Conn] = &c
+	m.perConn[ci.Conn]++
+	m.setClientLocked(ci)
+	return nil
+}
+
+// setClientLocked records ci's client id as its connection's, replacing
+// the id the connection used before.
+func (m *ProducerManager) setClientLocked(ci ClientInfo) {
+	if old, ok := m.clientOf[ci.Conn]; ok && old != ci.ClientID && m.byClient[old] == ci.Conn {
+		delete(m.byClient, old)
+	}
+	m.clientOf[ci.Conn] = ci.ClientID
+	m.byClient[ci.ClientID] = ci.Conn
 }
 
 func (m *ProducerManager) unregister(group string, conn *remoting.Conn) {
@@ -310,6 +368,15 @@ func (m *ProducerManager) unregister(group string, conn *remoting.Conn) {
 
 func (m *ProducerManager) removeLocked(group string, conn *remoting.Conn) {
 	g := m.groups[group]
+	if g[conn] != nil {
+		if m.perConn[conn]--; m.perConn[conn] <= 0 {
+			delete(m.perConn, conn)
+			if id := m.clientOf[conn]; m.byClient[id] == conn {
+				delete(m.byClient, id)
+			}
+			delete(m.clientOf, conn)
+		}
+	}
 	delete(g, conn)
 	if len(g) == 0 {
 		delete(m.groups, group)
@@ -323,6 +390,12 @@ func (m *ProducerManager) removeConn(conn *remoting.Conn) {
 		if g[conn] != nil {
 			m.removeLocked(name, conn)
 		}
+	}
+	if id, ok := m.clientOf[conn]; ok { // learned from a request only (reply.go)
+		if m.byClient[id] == conn {
+			delete(m.byClient, id)
+		}
+		delete(m.clientOf, conn)
 	}
 }
 
@@ -368,6 +441,35 @@ func (m *ProducerManager) AvailableConn(group string) *remoting.Conn {
 	return nil
 }
 
+// FindConn returns the open connection of the producer client clientID
+// (nil if none): Java's ProducerManager.findChannel, used to push replies.
+// The table holds one entry per registered connection, so it is bounded
+// like the registrations.
+func (m *ProducerManager) FindConn(clientID string) *remoting.Conn {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if c := m.byClient[clientID]; c != nil && !c.Closed() {
+		return c
+	}
+	return nil
+}
+
+// learn records conn as client id's connection unless it already is
+// (learnRequester, reply.go).
+func (m *ProducerManager) learn(id string, conn *remoting.Conn) {
+	m.mu.RLock()
+	known := m.clientOf[conn] == id && m.byClient[id] == conn
+	m.mu.RUnlock()
+	if known {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !conn.Closed() { // a closed connection's entries are already gone
+		m.setClientLocked(ClientInfo{Conn: conn, ClientID: id})
+	}
+}
+
 // Groups returns the producer group names, sorted.
 func (m *ProducerManager) Groups() []string {
 	m.mu.RLock()
@@ -381,14 +483,20 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *pr
 	if err != nil {
 		return protocol.NewResponse(req, protocol.ResponseSystemError, "bad heartbeat body: "+err.Error())
 	}
+	if err := checkHeartbeatGroups(hb); err != nil { // before anything is registered or created (limits.go)
+		return b.refuse(req, "groupName", protocol.ResponseSystemError, err.Error())
+	}
 	ci := ClientInfo{Conn: conn, ClientID: hb.ClientID, Language: req.Language, Version: req.Version,
 		LastUpdate: time.Now()}
 	for i := range hb.ConsumerDataSet {
 		b.heartbeatConsumer(ci, &hb.ConsumerDataSet[i])
 	}
+	var refused error
 	for _, p := range hb.ProducerDataSet {
 		if p.GroupName != "" {
-			b.producers.register(p.GroupName, ci)
+			if err := b.producers.register(p.GroupName, ci); err != nil && refused == nil {
+				refused = fmt.Errorf("producer group %s not registered: %w", clip(p.GroupName), err)
+			}
 		}
 	}
 	if conn.Closed() {
@@ -396,6 +504,11 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *pr
 		// a dead connection is never listed (closeWith marks the
 		// connection closed before running the hook).
 		b.clientClosed(conn)
+	}
+	if refused != nil { // the rest of the heartbeat is registered
+		return b.refuse(req, errors.Unwrap(refused).Error(), protocol.ResponseSystemError, fmt.Sprintf(
+			"%v (maxProducerGroups %d, maxProducerGroupsPerConnection %d)", refused,
+			b.conf().MaxProducerGroups, b.conf().MaxProducerGroupsPerConnection))
 	}
 	return protocol.NewResponse(req, protocol.ResponseSuccess, "")
 }
@@ -407,20 +520,22 @@ func (b *Broker) heartbeatConsumer(ci ClientInfo, data *protocol.ConsumerData) {
 	if group == "" {
 		return
 	}
-	notify := true
 	cfg, ok, err := b.groups.Get(group)
 	if err != nil {
-		b.log.Warn("broker: persisting subscription group failed", "group", group, "err", err)
+		b.limits.hit(b, "autoCreateSubscriptionGroupMaxCount", "heartbeat group "+group+" not created: "+err.Error(), nil)
 	}
 	if !ok {
-		b.log.Warn("broker: heartbeat from an unknown subscription group (autoCreateSubscriptionGroup=false)",
-			"group", group, "client", ci.ClientID)
-	} else {
-		notify = cfg.NotifyConsumerIdsChangedEnable
-		b.createRetryTopic(group, cfg.RetryQueueNums)
+		// Not registered either (Java registers it): its pulls are refused
+		// anyway, and the consumer table would otherwise grow with every
+		// made-up group name a connection sends, past the group cap.
+		// Rate-bounded: one heartbeat may carry thousands of groups.
+		b.limits.hit(b, "unknownHeartbeatGroup", "heartbeat from an unknown subscription group "+group+
+			" (autoCreateSubscriptionGroup="+strconv.FormatBool(b.conf().AutoCreateSubscriptionGroup)+"), client "+clip(ci.ClientID), nil)
+		return
 	}
+	b.createRetryTopic(group, cfg.RetryQueueNums)
 	changed, conns := b.consumers.register(ci, data)
-	if changed && notify {
+	if changed && cfg.NotifyConsumerIdsChangedEnable {
 		b.notifyConsumerIdsChanged(group, conns)
 	}
 }
@@ -436,18 +551,15 @@ func (b *Broker) createRetryTopic(group string, queues int32) {
 	if _, ok := b.topics.Get(topic); ok {
 		return
 	}
-	if queues <= 0 {
-		queues = 1
-	}
 	if _, err := b.topics.CreateIfMissing(topic, queues, protocol.PermRead|protocol.PermWrite); err != nil {
-		b.log.Warn("broker: creating retry topic failed", "topic", topic, "err", err)
+		b.limits.hit(b, "autoCreateTopicMaxCount", "retry topic "+topic+" not created: "+err.Error(), nil)
 	}
 }
 
 // notifyConsumerIdsChanged sends NOTIFY_CONSUMER_IDS_CHANGED (40, oneway)
 // to every given connection of group, when the broker allows it.
 func (b *Broker) notifyConsumerIdsChanged(group string, conns []*remoting.Conn) {
-	if !b.cfg.NotifyConsumerIdsChanged {
+	if !b.conf().NotifyConsumerIdsChanged {
 		return
 	}
 	for _, c := range conns {
@@ -470,7 +582,7 @@ func (b *Broker) handleUnregisterClient(_ context.Context, conn *remoting.Conn, 
 	}
 	if h.ConsumerGroup != "" {
 		notify := true
-		if cfg, ok, _ := b.groups.Get(h.ConsumerGroup); ok {
+		if cfg, ok := b.groups.Lookup(h.ConsumerGroup); ok {
 			notify = cfg.NotifyConsumerIdsChangedEnable
 		}
 		if rest, ok := b.consumers.unregister(h.ConsumerGroup, conn); ok && notify {

@@ -43,7 +43,7 @@ func ParseProperties(r io.Reader) (map[string]string, error) {
 	return props, sc.Err()
 }
 
-// LoadConfFile applies a broker.conf file (RocketMQ keys, facts §18) to cfg.
+// LoadConfFile applies a broker.conf file (RocketMQ keys, Java's BrokerConfig and MessageStoreConfig) to cfg.
 // It returns the keys it ignored (unknown or not supported yet).
 func LoadConfFile(path string, cfg *Config) ([]string, error) {
 	f, err := os.Open(path)
@@ -92,6 +92,14 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 		c.BrokerIP1 = v
 	case "listenPort":
 		return true, setInt(&c.ListenPort, v)
+	case "maxConnections":
+		return true, setInt(&c.MaxConnections, v)
+	case "maxQueuedBytesPerConnection":
+		return true, setInt64(&c.MaxQueuedBytesPerConnection, v)
+	case "maxInboundBytes":
+		return true, setInt64(&c.MaxInboundBytes, v)
+	case "maxParkedPullsPerConnection":
+		return true, setInt(&c.MaxParkedPullsPerConnection, v)
 	case "brokerPermission":
 		n, err := strconv.ParseInt(v, 10, 32)
 		c.BrokerPermission = int32(n)
@@ -112,14 +120,38 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 		c.RegionID = v
 	case "traceOn":
 		return true, setBool(&c.TraceOn, v)
+	case "enablePropertyFilter":
+		return true, setBool(&c.EnablePropertyFilter, v)
+	case "storeReplyMessageEnable":
+		return true, setBool(&c.StoreReplyMessageEnable, v)
 	case "registerNameServerPeriod":
 		return true, setMillis(&c.RegisterNameServerPeriod, v)
 	case "flushConsumerOffsetInterval":
 		return true, setMillis(&c.FlushConsumerOffsetInterval, v)
-	case "brokerRole":
-		if v != "ASYNC_MASTER" && v != "SYNC_MASTER" {
-			return true, fmt.Errorf("brokerRole %s is not supported yet (replication arrives with the ha package)", v)
-		}
+	case "aclEnable":
+		return true, setBool(&c.ACL.Enable, v)
+	case "innerClientAuthenticationCredentials":
+		return true, parseCredentials(v, &c.ACL.Inner) // acl.go
+	case "aclFile":
+		c.ACL.File = ExpandHome(v)
+	case "maxQueueNums", "autoCreateTopicMaxCount", "autoCreateSubscriptionGroupMaxCount",
+		"maxBatchMessageNums", "maxBatchPropertiesBytes", "compressedRegister",
+		"maxProducerGroups", "maxProducerGroupsPerConnection", "maxQueryReplyBytes":
+		return applyLimitProperty(c, k, v) // limits.go
+	case "messageDelayLevel", "flushDelayOffsetInterval":
+		return applyDelayProperty(c, k, v) // delay.go
+	case "timerWheelEnable", "timerMaxDelaySec", "timerRollWindowSlot":
+		return applyTimerProperty(c, k, v) // timer.go
+	case "enableControllerMode", "controllerAddr", "brokerHeartbeatInterval", "controllerHeartBeatTimeoutMills",
+		"controllerLeaseMills", "haMaxTimeSlaveNotCatchup", "brokerElectionPriority":
+		return applyControllerProperty(c, k, v) // controllermode.go
+	case "transactionCheckInterval", "transactionTimeOut", "transactionCheckMax":
+		return applyTxnProperty(c, k, v) // txncheck.go
+	case "brokerRole", "haListenPort", "haMasterAddress", "slaveReadEnable", "haSendHeartbeatInterval",
+		"haHousekeepingInterval", "haTransferBatchSize", "haSlaveFallbehindMax", "haSlaveAckDurable":
+		return applyHAProperty(c, k, v) // ha.go
+	case "haStreamCompression":
+		return applyHAProperty(c, k, v) // ha.go
 	default:
 		return applyStoreProperty(s, k, v)
 	}

@@ -42,10 +42,42 @@ someFutureKey=1
 	if len(ignored) != 1 || ignored[0] != "someFutureKey" {
 		t.Fatal(ignored)
 	}
-	if _, err := ApplyProperties(map[string]string{"brokerRole": "SLAVE"}, &cfg); err == nil {
-		t.Fatal("SLAVE accepted before replication exists")
+	if _, err := ApplyProperties(map[string]string{"brokerRole": "SLAVE", "haMasterAddress": "10.0.0.1:10912",
+		"slaveReadEnable": "true", "haSendHeartbeatInterval": "1000"}, &cfg); err != nil ||
+		cfg.HA.Role != RoleSlave || cfg.HA.MasterAddress != "10.0.0.1:10912" || !cfg.HA.SlaveReadEnable || cfg.HA.Heartbeat != time.Second {
+		t.Fatal(err, cfg.HA)
+	}
+	if _, err := ApplyProperties(map[string]string{"brokerRole": "MASTER"}, &cfg); err == nil {
+		t.Fatal("unknown role accepted")
 	}
 	if _, err := ApplyProperties(map[string]string{"listenPort": "x"}, &cfg); err == nil {
 		t.Fatal("bad number accepted")
+	}
+}
+
+func TestLimitKeys(t *testing.T) {
+	cfg := NewConfig()
+	ignored, err := ApplyProperties(map[string]string{"maxQueueNums": "64", "autoCreateTopicMaxCount": "5",
+		"autoCreateSubscriptionGroupMaxCount": "6", "maxBatchMessageNums": "7", "maxBatchPropertiesBytes": "8",
+		"compressedRegister": "true", "maxProducerGroups": "9", "maxProducerGroupsPerConnection": "10",
+		"maxQueryReplyBytes": "11"}, &cfg)
+	if err != nil || len(ignored) != 0 {
+		t.Fatal(err, ignored)
+	}
+	if cfg.MaxQueueNums != 64 || cfg.AutoCreateTopicMaxCount != 5 || cfg.AutoCreateSubscriptionGroupMaxCount != 6 ||
+		cfg.MaxBatchMessageNums != 7 || cfg.MaxBatchPropertiesBytes != 8 || !cfg.CompressedRegister ||
+		cfg.MaxProducerGroups != 9 || cfg.MaxProducerGroupsPerConnection != 10 || cfg.MaxQueryReplyBytes != 11 {
+		t.Fatalf("%+v", cfg)
+	}
+	for _, v := range []string{"0", "-1", "x"} {
+		if _, err := ApplyProperties(map[string]string{"maxQueueNums": v}, &cfg); err == nil {
+			t.Fatalf("maxQueueNums=%s accepted", v)
+		}
+	}
+	var d Config
+	d.defaults()
+	if d.MaxQueueNums != 1024 || d.AutoCreateTopicMaxCount != 10000 || d.MaxBatchPropertiesBytes != 4<<20 ||
+		d.MaxProducerGroups != 10000 || d.MaxProducerGroupsPerConnection != 1000 || d.MaxQueryReplyBytes != 4<<20 {
+		t.Fatalf("defaults %+v", d)
 	}
 }

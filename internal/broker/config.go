@@ -9,7 +9,7 @@ import (
 )
 
 // Config is the broker's configuration; zero values take RocketMQ's
-// defaults (facts §18). cmd/mqd fills it from broker.conf and flags.
+// defaults (Java's BrokerConfig and MessageStoreConfig). cmd/mqd fills it from broker.conf and flags.
 type Config struct {
 	ClusterName string // brokerClusterName, DefaultCluster
 	BrokerName  string // brokerName, broker-a
@@ -29,12 +29,41 @@ type Config struct {
 	NotifyConsumerIdsChanged    bool  // true
 	RegionID                    string
 	TraceOn                     bool
+	EnablePropertyFilter        bool // enablePropertyFilter: SQL92 filters; true here (Java: false)
+	StoreReplyMessageEnable     bool // storeReplyMessageEnable, true: replies (324/325) are stored as well as pushed (reply.go)
 
 	RegisterNameServerPeriod    time.Duration // 30 s
 	FlushConsumerOffsetInterval time.Duration // 5 s
 	ChannelExpiredTimeout       time.Duration // 120 s: clients not heard from are dropped
 	ClientScanInterval          time.Duration // 10 s
 	LockMaxLiveTime             time.Duration // 60 s: orderly queue locks
+
+	ACL ACLConfig // acl.go: aclEnable, aclFile
+	// Limits on client input (limits.go); zero takes the default.
+	MaxQueueNums                        int  // maxQueueNums, 1024: read/write/retry queue numbers
+	AutoCreateTopicMaxCount             int  // autoCreateTopicMaxCount, 10000 topics
+	AutoCreateSubscriptionGroupMaxCount int  // autoCreateSubscriptionGroupMaxCount, 10000 groups
+	MaxBatchMessageNums                 int  // maxBatchMessageNums, 10000 entries per batch
+	MaxBatchPropertiesBytes             int  // maxBatchPropertiesBytes, 4 MiB of stored properties per batch
+	CompressedRegister                  bool // compressedRegister: always send the zlib register body
+	MaxProducerGroups                   int  // maxProducerGroups, 10000 producer groups registered by heartbeats
+	MaxProducerGroupsPerConnection      int  // maxProducerGroupsPerConnection, 1000 producer groups of one connection
+	MaxQueryReplyBytes                  int  // maxQueryReplyBytes, 4 MiB of records in one QUERY_MESSAGE reply
+
+	Delay DelayConfig // delay.go: flushDelayOffsetInterval (messageDelayLevel is Store.DelayLevels)
+	Timer TimerConfig // timer.go: timerWheelEnable, timerMaxDelaySec, timerRollWindowSlot
+	// Transactions (txncheck.go); zero takes Java's default.
+	TransactionCheckInterval time.Duration // transactionCheckInterval, 60 s between check-back scans
+	TransactionTimeOut       time.Duration // transactionTimeOut, 6 s: younger half messages are not checked
+	TransactionCheckMax      int           // transactionCheckMax, 15 checks before a half message is discarded
+	// Transport limits (SECURITY.md, "Transport limits"); 0 takes the
+	// default, a negative value disables the first two.
+	MaxConnections              int              // maxConnections, 10000
+	MaxQueuedBytesPerConnection int64            // maxQueuedBytesPerConnection, 16 MiB
+	MaxParkedPullsPerConnection int              // maxParkedPullsPerConnection, 1024
+	MaxInboundBytes             int64            // maxInboundBytes, 32 MiB of inbound frames read or handled, all connections
+	HA                          HAConfig         // ha.go: brokerRole, haListenPort, haMasterAddress, slaveReadEnable, …
+	Controller                  ControllerConfig // controllermode.go: enableControllerMode, controllerAddr, …
 
 	Store  engine.Config
 	Logger *slog.Logger
@@ -45,7 +74,8 @@ type Config struct {
 func NewConfig() Config {
 	return Config{
 		AutoCreateTopicEnable: true, AutoCreateSubscriptionGroup: true, LongPollingEnable: true,
-		NotifyConsumerIdsChanged: true, TraceOn: true,
+		NotifyConsumerIdsChanged: true, TraceOn: true, EnablePropertyFilter: true,
+		Timer: TimerConfig{WheelEnable: true}, StoreReplyMessageEnable: true,
 	}
 }
 
@@ -56,6 +86,7 @@ func (c *Config) defaults() {
 	if c.BrokerName == "" {
 		c.BrokerName = "broker-a"
 	}
+	c.HA.defaults() // ha.go
 	if c.BrokerIP1 == "" {
 		c.BrokerIP1 = DefaultBrokerIP()
 	}
@@ -89,6 +120,8 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.limitDefaults() // limits.go
+	c.txnDefaults()   // txncheck.go
 }
 
 // DefaultBrokerIP picks the address put in routes when brokerIP1 is not

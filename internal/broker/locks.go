@@ -9,7 +9,7 @@ import (
 	"github.com/mqd/mqd/internal/remoting"
 )
 
-// Queue locks for orderly consumption (facts §15.1, Java's
+// Queue locks for orderly consumption (Java's
 // RebalanceLockManager): per consumer group, a message queue belongs to
 // one client id until that client unlocks it or stops refreshing it for
 // LockMaxLiveTime. Locks live in memory only and are not tied to
@@ -120,7 +120,10 @@ func (b *Broker) handleLockBatch(_ context.Context, _ *remoting.Conn, req *proto
 	if err != nil {
 		return protocol.NewResponse(req, protocol.ResponseSystemError, "bad lock body: "+err.Error())
 	}
-	held := b.locks.TryLock(body.ConsumerGroup, body.ClientID, body.MQSet, time.Now())
+	if _, resp := b.groupConfig(req, body.ConsumerGroup); resp != nil {
+		return resp
+	}
+	held := b.locks.TryLock(body.ConsumerGroup, body.ClientID, b.ownQueues(body.MQSet), time.Now())
 	out, err := (&protocol.LockBatchResponseBody{LockOKMQSet: held}).Encode()
 	if err != nil {
 		return protocol.NewResponse(req, protocol.ResponseSystemError, err.Error())

@@ -59,6 +59,7 @@ func wantQueues(t *testing.T, got []protocol.MessageQueue, want ...protocol.Mess
 
 func TestQueueLocks(t *testing.T) {
 	b, c1 := startBroker(t, func(cfg *Config) { cfg.LockMaxLiveTime = 500 * time.Millisecond })
+	addTopic(t, b, "T", 3)
 	c2, err := remoting.Dial(context.Background(), b.Addr(), remoting.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -2,16 +2,16 @@ package broker
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
 )
 
-// Consumer offsets (facts §2.4): the committed offset per group, topic and
+// Consumer offsets (Java's ConsumerManageProcessor and ClientManageProcessor): the committed offset per group, topic and
 // queue, persisted to config/consumerOffset.json every
 // FlushConsumerOffsetInterval and at shutdown. The file is mqd's standard
 // JSON with Java's shape: {"offsetTable":{"<topic>@<group>":{"<queueId>":offset}}}.
@@ -41,8 +41,11 @@ func newOffsetManager(path string) (*OffsetManager, error) {
 		return nil, err
 	}
 	for k, queues := range f.OffsetTable {
-		topic, group, ok := strings.Cut(k, "@") // topic names never contain '@'
-		if !ok || len(queues) == 0 {
+		// Topic and group names never contain '@' (both are validated
+		// before an offset is committed), so the key splits exactly; keys
+		// that do not (written before validation) are dropped.
+		topic, group, ok := strings.Cut(k, "@")
+		if !ok || len(queues) == 0 || ValidTopic(topic) != nil || ValidGroup(group) != nil {
 			continue
 		}
 		q := make(map[int32]int64, len(queues))
@@ -135,30 +138,23 @@ func (m *OffsetManager) remove(match func(offsetKey) bool) {
 
 // persist writes the table when it changed since the last write.
 func (m *OffsetManager) persist() error {
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
-	m.mu.Lock()
-	if !m.dirty {
-		m.mu.Unlock()
-		return nil
-	}
+	return persistDirty(&m.persistMu, &m.mu, &m.dirty, m.path, m.fileLocked)
+}
+
+// fileLocked is the table in the file's shape; m.mu is held.
+func (m *OffsetManager) fileLocked() any {
 	f := offsetFile{OffsetTable: make(map[string]map[int32]int64, len(m.table))}
 	for k, q := range m.table {
-		c := make(map[int32]int64, len(q))
-		for id, off := range q {
-			c[id] = off
-		}
-		f.OffsetTable[k.topic+"@"+k.group] = c
+		f.OffsetTable[k.topic+"@"+k.group] = maps.Clone(q)
 	}
-	m.dirty = false
-	m.mu.Unlock()
-	if err := saveJSON(m.path, f); err != nil {
-		m.mu.Lock()
-		m.dirty = true
-		m.mu.Unlock()
-		return err
-	}
-	return nil
+	return f
+}
+
+// snapshot is the table in the file's shape (GET_ALL_CONSUMER_OFFSET).
+func (m *OffsetManager) snapshot() any {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.fileLocked()
 }
 
 func (b *Broker) registerOffsets() {
@@ -169,18 +165,14 @@ func (b *Broker) registerOffsets() {
 // offsetLoop persists offsets every FlushConsumerOffsetInterval; Shutdown
 // writes the last state.
 func (b *Broker) offsetLoop(stop <-chan struct{}) {
-	t := time.NewTicker(b.cfg.FlushConsumerOffsetInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if err := b.offsets.persist(); err != nil {
-				b.log.Error("broker: persisting consumer offsets failed", "err", err)
-			}
+	tickLoop(stop, b.cfg.FlushConsumerOffsetInterval, func() { // delay.go
+		if err := b.offsets.persist(); err != nil {
+			b.log.Error("broker: persisting consumer offsets failed", "err", err)
 		}
-	}
+		if err := b.groups.persistDirty(); err != nil { // auto-created groups (groups.go)
+			b.log.Error("broker: persisting subscription groups failed", "err", err)
+		}
+	})
 }
 
 // handleQueryConsumerOffset is QUERY_CONSUMER_OFFSET (14): the stored
@@ -211,6 +203,9 @@ func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn,
 	var h protocol.UpdateConsumerOffsetRequestHeader
 	if err := h.Decode(req.ExtFields); err != nil {
 		return protocol.NewResponse(req, protocol.ResponseSystemError, err.Error())
+	}
+	if resp := b.checkOffsetTarget(req, h.ConsumerGroup, h.Topic, h.QueueID); resp != nil {
+		return resp
 	}
 	b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
 	return protocol.NewResponse(req, protocol.ResponseSuccess, "")

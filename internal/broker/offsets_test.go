@@ -78,6 +78,7 @@ func TestConsumerOffsets(t *testing.T) {
 
 func TestOffsetLoopPersists(t *testing.T) {
 	b, c := startBroker(t, func(cfg *Config) { cfg.FlushConsumerOffsetInterval = 20 * time.Millisecond })
+	addTopic(t, b, "T", 1)
 	updateOffset(t, c, "g", "T", 0, 42)
 	waitFor(t, "offset file", func() bool {
 		var f offsetFile

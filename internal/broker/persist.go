@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Config files under <store>/config are written as RocketMQ does (facts
@@ -20,6 +21,11 @@ func saveJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return saveFile(path, data)
+}
+
+// saveFile writes data to path atomically (see saveJSON).
+func saveFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -62,6 +68,11 @@ func writeSynced(path string, data []byte) error {
 // loadJSON reads path (or its .bak) into v. A missing file leaves v
 // untouched and returns nil.
 func loadJSON(path string, v any) error {
+	return loadFile(path, func(data []byte) error { return json.Unmarshal(data, v) })
+}
+
+// loadFile reads path (or its .bak) and hands the content to decode.
+func loadFile(path string, decode func([]byte) error) error {
 	for _, p := range []string{path, path + ".bak"} {
 		data, err := os.ReadFile(p)
 		if errors.Is(err, os.ErrNotExist) || (err == nil && len(data) == 0) {
@@ -70,13 +81,51 @@ func loadJSON(path string, v any) error {
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(data, v); err != nil {
+		if err := decode(data); err != nil {
 			if p == path {
 				continue // damaged: try the backup
 			}
 			return fmt.Errorf("broker: %s: %w", p, err)
 		}
 		return nil
+	}
+	return nil
+}
+
+// persistDirty writes the snapshot taken under mu to path when *dirty is
+// set, clearing it, and sets it again when the write fails. persistMu
+// serialises the writes (a newer snapshot never lands before an older).
+func persistDirty(persistMu *sync.Mutex, mu sync.Locker, dirty *bool, path string, snapshot func() any) error {
+	return persistDirtyJournal(persistMu, mu, dirty, path, nil, snapshot)
+}
+
+// persistDirtyJournal is persistDirty for a table with a journal j (nil:
+// none): a successful write compacts it (journal.go).
+func persistDirtyJournal(persistMu *sync.Mutex, mu sync.Locker, dirty *bool, path string, j *journal, snapshot func() any) error {
+	persistMu.Lock()
+	defer persistMu.Unlock()
+	mu.Lock()
+	if !*dirty {
+		mu.Unlock()
+		return nil
+	}
+	v := snapshot()
+	var mark int64
+	if j != nil {
+		mark = j.mark()
+	}
+	*dirty = false
+	mu.Unlock()
+	if err := saveJSON(path, v); err != nil {
+		mu.Lock()
+		*dirty = true
+		mu.Unlock()
+		return err
+	}
+	if j != nil {
+		mu.Lock()
+		j.compacted(mark)
+		mu.Unlock()
 	}
 	return nil
 }

@@ -10,14 +10,14 @@ import (
 	"github.com/mqd/mqd/internal/remoting"
 )
 
-// PULL_MESSAGE (11), facts §2.3 and Java's PullMessageProcessor: checks,
+// PULL_MESSAGE (11), Java's PullMessageProcessor and Java's PullMessageProcessor: checks,
 // subscription lookup, the store read, the status → code mapping, the
 // piggy-backed offset commit and long polling (pullhold.go). The response
 // body is the records back to back, sent straight from the store's memory
 // (BodyParts) and released once written.
 
 func (b *Broker) registerPull() {
-	b.server.Handle(protocol.PullMessage, b.handlePull)
+	b.server.Handle(protocol.PullMessage, counted(&b.stats.Pull, b.handlePull)) // admin_load.go
 }
 
 // handlePull answers through conn (now or, when parked, later).
@@ -29,7 +29,7 @@ func (b *Broker) handlePull(_ context.Context, conn *remoting.Conn, req *protoco
 // pullRequest is a decoded pull that passed the checks.
 type pullRequest struct {
 	h      protocol.PullMessageRequestHeader
-	filter *tagFilter
+	filter *msgFilter
 }
 
 // servePull executes a pull once and replies, or parks it. first is false
@@ -46,6 +46,7 @@ func (b *Broker) servePull(conn *remoting.Conn, req *protocol.Command, first boo
 		b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
 	}
 	code := pullCode(res.Status, h.QueueOffset)
+	code, suggest := b.slavePullCode(code, b.suggestBroker(h.ConsumerGroup, res.SuggestSlave)) // ha.go
 	if code == protocol.ResponsePullNotFound && first && h.SysFlag&protocol.PullFlagSuspend != 0 {
 		maxSeen := res.MaxOffset
 		if b.pulls.park(conn, req, h.Topic, h.QueueID, h.QueueOffset, p.filter, b.holdTime(h), maxSeen,
@@ -54,9 +55,14 @@ func (b *Broker) servePull(conn *remoting.Conn, req *protocol.Command, first boo
 			return
 		}
 	}
-	resp := protocol.NewResponse(req, code, "")
+	remark := ""
+	if res.Err != nil { // StoreReadError: say why the queue cannot be read
+		remark = res.Err.Error()
+	}
+	resp := protocol.NewResponse(req, code, remark)
+	b.countPull(h, code, res) // admin_stats.go
 	resp.SetHeader(&protocol.PullMessageResponseHeader{
-		SuggestWhichBrokerID: 0, NextBeginOffset: res.NextBeginOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset,
+		SuggestWhichBrokerID: suggest, NextBeginOffset: res.NextBeginOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset,
 	})
 	if code != protocol.ResponseSuccess {
 		res.Release()
@@ -83,8 +89,8 @@ func (b *Broker) reply(conn *remoting.Conn, resp *protocol.Command, res *engine.
 // long polling, shortPollingTimeMills without; capped at maxHold.
 func (b *Broker) holdTime(h *protocol.PullMessageRequestHeader) time.Duration {
 	ms := h.SuspendTimeoutMillis
-	if !b.cfg.LongPollingEnable {
-		ms = b.cfg.ShortPollingTimeMills
+	if c := b.conf(); !c.LongPollingEnable {
+		ms = c.ShortPollingTimeMills
 	}
 	if ms <= 0 {
 		return 0
@@ -95,7 +101,7 @@ func (b *Broker) holdTime(h *protocol.PullMessageRequestHeader) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// pullCode maps a store status to the response code (facts §2.3).
+// pullCode maps a store status to the response code (Java's PullMessageProcessor).
 func pullCode(s engine.GetStatus, offset int64) int16 {
 	switch s {
 	case engine.Found:
@@ -126,12 +132,12 @@ func (b *Broker) checkPull(conn *remoting.Conn, req *protocol.Command) (*pullReq
 	if err := h.Decode(req.ExtFields); err != nil {
 		return fail(protocol.ResponseSystemError, "%v", err)
 	}
-	if b.cfg.BrokerPermission&protocol.PermRead == 0 {
+	if b.conf().BrokerPermission&protocol.PermRead == 0 {
 		return fail(protocol.ResponseNoPermission, "the broker[%s] pulling message is forbidden", b.Addr())
 	}
-	group, ok, _ := b.groups.Get(h.ConsumerGroup)
-	if !ok {
-		return fail(protocol.ResponseSubscriptionGroupNotExist, "subscription group [%s] does not exist", h.ConsumerGroup)
+	group, resp := b.groupConfig(req, h.ConsumerGroup) // validated before it is auto-created (limits.go)
+	if resp != nil {
+		return nil, resp
 	}
 	if !group.ConsumeEnable {
 		return fail(protocol.ResponseNoPermission, "subscription group no permission, %s", h.ConsumerGroup)
@@ -151,8 +157,8 @@ func (b *Broker) checkPull(conn *remoting.Conn, req *protocol.Command) (*pullReq
 	if errResp != nil {
 		return nil, errResp
 	}
-	if sub.sql {
-		return fail(protocol.ResponseSystemError, "%s", sqlNotSupportedRemark(sub.data.ExpressionType))
+	if errResp := b.checkSQLPull(req, sub, h.ConsumerGroup); errResp != nil { // filter.go
+		return nil, errResp
 	}
 	p.filter = sub.filter
 	return p, nil
@@ -170,7 +176,11 @@ func (b *Broker) pullSubscription(req *protocol.Command, h *protocol.PullMessage
 			return nil, protocol.NewResponse(req, protocol.ResponseSubscriptionParseFailed,
 				"parse the consumer's subscription failed: expression can't be empty for "+h.ExpressionType)
 		}
-		return newSubscription(sd), nil
+		sub := newSubscription(sd)
+		if errResp := b.headerSQLFailed(req, sub, h.ConsumerGroup); errResp != nil { // filter.go
+			return nil, errResp
+		}
+		return sub, nil
 	}
 	sub, model, ok := b.consumers.subscription(h.ConsumerGroup, h.Topic)
 	switch {

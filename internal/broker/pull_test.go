@@ -31,6 +31,14 @@ func putMsg(t *testing.T, b *Broker, topic string, queueID int32, tags string) {
 	if tags != "" {
 		props[message.PropTags] = tags
 	}
+	putProps(t, b, topic, queueID, props)
+}
+
+// putProps stores one message with the given properties and waits until
+// its consume-queue entry exists.
+func putProps(t *testing.T, b *Broker, topic string, queueID int32, props map[string]string) {
+	t.Helper()
+	tags := props[message.PropTags]
 	before := b.store.MaxOffsetInQueue(topic, queueID)
 	m := &message.Message{Topic: topic, QueueID: queueID, BornTimestamp: time.Now().UnixMilli(),
 		BornHost: netip.MustParseAddrPort("127.0.0.1:40000"), StoreHost: b.storeHost,
@@ -188,6 +196,7 @@ func TestPullCodeTable(t *testing.T) {
 		{engine.NoMessageInQueue, 0, 19}, {engine.NoMessageInQueue, 5, 21},
 		{engine.NoMatchedLogicQueue, 0, 19}, {engine.NoMatchedLogicQueue, 5, 21},
 		{engine.OffsetTooSmall, 5, 21}, {engine.OffsetOverflowBadly, 5, 21},
+		{engine.StoreReadError, 5, 1}, // SYSTEM_ERROR, the reason in the remark
 	}
 	for _, tc := range cases {
 		if got := pullCode(tc.s, tc.offset); got != tc.want {
@@ -275,7 +284,7 @@ func TestPullNonASCIITagWithGoCodeSet(t *testing.T) {
 }
 
 func TestPullSQL92NotSupported(t *testing.T) {
-	b, c := startBroker(t, nil)
+	b, c := startBroker(t, func(cfg *Config) { cfg.EnablePropertyFilter = false })
 	addTopic(t, b, "T", 1)
 	sendHeartbeat(t, c, "c1", "g", subSpec{topic: "T", expr: "a > 1", exprType: protocol.ExpressionTypeSQL92})
 	resp := call(t, c, pullReq("g", "T", 0, 0, 32, 0, 0))

@@ -1,6 +1,6 @@
 package broker
 
-// Query family (facts §2.4): QUERY_MESSAGE (12), VIEW_MESSAGE_BY_ID (33)
+// Query family (Java's QueryMessageProcessor): QUERY_MESSAGE (12), VIEW_MESSAGE_BY_ID (33)
 // and the per-queue offset lookups SEARCH_OFFSET_BY_TIMESTAMP (29),
 // GET_MAX_OFFSET (30), GET_MIN_OFFSET (31), GET_EARLIEST_MSG_STORETIME (32).
 // The Go client ignores the code of 29/30 and parses `offset`, so every
@@ -8,8 +8,10 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
+	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
 )
@@ -19,8 +21,8 @@ import (
 const uniqueKeyQueryMaxNum = 32
 
 func (b *Broker) registerQuery() {
-	b.server.Handle(protocol.QueryMessage, b.handleQueryMessage)
-	b.server.Handle(protocol.ViewMessageByID, b.handleViewMessage)
+	b.server.Handle(protocol.QueryMessage, counted(&b.stats.Query, b.handleQueryMessage))   // admin_load.go
+	b.server.Handle(protocol.ViewMessageByID, counted(&b.stats.Query, b.handleViewMessage)) // admin_load.go
 	b.server.Handle(protocol.SearchOffsetByTimestamp, b.handleSearchOffset)
 	b.server.Handle(protocol.GetMaxOffset, b.handleMaxOffset)
 	b.server.Handle(protocol.GetMinOffset, b.handleMinOffset)
@@ -36,9 +38,19 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *pr
 	if h.UniqueKeyQuery {
 		maxNum = uniqueKeyQueryMaxNum
 	}
-	res, err := b.store.QueryMessage(h.Topic, h.Key, maxNum, h.BeginTimestamp, h.EndTimestamp)
+	// Java bounds a query by count only (maxMsgsNumBatch, 64): up to 64
+	// records of maxMessageSize in one reply. The reply's records are
+	// also bounded by maxQueryReplyBytes (at least one record); the rest
+	// are never read. The client sees fewer records, as with a smaller
+	// maxNum.
+	res, err := b.store.QueryMessageWithin(h.Topic, h.Key, maxNum, b.conf().MaxQueryReplyBytes,
+		h.BeginTimestamp, h.EndTimestamp)
 	if err != nil {
 		return respond(req, protocol.ResponseSystemError, "query message: "+err.Error())
+	}
+	if res.Truncated {
+		b.limits.hit(b, "maxQueryReplyBytes", fmt.Sprintf("query of topic %s key %s: reply cut at %d records (maxQueryReplyBytes %d)",
+			clip(h.Topic), clip(h.Key), len(res.Records), b.conf().MaxQueryReplyBytes), req)
 	}
 	code, remark := protocol.ResponseSuccess, ""
 	if len(res.Records) == 0 {
@@ -53,7 +65,7 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *pr
 	return resp
 }
 
-func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
+func (b *Broker) handleViewMessage(_ context.Context, conn *remoting.Conn, req *protocol.Command) *protocol.Command {
 	var h protocol.ViewMessageRequestHeader
 	if resp := decodeExt(req, &h); resp != nil {
 		return resp
@@ -62,6 +74,15 @@ func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *pro
 	if err != nil {
 		return respond(req, protocol.ResponseSystemError,
 			"can not find message by the offset, "+strconv.FormatInt(h.Offset, 10)+": "+err.Error())
+	}
+	if b.aclGate != nil { // the request named no topic: check the record's (acl.go)
+		v, err := message.Parse(rec)
+		if err != nil {
+			return respond(req, protocol.ResponseSystemError, "stored message unreadable: "+err.Error())
+		}
+		if resp := b.aclFound(conn, req, v.TopicString()); resp != nil {
+			return resp
+		}
 	}
 	resp := respond(req, protocol.ResponseSuccess, "")
 	resp.Body = rec

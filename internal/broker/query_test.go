@@ -133,3 +133,21 @@ func TestQueueOffsetsEmptyAndFilled(t *testing.T) {
 		t.Fatalf("bad header: code %d ext %v", resp.Code, resp.ExtFields)
 	}
 }
+
+// One QUERY_MESSAGE reply holds at most maxQueryReplyBytes of records
+// (at least one): 5 matching records of ~10 KiB, a 25 KiB budget: 2.
+func TestQueryReplyBytesBounded(t *testing.T) {
+	_, c := startBroker(t, func(cfg *Config) { cfg.MaxQueryReplyBytes = 25 << 10 })
+	body := make([]byte, 10<<10)
+	for i := range 5 {
+		props := "KEYS\x01big\x02UNIQ_KEY\x01B" + strconv.Itoa(i) + "\x02"
+		mustSendOK(t, produce(t, c, protocol.SendMessage, sendHeader("QueryBig", 0, props), body))
+	}
+	awaitCond(t, "index", func() bool {
+		return len(primitive.DecodeMessage(queryByKey(t, c, "QueryBig", "B4", true).Body)) == 1
+	})
+	resp := queryByKey(t, c, "QueryBig", "big", false)
+	if ms := primitive.DecodeMessage(resp.Body); resp.Code != protocol.ResponseSuccess || len(ms) != 2 || len(resp.Body) > 25<<10 {
+		t.Fatalf("code %d, %d messages, %d bytes", resp.Code, len(ms), len(resp.Body))
+	}
+}

@@ -1,6 +1,6 @@
 package broker
 
-// Registration with the nameservers (facts §17.1, §17.2): REGISTER_BROKER
+// Registration with the nameservers (Java's RegisterBrokerBody and BrokerHousekeepingService): REGISTER_BROKER
 // to every nameserver in parallel at start, every RegisterNameServerPeriod
 // and after every topic change; UNREGISTER_BROKER on shutdown.
 //
@@ -16,8 +16,8 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
-	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqd/mqd/internal/protocol"
@@ -31,6 +31,10 @@ const (
 // registration is the state behind registerAll/unregisterAll (the Broker's
 // reg field).
 type registration struct {
+	// lastGood is the last body a nameserver accepted (registerOnce's
+	// goroutines only run one round at a time).
+	lastGood atomic.Pointer[registerBody]
+
 	mu      sync.Mutex
 	running bool
 	again   bool
@@ -47,16 +51,7 @@ func (b *Broker) registerLoop(stop <-chan struct{}) {
 	if period <= 0 {
 		period = 30 * time.Second
 	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			b.registerAll()
-		}
-	}
+	tickLoop(stop, period, b.registerAll) // delay.go
 }
 
 // registerAll registers with every nameserver, or makes the registration
@@ -123,70 +118,134 @@ func (r *registration) stop() {
 
 // registerOnce sends one REGISTER_BROKER to every nameserver in parallel.
 func (b *Broker) registerOnce(ctx context.Context) {
-	if len(b.cfg.NamesrvAddrs) == 0 {
+	if len(b.cfg.NamesrvAddrs) == 0 || b.routesFenced() {
 		return
 	}
 	body, err := b.registerBody()
 	if err != nil {
-		b.log.Error("register broker: encode body", "err", err)
-		return
+		// Never silently leave the routes: keep the last good topic
+		// table registered (it keeps the broker live) and say so.
+		b.log.Error("register broker: the topic table cannot be registered; re-registering the last good one", "err", err)
+		if body = b.reg.lastGood.Load(); body == nil {
+			return
+		}
 	}
-	h := b.registerHeader(body)
 	var wg sync.WaitGroup
 	for _, addr := range b.cfg.NamesrvAddrs {
-		wg.Go(func() { b.registerTo(ctx, addr, &h, body) })
+		wg.Go(func() { b.registerTo(ctx, addr, body) })
 	}
 	wg.Wait()
 }
 
-func (b *Broker) registerTo(ctx context.Context, addr string, h *protocol.RegisterBrokerRequestHeader, body []byte) {
-	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
-	defer cancel()
-	req := protocol.NewRequest(protocol.RegisterBroker, h)
-	req.Body = body
-	resp, err := b.namesrv.Invoke(ctx, addr, req)
-	switch {
-	case err != nil:
-		b.log.Warn("register broker failed", "namesrv", addr, "err", err)
-	case resp.Code != protocol.ResponseSuccess:
-		b.log.Warn("register broker refused", "namesrv", addr, "code", protocol.ResponseCodeName(resp.Code), "remark", resp.Remark)
-	default:
-		b.log.Debug("registered with nameserver", "namesrv", addr)
+// registerTo registers body with one nameserver. When the nameserver
+// refuses a new body, the last good one is sent at once so the broker
+// stays in the routes with its previous topics; the new one is tried
+// again next round.
+func (b *Broker) registerTo(ctx context.Context, addr string, body *registerBody) {
+	err := b.invokeRegister(ctx, addr, body)
+	if err == nil {
+		b.reg.lastGood.Store(body)
+		b.log.Debug("registered with nameserver", "namesrv", addr, "bytes", len(body.data), "compressed", body.compressed)
+		return
+	}
+	b.log.Error("register broker refused or failed", "namesrv", addr, "err", err, "bytes", len(body.data),
+		"compressed", body.compressed)
+	if last := b.reg.lastGood.Load(); last != nil && last != body {
+		if err := b.invokeRegister(ctx, addr, last); err != nil {
+			b.log.Error("register broker: last good topic table refused too", "namesrv", addr, "err", err)
+		}
 	}
 }
 
-func (b *Broker) registerHeader(body []byte) protocol.RegisterBrokerRequestHeader {
-	ha := netip.AddrPortFrom(b.storeHost.Addr(), b.storeHost.Port()+1) // haListenPort = listenPort + 1
+func (b *Broker) invokeRegister(ctx context.Context, addr string, body *registerBody) error {
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+	h := b.registerHeader(body)
+	req := protocol.NewRequest(protocol.RegisterBroker, &h)
+	req.Body = body.data
+	resp, err := b.namesrv.Invoke(ctx, addr, b.signOuter(req)) // acl.go
+	if err == nil && resp.Code != protocol.ResponseSuccess {
+		err = fmt.Errorf("code %s: %s", protocol.ResponseCodeName(resp.Code), resp.Remark)
+	}
+	if err == nil {
+		b.learnFromRegister(resp) // ha.go: a slave learns its master
+	}
+	return err
+}
+
+func (b *Broker) registerHeader(body *registerBody) protocol.RegisterBrokerRequestHeader {
 	return protocol.RegisterBrokerRequestHeader{
 		BrokerName:   b.cfg.BrokerName,
 		BrokerAddr:   b.Addr(),
 		ClusterName:  b.cfg.ClusterName,
-		HaServerAddr: ha.String(),
+		HaServerAddr: b.HAAddr(), // ha.go
 		BrokerID:     b.cfg.BrokerID,
-		Compressed:   false,
-		BodyCrc32:    int32(crc32.ChecksumIEEE(body) & 0x7FFFFFFF),
+		Compressed:   body.compressed,
+		BodyCrc32:    int32(crc32.ChecksumIEEE(body.data) & 0x7FFFFFFF),
 	}
 }
 
-// registerBody is the topic table; when the broker is not both readable
+// registerBody is an encoded REGISTER_BROKER body.
+type registerBody struct {
+	data       []byte
+	compressed bool
+}
+
+const (
+	// registerCompressAbove is the topic count above which the body is
+	// sent compressed even without compressedRegister (~1 MB of JSON);
+	// 100k topics then take ~300 KB instead of ~24 MB, which would exceed
+	// a nameserver's 16 MiB frame cap.
+	registerCompressAbove = 4096
+	// registerMaxBody keeps the request within a nameserver's default
+	// frame cap, with room for the header.
+	registerMaxBody = protocol.DefaultMaxFrame - 64<<10
+)
+
+// registerBody encodes the topic table: compressed as Java's
+// RegisterBrokerBody.encode(true) does when compressedRegister is set or
+// the table is large; an error when even that exceeds a frame.
+func (b *Broker) registerBody() (*registerBody, error) {
+	rb := b.registerTable()
+	if !b.cfg.CompressedRegister && len(rb.TopicConfigSerializeWrapper.TopicConfigTable) <= registerCompressAbove {
+		data, err := rb.Encode()
+		return &registerBody{data: data}, err
+	}
+	z, err := rb.EncodeCompressed()
+	if err != nil {
+		return nil, err
+	}
+	if len(z) > registerMaxBody {
+		return nil, fmt.Errorf("compressed register body of %d bytes (%d topics) exceeds %d", len(z),
+			len(rb.TopicConfigSerializeWrapper.TopicConfigTable), registerMaxBody)
+	}
+	return &registerBody{data: z, compressed: true}, nil
+}
+
+// registerTable is the topic table; when the broker is not both readable
 // and writable every topic is registered with the broker's permission
-// instead of its own, so clients avoid the broker (facts §2.2 note).
-func (b *Broker) registerBody() ([]byte, error) {
+// instead of its own, so clients avoid the broker (Java's SendMessageProcessor).
+func (b *Broker) registerTable() *protocol.RegisterBrokerBody {
 	snap := b.topics.Snapshot() // a copy: safe to rewrite
-	if perm := b.cfg.BrokerPermission; perm&protocol.PermRead == 0 || perm&protocol.PermWrite == 0 {
+	if perm := b.conf().BrokerPermission; perm&protocol.PermRead == 0 || perm&protocol.PermWrite == 0 {
 		for name, tc := range snap.TopicConfigTable {
 			tc.Perm = perm
 			snap.TopicConfigTable[name] = tc
 		}
 	}
-	body := protocol.RegisterBrokerBody{TopicConfigSerializeWrapper: snap}
-	return body.Encode()
+	return &protocol.RegisterBrokerBody{TopicConfigSerializeWrapper: snap}
 }
 
 // unregisterAll stops registration, then sends UNREGISTER_BROKER to every
 // nameserver in parallel, best effort, within unregisterTimeout.
 func (b *Broker) unregisterAll() {
 	b.reg.stop()
+	b.sendUnregister()
+}
+
+// sendUnregister sends UNREGISTER_BROKER to every nameserver in parallel,
+// best effort, within unregisterTimeout.
+func (b *Broker) sendUnregister() {
 	if len(b.cfg.NamesrvAddrs) == 0 {
 		return
 	}
@@ -198,7 +257,7 @@ func (b *Broker) unregisterAll() {
 	var wg sync.WaitGroup
 	for _, addr := range b.cfg.NamesrvAddrs {
 		wg.Go(func() {
-			resp, err := b.namesrv.Invoke(ctx, addr, protocol.NewRequest(protocol.UnregisterBroker, &h))
+			resp, err := b.namesrv.Invoke(ctx, addr, b.signOuter(protocol.NewRequest(protocol.UnregisterBroker, &h)))
 			if err == nil && resp.Code != protocol.ResponseSuccess {
 				err = fmt.Errorf("code %s: %s", protocol.ResponseCodeName(resp.Code), resp.Remark)
 			}

@@ -5,7 +5,6 @@ import (
 	"hash/crc32"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,9 +90,10 @@ func TestRegisterWithNameservers(t *testing.T) {
 		cfg.RegisterNameServerPeriod = time.Hour // only the start and topic changes register
 	})
 	h, body := ns.lastRegistration(t, func(*protocol.RegisterBrokerBody) bool { return true })
-	port, _ := strconv.Atoi(b.Addr()[len("127.0.0.1:"):])
+	// The HA server's real address (tests inject the remoting listener,
+	// so it listens on any free port; mqd uses listenPort + 1).
 	want := protocol.RegisterBrokerRequestHeader{BrokerName: "broker-a", BrokerAddr: b.Addr(), ClusterName: "DefaultCluster",
-		HaServerAddr: "127.0.0.1:" + strconv.Itoa(port+1), BrokerID: 0, Compressed: false, BodyCrc32: h.BodyCrc32}
+		HaServerAddr: b.HAAddr(), BrokerID: 0, Compressed: false, BodyCrc32: h.BodyCrc32}
 	if h != want {
 		t.Fatalf("header %+v, want %+v", h, want)
 	}
@@ -206,7 +206,7 @@ func TestRegistrationsDoNotOverlap(t *testing.T) {
 func TestRegisterHeaderHAAddress(t *testing.T) {
 	b := &Broker{cfg: Config{BrokerName: "b", ClusterName: "c", BrokerID: 1},
 		storeHost: netip.MustParseAddrPort("10.0.0.1:10911")}
-	h := b.registerHeader([]byte("hello"))
+	h := b.registerHeader(&registerBody{data: []byte("hello")})
 	if h.HaServerAddr != "10.0.0.1:10912" || h.BodyCrc32 != 907060870 || h.BrokerID != 1 {
 		t.Fatalf("%+v", h)
 	}

@@ -1,6 +1,6 @@
 package broker
 
-// Send family (facts §2.2, §5.4): SEND_MESSAGE (10, long header names),
+// Send family (Java's SendMessageProcessor and MessageDecoder.encodeMessages): SEND_MESSAGE (10, long header names),
 // SEND_MESSAGE_V2 (310, one-letter names) and SEND_BATCH_MESSAGE (320).
 // The three codes share one handler: the header decoder accepts both
 // naming schemes and, as in Java, the header's batch flag (not the code)
@@ -8,28 +8,29 @@ package broker
 //
 // Decisions for this wave:
 //   - WAIT: the Java broker drops WAIT from the stored properties but still
-//     honours WAIT=false for flush waiting. The engine reads WAIT from the
-//     properties it stores, so mqd drops WAIT when it asks to wait (the
-//     default, and what Java producers always send) and keeps it, normalised
-//     to exactly "false", when it does not. Only non-waiting messages keep
-//     the 11 bytes "WAIT\x01false".
-//   - DELAY: delay levels arrive with the delay issue. Until then a message
-//     with DELAY is stored as a normal message (delivered immediately, the
-//     DELAY property kept) and a warning is logged once per process.
+//     honours WAIT=false for flush waiting. mqd passes the producer's wait
+//     to the engine explicitly (producerWaits, engine.PutMessageWait); it
+//     drops WAIT when it asks to wait (the default, and what Java producers
+//     always send) and keeps it, normalised to exactly "false", when it
+//     does not. Only non-waiting messages keep the 11 bytes "WAIT\x01false".
+//   - DELAY: a message with DELAY > 0 goes to SCHEDULE_TOPIC_XXXX until due
+//     (delay.go, package schedule); one with a 5.x timer property to
+//     rmq_sys_wheel_timer (timer.go, package timer).
 //   - Transactions (TRAN_MSG=true or a transaction type in sysFlag) are
-//     refused with NO_PERMISSION rather than stored wrongly.
+//     stored as half messages (txn.go); batches cannot be transactional.
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/internal/message"
@@ -38,19 +39,19 @@ import (
 )
 
 const (
-	remarkNoTransactions = "transactional messages are not supported yet"
 	defaultMaxMessage    = 4 << 20 // engine default maxMessageSize
 	dlqQueueNums         = 1
 	retryQueueNumsOnSend = 1 // %RETRY% topics created by a send without a usable default topic
 )
 
-// delayWarned makes the "DELAY not supported yet" warning appear once.
-var delayWarned atomic.Bool
-
+// registerSend registers the send family as recycled handlers (remoting's
+// HandleRecycled): handleSend keeps neither its request nor its response
+// once it returns, so their Commands and maps are reused (issue 14).
 func (b *Broker) registerSend() {
-	b.server.Handle(protocol.SendMessage, b.handleSend)
-	b.server.Handle(protocol.SendMessageV2, b.handleSend)
-	b.server.Handle(protocol.SendBatchMessage, b.handleSend)
+	send := counted(&b.stats.Send, b.handleSend) // admin_load.go
+	b.server.HandleRecycled(protocol.SendMessage, send)
+	b.server.HandleRecycled(protocol.SendMessageV2, send)
+	b.server.HandleRecycled(protocol.SendBatchMessage, send)
 }
 
 // respond builds a response with code and remark (shared by this
@@ -65,7 +66,7 @@ type extDecoder interface {
 }
 
 // decodeExt decodes req's header into h; on failure it returns the
-// SYSTEM_ERROR response Java gives for a bad header (facts §1.5).
+// SYSTEM_ERROR response Java gives for a bad header (Java's NettyRemotingAbstract).
 // bodyResponse answers req with body, or with SYSTEM_ERROR when encoding
 // the body failed.
 func bodyResponse(req *protocol.Command, body []byte, err error) *protocol.Command {
@@ -86,17 +87,40 @@ func decodeExt(req *protocol.Command, h extDecoder) *protocol.Command {
 
 func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *protocol.Command) *protocol.Command {
 	var h protocol.SendMessageRequestHeader
-	if resp := decodeExt(req, &h); resp != nil {
-		return resp
-	}
-	t, resp := b.resolveSendTarget(req, &h)
+	t, resp := b.decodeSend(req, &h)
 	if resp != nil {
 		return resp
 	}
 	if h.Batch {
-		return b.sendBatch(req, conn, &h, t)
+		return b.countPut(t.topic, req, sendBegan(), b.sendBatch(req, conn, &h, t)) // admin_stats.go
 	}
-	return b.sendOne(req, conn, &h, t)
+	b.learnRequester(conn, h.Properties) // reply.go: a request's sender receives its reply
+	return b.countPut(t.topic, req, sendBegan(), b.sendOne(req, conn, &h, t))
+}
+
+// decodeSend decodes a send-family header (also of the reply sends,
+// reply.go) into h, bounds its properties and resolves its target.
+func (b *Broker) decodeSend(req *protocol.Command, h *protocol.SendMessageRequestHeader) (sendTarget, *protocol.Command) {
+	// Decoded directly, not through decodeExt's interface, so the
+	// caller's h stays on the stack.
+	if err := h.Decode(req.ExtFields); err != nil {
+		return sendTarget{}, respond(req, protocol.ResponseSystemError, err.Error())
+	}
+	if len(h.Properties) > maxPropertiesLength {
+		return sendTarget{}, b.refuse(req, "propertiesLength", protocol.ResponseMessageIllegal,
+			fmt.Sprintf("message properties length %d exceeds %d", len(h.Properties), maxPropertiesLength))
+	}
+	return b.resolveSendTarget(req, h)
+}
+
+// bodyTooLarge answers a single message whose body exceeds maxMessageSize
+// (nil when it fits).
+func (b *Broker) bodyTooLarge(req *protocol.Command) *protocol.Command {
+	if limit := b.maxMessageSize(); len(req.Body) > limit {
+		return respond(req, protocol.ResponseMessageIllegal,
+			fmt.Sprintf("message body size %d exceeds maxMessageSize %d", len(req.Body), limit))
+	}
+	return nil
 }
 
 // sendTarget is where a send lands once the topic checks passed.
@@ -111,7 +135,7 @@ type sendTarget struct {
 // random write queue.
 func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessageRequestHeader) (sendTarget, *protocol.Command) {
 	if err := ValidTopic(h.Topic); err != nil {
-		return sendTarget{}, respond(req, protocol.ResponseSystemError, err.Error())
+		return sendTarget{}, b.refuse(req, "topicName", protocol.ResponseSystemError, err.Error())
 	}
 	if NotAllowedToSend(h.Topic) {
 		return sendTarget{}, respond(req, protocol.ResponseNoPermission,
@@ -121,7 +145,7 @@ func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessag
 	if resp != nil {
 		return sendTarget{}, resp
 	}
-	if b.cfg.BrokerPermission&protocol.PermWrite == 0 && tc.Order {
+	if b.conf().BrokerPermission&protocol.PermWrite == 0 && tc.Order {
 		return sendTarget{}, respond(req, protocol.ResponseNoPermission,
 			fmt.Sprintf("the broker[%s] sending message is forbidden", b.Addr()))
 	}
@@ -129,7 +153,7 @@ func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessag
 	if limit := max(tc.ReadQueueNums, tc.WriteQueueNums); qid >= limit {
 		return sendTarget{}, respond(req, protocol.ResponseSystemError,
 			fmt.Sprintf("request queueId[%d] is illegal, topic %s has %d queues, producer: %s",
-				qid, h.Topic, limit, h.ProducerGroup))
+				qid, h.Topic, limit, clip(h.ProducerGroup)))
 	}
 	if qid < 0 {
 		qid = randomQueue(tc.WriteQueueNums)
@@ -138,11 +162,19 @@ func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessag
 }
 
 // sendTopicConfig returns the topic's config, auto-creating it from the
-// header's default topic (facts §17.4) or, for %RETRY% topics, with one
+// header's default topic (Java's TopicConfigManager (TBW102)) or, for %RETRY% topics, with one
 // queue.
 func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageRequestHeader) (protocol.TopicConfig, *protocol.Command) {
 	if tc, ok := b.topics.Get(h.Topic); ok {
 		return tc, nil
+	}
+	if group, ok := strings.CutPrefix(h.Topic, RetryGroupPrefix); ok {
+		// the group must exist (or be auto-created) before its retry topic
+		// is: redirectRetry refuses the send otherwise, too late to undo
+		// the persisted topic
+		if _, resp := b.groupConfig(req, group); resp != nil {
+			return protocol.TopicConfig{}, resp
+		}
 	}
 	// A non-positive client default would create a topic without queues.
 	tc, ok, err := b.topics.CreateFromDefault(h.Topic, h.DefaultTopic, max(h.DefaultTopicQueueNums, 1))
@@ -151,14 +183,14 @@ func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageR
 		ok = err == nil
 	}
 	if err != nil {
-		return tc, respond(req, protocol.ResponseSystemError, "create topic: "+err.Error())
+		return tc, b.createTopicFailed(req, h.Topic, err)
 	}
 	if !ok {
 		return tc, respond(req, protocol.ResponseTopicNotExist,
 			fmt.Sprintf("topic[%s] not exist, apply first please!", h.Topic))
 	}
 	b.log.Info("topic auto-created on send", "topic", h.Topic, "defaultTopic", h.DefaultTopic,
-		"queues", tc.WriteQueueNums, "producer", h.ProducerGroup)
+		"queues", tc.WriteQueueNums, "producer", clip(h.ProducerGroup))
 	return tc, nil
 }
 
@@ -170,43 +202,56 @@ func randomQueue(writeQueues int32) int32 {
 }
 
 func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol.SendMessageRequestHeader, t sendTarget) *protocol.Command {
-	if transactional(h.Properties, h.SysFlag) {
-		return respond(req, protocol.ResponseNoPermission, remarkNoTransactions)
-	}
 	if resp := b.redirectRetry(req, h, &t); resp != nil {
 		return resp
 	}
-	if limit := b.maxMessageSize(); len(req.Body) > limit {
-		return respond(req, protocol.ResponseMessageIllegal,
-			fmt.Sprintf("message body size %d exceeds maxMessageSize %d", len(req.Body), limit))
+	if resp := b.bodyTooLarge(req); resp != nil {
+		return resp
 	}
-	if delayLevel(h.Properties) > 0 && delayWarned.CompareAndSwap(false, true) {
-		b.log.Warn("DELAY messages are stored as normal messages (delivered at once) until delay levels are supported",
-			"topic", h.Topic, "producer", h.ProducerGroup)
-	}
-	m := &message.Message{
+	m := sendMessagePool.Get().(*message.Message)
+	defer putSendMessage(m)
+	*m = message.Message{
 		Topic: t.topic, QueueID: t.queueID, Flag: h.Flag, SysFlag: sendSysFlag(h.SysFlag, t.tc),
 		BornTimestamp: h.BornTimestamp, BornHost: bornHostOf(conn), StoreHost: b.storeHost,
 		ReconsumeTimes: h.ReconsumeTimes, Body: req.Body,
 		Properties: storedProperties(h.Properties, b.cfg.ClusterName),
 	}
-	return b.sendResponse(req, b.store.PutMessage(m), t.queueID, false)
+	if transactional(h.Properties, h.SysFlag) {
+		if delayLevel(h.Properties) > 0 || hasTimer(h.Properties) {
+			// Java schedules a committed transactional message; mqd's
+			// commit path does not yet, so it refuses rather than
+			// deliver early.
+			return respond(req, protocol.ResponseMessageIllegal,
+				"transactional messages with a delay level or timer are not supported yet")
+		}
+		b.toHalf(m) // txn.go
+	} else if resp := b.routeScheduled(req, m); resp != nil { // delay.go: DELAY, TIMER_*
+		return resp
+	}
+	return b.sendResponse(req, b.store.PutMessageWait(m, producerWaits(h.Properties)), t.queueID, false)
+}
+
+// sendMessagePool recycles sendOne's message: the engine encodes it during
+// the put and keeps no reference once the put returns (it pools its own
+// put requests the same way), and nothing else in sendOne keeps it.
+var sendMessagePool = sync.Pool{New: func() any { return new(message.Message) }}
+
+func putSendMessage(m *message.Message) {
+	*m = message.Message{}
+	sendMessagePool.Put(m)
 }
 
 // redirectRetry applies the direct-send rule of %RETRY%<group> topics
-// (facts §14.3): the group must exist, and a message that reached its
+// (Java's SendMessageProcessor.consumerSendMsgBack): the group must exist, and a message that reached its
 // maximum reconsume count goes to %DLQ%<group> instead.
 func (b *Broker) redirectRetry(req *protocol.Command, h *protocol.SendMessageRequestHeader, t *sendTarget) *protocol.Command {
 	group, ok := strings.CutPrefix(t.topic, RetryGroupPrefix)
 	if !ok {
 		return nil
 	}
-	g, ok, err := b.groups.Get(group)
-	if err != nil {
-		return respond(req, protocol.ResponseSystemError, err.Error())
-	}
-	if !ok {
-		return respond(req, protocol.ResponseSubscriptionGroupNotExist, "subscription group not exist, "+group)
+	g, resp := b.groupConfig(req, group)
+	if resp != nil {
+		return resp
 	}
 	maxTimes := g.RetryMaxTimes
 	if req.Version >= protocol.VersionV3_4_9 && h.HasMaxReconsumeTimes {
@@ -218,7 +263,7 @@ func (b *Broker) redirectRetry(req *protocol.Command, h *protocol.SendMessageReq
 	dlq := DLQGroupPrefix + group
 	tc, err := b.topics.CreateIfMissing(dlq, dlqQueueNums, protocol.PermRead|protocol.PermWrite)
 	if err != nil {
-		return respond(req, protocol.ResponseSystemError, "create topic "+dlq+": "+err.Error())
+		return b.createTopicFailed(req, dlq, err)
 	}
 	*t = sendTarget{topic: dlq, queueID: randomQueue(dlqQueueNums), tc: tc}
 	return nil
@@ -237,17 +282,25 @@ func (b *Broker) sendBatch(req *protocol.Command, conn *remoting.Conn, h *protoc
 		return illegal("batch messages cannot be transactional")
 	case delayLevel(h.Properties) > 0:
 		return illegal("batch messages cannot have a delay level")
+	case hasTimer(h.Properties): // delay.go
+		return illegal("batch messages cannot be timer messages")
 	}
-	entries, err := decodeBatch(req.Body)
+	entries, err := decodeBatchMax(req.Body, b.conf().MaxBatchMessageNums)
+	if errors.Is(err, errBatchTooMany) {
+		return b.refuse(req, "maxBatchMessageNums", protocol.ResponseMessageIllegal, err.Error())
+	}
 	if err != nil {
 		return illegal("%v", err)
 	}
 	batchProps := storedProperties(h.Properties, b.cfg.ClusterName)
+	if resp := b.checkBatchProperties(req, entries, batchProps); resp != nil {
+		return resp
+	}
 	born, sysFlag := bornHostOf(conn), sendSysFlag(h.SysFlag, t.tc)
 	ms := make([]*message.Message, len(entries))
 	for i, e := range entries {
-		if transactional(e.props, 0) || delayLevel(e.props) > 0 {
-			return illegal("batch message %d: delay levels and transactions are not allowed in batches", i)
+		if transactional(e.props, 0) || delayLevel(e.props) > 0 || hasTimer(e.props) {
+			return illegal("batch message %d: delay levels, timers and transactions are not allowed in batches", i)
 		}
 		ms[i] = &message.Message{
 			Topic: t.topic, QueueID: t.queueID, Flag: e.flag, SysFlag: sysFlag,
@@ -256,10 +309,31 @@ func (b *Broker) sendBatch(req *protocol.Command, conn *remoting.Conn, h *protoc
 			Properties: joinProperties(e.props, batchProps),
 		}
 	}
-	return b.sendResponse(req, b.store.PutMessages(ms), t.queueID, true)
+	return b.sendResponse(req, b.store.PutMessagesWait(ms, producerWaits(h.Properties)), t.queueID, true)
 }
 
-// sendResponse maps the put result to the response (facts §2.2, §3.1).
+// checkBatchProperties measures the properties every entry would store
+// (its own joined with the batch's) before any is built: each at most
+// Java's 32767 bytes, all together at most maxBatchPropertiesBytes.
+func (b *Broker) checkBatchProperties(req *protocol.Command, entries []batchEntry, batchProps string) *protocol.Command {
+	total := 0
+	for i, e := range entries {
+		n := len(e.props) + 1 + len(batchProps)
+		if n > maxPropertiesLength {
+			return b.refuse(req, "propertiesLength", protocol.ResponseMessageIllegal,
+				fmt.Sprintf("batch message %d: properties length %d exceeds %d", i, n, maxPropertiesLength))
+		}
+		if limit := b.conf().MaxBatchPropertiesBytes; total+n > limit {
+			return b.refuse(req, "maxBatchPropertiesBytes", protocol.ResponseMessageIllegal,
+				fmt.Sprintf("batch of %d messages stores more than %d property bytes (maxBatchPropertiesBytes)",
+					len(entries), limit))
+		}
+		total += n
+	}
+	return nil
+}
+
+// sendResponse maps the put result to the response (Java's SendMessageProcessor and MQClientAPIImpl.processSendResponse).
 func (b *Broker) sendResponse(req *protocol.Command, res engine.PutResult, queueID int32, batch bool) *protocol.Command {
 	remark := ""
 	if res.Err != nil {
@@ -281,10 +355,11 @@ func (b *Broker) sendResponse(req *protocol.Command, res engine.PutResult, queue
 	} else {
 		id = message.OffsetMsgID(b.storeHost, res.Offset)
 	}
-	resp.SetHeader(&protocol.SendMessageResponseHeader{
+	rh := protocol.SendMessageResponseHeader{
 		MsgID: id, QueueID: queueID, QueueOffset: res.QueueOffset,
 		MsgRegion: b.cfg.RegionID, TraceOn: b.cfg.TraceOn,
-	})
+	}
+	resp.ExtFields = rh.Encode() // not SetHeader: its interface would move rh to the heap
 	return resp
 }
 
@@ -309,7 +384,7 @@ func putStatusCode(s engine.PutStatus) int16 {
 }
 
 func (b *Broker) maxMessageSize() int {
-	if n := b.cfg.Store.MaxMessageSize; n > 0 {
+	if n := b.conf().Store.MaxMessageSize; n > 0 {
 		return n
 	}
 	return defaultMaxMessage
@@ -393,8 +468,16 @@ func storedProperties(props, cluster string) string {
 	return sb.String()
 }
 
+// producerWaits reports whether the producer waits for the flush policy:
+// anything but a non-empty WAIT other than "true" (as storedProperties
+// reads it).
+func producerWaits(props string) bool {
+	v, ok := message.LookupProperty(props, message.PropWait)
+	return !ok || v == "" || strings.EqualFold(v, "true")
+}
+
 // joinProperties appends the batch-level properties to an entry's own, with
-// a separator unless the entry's string already ends with one (facts §5.4).
+// a separator unless the entry's string already ends with one (Java's MessageDecoder.encodeMessages).
 func joinProperties(entry, batch string) string {
 	if entry == "" || entry[len(entry)-1] == message.PropertySep {
 		return entry + batch
@@ -413,17 +496,28 @@ type batchEntry struct {
 // batchEntryFixed is TOTALSIZE, MAGICCODE, BODYCRC, FLAG, BODYLEN, PROPLEN.
 const batchEntryFixed = 4 + 4 + 4 + 4 + 4 + 2
 
-var errBatchFormat = errors.New("malformed batch body")
+var (
+	errBatchFormat  = errors.New("malformed batch body")
+	errBatchTooMany = errors.New("too many messages in batch")
+)
 
-// decodeBatch splits a batch body (facts §5.4) into its entries. It checks
-// that every length stays inside the body and that each TOTALSIZE matches
-// its fields; it never panics.
-func decodeBatch(body []byte) ([]batchEntry, error) {
+// decodeBatch splits a batch body (Java's MessageDecoder.encodeMessages) into its entries, however
+// many (tests and fuzzers; the handler bounds the count with
+// decodeBatchMax).
+func decodeBatch(body []byte) ([]batchEntry, error) { return decodeBatchMax(body, math.MaxInt) }
+
+// decodeBatchMax splits a batch body into at most maxEntries entries. It
+// checks that every length stays inside the body and that each TOTALSIZE
+// matches its fields; it never panics.
+func decodeBatchMax(body []byte, maxEntries int) ([]batchEntry, error) {
 	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: empty", errBatchFormat)
 	}
 	var out []batchEntry
 	for p := 0; p < len(body); {
+		if len(out) >= maxEntries {
+			return nil, fmt.Errorf("%w: more than %d (maxBatchMessageNums)", errBatchTooMany, maxEntries)
+		}
 		e, n, err := decodeBatchEntry(body[p:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d at byte %d: %v", errBatchFormat, len(out), p, err)

@@ -18,7 +18,7 @@ import (
 )
 
 // sendHeader is what the Go client sends for a single message to topic
-// (facts §2.2), with Go's trailing-separator properties.
+// (Java's SendMessageProcessor), with Go's trailing-separator properties.
 func sendHeader(topic string, queueID int32, props string) *protocol.SendMessageRequestHeader {
 	return &protocol.SendMessageRequestHeader{
 		ProducerGroup: "pg", Topic: topic, DefaultTopic: TopicAutoCreate, DefaultTopicQueueNums: 4,
@@ -209,9 +209,6 @@ func TestSendRejections(t *testing.T) {
 		{"too long name", sendHeader(strings.Repeat("t", 128), 0, ""), nil, protocol.ResponseSystemError, false},
 		{"queue out of range", sendHeader("RejT", 8, ""), nil, protocol.ResponseSystemError, false},
 		{"oversize body", sendHeader("RejT", 0, ""), make([]byte, 1025), protocol.ResponseMessageIllegal, false},
-		{"transaction property", sendHeader("RejT", 0, "TRAN_MSG\x01true\x02"), nil, protocol.ResponseNoPermission, false},
-		{"transaction flag", &protocol.SendMessageRequestHeader{Topic: "RejT", DefaultTopic: TopicAutoCreate,
-			DefaultTopicQueueNums: 4, SysFlag: 4}, nil, protocol.ResponseNoPermission, false},
 		{"properties too long", sendHeader("RejT", 0, "k\x01"+strings.Repeat("v", 33000)), nil, protocol.ResponseMessageIllegal, false},
 		{"batch delay", sendHeader("RejT", 0, "DELAY\x013"), batchBody(t, 2), protocol.ResponseMessageIllegal, true},
 		{"batch transaction", sendHeader("RejT", 0, "TRAN_MSG\x01true"), batchBody(t, 2), protocol.ResponseMessageIllegal, true},
@@ -233,19 +230,18 @@ func TestSendRejections(t *testing.T) {
 	req := protocol.NewRequest(protocol.SendMessage, nil)
 	req.SetExt("topic", "RejT")
 	expectCode(t, call(t, c, req), protocol.ResponseSystemError)
-	// The transactional remark says why.
-	resp := produce(t, c, protocol.SendMessage, sendHeader("RejT", 0, "TRAN_MSG\x01true"), nil)
-	if !strings.Contains(resp.Remark, "not supported yet") {
-		t.Fatalf("remark %q", resp.Remark)
-	}
 }
 
-func TestSendDelayStoredNormally(t *testing.T) {
+func TestSendDelayStoredInScheduleTopic(t *testing.T) {
 	b, c := startBroker(t, nil)
 	rh := mustSendOK(t, produce(t, c, protocol.SendMessage, sendHeader("DelayT", 0, "DELAY\x013\x02"), []byte("d")))
 	v := viewByOffset(t, c, offsetOfID(t, b, rh.MsgID))
-	if v.TopicString() != "DelayT" || v.PropertiesString() != "DELAY\x013\x02CLUSTER\x01DefaultCluster" {
-		t.Fatalf("stored %q %q", v.Topic, v.Properties)
+	want := "DELAY\x013\x02CLUSTER\x01DefaultCluster\x02REAL_TOPIC\x01DelayT\x02REAL_QID\x010"
+	if v.TopicString() != "SCHEDULE_TOPIC_XXXX" || v.QueueID != 2 || v.PropertiesString() != want {
+		t.Fatalf("stored %q/%d %q", v.Topic, v.QueueID, v.Properties)
+	}
+	if rh.QueueID != 0 || rh.QueueOffset != 0 {
+		t.Fatalf("response queue %d offset %d", rh.QueueID, rh.QueueOffset)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/protocol"
@@ -11,16 +12,13 @@ import (
 )
 
 // CONSUMER_SEND_MSG_BACK (36): a consumer failed a message and hands it
-// back (facts §14.3). It is re-stored in %RETRY%<group> with its reconsume
+// back (Java's SendMessageProcessor.consumerSendMsgBack). It is re-stored in %RETRY%<group> with its reconsume
 // count raised, or in %DLQ%<group> once the count reaches the maximum or
 // the client asks for it (delayLevel < 0).
 //
-// Delay levels are not built yet: the retry record carries the DELAY level
-// Java would use (3 + reconsumeTimes when the client sends 0) but is
-// delivered at once, so a consumer that keeps failing reaches the DLQ after
-// maxReconsumeTimes quick retries instead of over hours. That keeps every
-// message: the Go client treats any reply to this request as success, so
-// not storing the message would lose it.
+// The retry record carries the DELAY level Java uses (3 + reconsumeTimes
+// when the client sends 0) and waits in SCHEDULE_TOPIC_XXXX for it
+// (delay.go), so retries arrive 10 s, 30 s, 1 min, … after the failure.
 
 func (b *Broker) registerSendBack() {
 	b.server.Handle(protocol.ConsumerSendMsgBack, b.handleSendBack)
@@ -31,13 +29,11 @@ func (b *Broker) handleSendBack(_ context.Context, _ *remoting.Conn, req *protoc
 	if resp := decodeExt(req, &h); resp != nil {
 		return resp
 	}
-	g, ok, err := b.groups.Get(h.Group)
+	g, resp := b.groupConfig(req, h.Group) // validates the name before anything is created (limits.go)
 	switch {
-	case err != nil:
-		return respond(req, protocol.ResponseSystemError, err.Error())
-	case !ok:
-		return respond(req, protocol.ResponseSubscriptionGroupNotExist, "subscription group not exist, "+h.Group)
-	case b.cfg.BrokerPermission&protocol.PermWrite == 0:
+	case resp != nil:
+		return resp
+	case b.conf().BrokerPermission&protocol.PermWrite == 0:
 		return respond(req, protocol.ResponseNoPermission, "the broker["+b.Addr()+"] sending message is forbidden")
 	case g.RetryQueueNums <= 0:
 		return respond(req, protocol.ResponseSuccess, "")
@@ -50,6 +46,13 @@ func (b *Broker) handleSendBack(_ context.Context, _ *remoting.Conn, req *protoc
 	if err != nil {
 		return respond(req, protocol.ResponseSystemError, "stored message unreadable: "+err.Error())
 	}
+	if b.cfg.ACL.Enable && !ofOriginTopic(&orig, h.OriginTopic) {
+		// The ACL check gave SUB on originTopic (acl.Needs); without this a
+		// client could copy any topic's message into its own retry topic
+		// and consume it there.
+		return respond(req, protocol.ResponseNoPermission,
+			fmt.Sprintf("the message at offset %d is not of originTopic [%s]", h.Offset, clip(h.OriginTopic)))
+	}
 	maxTimes := g.RetryMaxTimes
 	if h.HasMaxReconsumeTimes {
 		maxTimes = h.MaxReconsumeTimes
@@ -58,6 +61,7 @@ func (b *Broker) handleSendBack(_ context.Context, _ *remoting.Conn, req *protoc
 	if resp != nil {
 		return resp
 	}
+	b.routeDelay(m) // delay.go: the retry waits for its level
 	res := b.store.PutMessage(m)
 	if !res.Status.Stored() {
 		return respond(req, protocol.ResponseSystemError, res.Status.String())
@@ -91,7 +95,7 @@ func (b *Broker) retryMessage(req *protocol.Command, h *protocol.ConsumerSendMsg
 		props[message.PropDelay] = strconv.Itoa(int(level))
 	}
 	if _, err := b.topics.CreateIfMissing(topic, queues, protocol.PermRead|protocol.PermWrite); err != nil {
-		return nil, respond(req, protocol.ResponseSystemError, "create topic "+topic+": "+err.Error())
+		return nil, b.createTopicFailed(req, topic, err)
 	}
 	return &message.Message{
 		Topic: topic, QueueID: randomQueue(queues), Flag: orig.Flag,
@@ -99,4 +103,21 @@ func (b *Broker) retryMessage(req *protocol.Command, h *protocol.ConsumerSendMsg
 		BornHost: orig.BornHost(), StoreHost: orig.StoreHost(), ReconsumeTimes: orig.ReconsumeTimes + 1,
 		Body: append([]byte(nil), orig.Body...), Properties: message.EncodeProperties(props),
 	}, nil
+}
+
+// ofOriginTopic reports whether the stored message belongs to the topic the
+// consumer named: its own topic, or for a message already retried the
+// topic it was first sent to (its RETRY_TOPIC property), which is what
+// clients send as originTopic.
+func ofOriginTopic(orig *message.View, originTopic string) bool {
+	if originTopic == "" {
+		return false
+	}
+	topic := orig.TopicString()
+	if strings.HasPrefix(topic, RetryGroupPrefix) {
+		if first, ok := message.LookupProperty(orig.PropertiesString(), message.PropRetryTopic); ok {
+			return first == originTopic || topic == originTopic
+		}
+	}
+	return topic == originTopic
 }

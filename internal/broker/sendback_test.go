@@ -8,7 +8,7 @@ import (
 )
 
 func TestSendBackToRetryThenDLQ(t *testing.T) {
-	b, c := startBroker(t, nil)
+	b, c := startBroker(t, shortDelayLevels)
 	rh := mustSendOK(t, produce(t, c, protocol.SendMessage, sendHeader("SB", 0, "TAGS\x01t\x02KEYS\x01k1"), []byte("payload")))
 	_, off, err := message.ParseOffsetMsgID(rh.MsgID)
 	if err != nil {
@@ -23,7 +23,7 @@ func TestSendBackToRetryThenDLQ(t *testing.T) {
 		t.Fatalf("send back: %d %q", resp.Code, resp.Remark)
 	}
 	retry := RetryGroupPrefix + "cg-sb"
-	awaitCond(t, "retry record dispatched", func() bool { return b.store.MaxOffsetInQueue(retry, 0) == 1 })
+	awaitCond(t, "retry record delivered", func() bool { return b.store.MaxOffsetInQueue(retry, 0) == 1 })
 	r := b.store.GetMessage(retry, 0, 0, 1, nil)
 	v, err := message.Parse(r.Messages[0])
 	if err != nil || string(v.Body) != "payload" || v.ReconsumeTimes != 1 {

@@ -49,6 +49,10 @@ func TestBrokerFiltersByTag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// SEND_OK means stored, not yet in the consume queue: the dispatcher
+	// follows the log asynchronously (as Java's ReputMessageService does).
+	// A pull right after the last send could see only the first entries.
+	waitUntil(t, 10*time.Second, func() bool { return c.b.Store().MaxOffsetInQueue("Tags", 0) == 30 })
 	for _, tc := range []struct {
 		expr string
 		want int

@@ -5,7 +5,7 @@ import "unicode/utf16"
 // JavaStringHash is Java's String.hashCode: h = 31*h + c over the UTF-16
 // code units of s, with wrapping int32 arithmetic. RocketMQ uses it for the
 // consume-queue tag code (sign-extended to int64) and for index keys
-// (facts §7.3, §8.4). Go's own client hashes UTF-8 bytes instead, which
+// (Java's MessageExtBrokerInner.tagsString2tagsCode and IndexFile.putKey). Go's own client hashes UTF-8 bytes instead, which
 // differs for non-ASCII strings; the broker must use this one.
 func JavaStringHash(s string) int32 {
 	var h int32

@@ -5,17 +5,21 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // OffsetMsgID renders the broker-generated message id: store IP, store port
 // (int32) and commit-log offset (int64) in upper-case hex; 32 characters for
-// IPv4 (the only form the Go client parses), 56 for IPv6 (facts §6.1).
+// IPv4 (the only form the Go client parses), 56 for IPv6 (Java's MessageDecoder.createMessageId).
 func OffsetMsgID(store netip.AddrPort, physOffset int64) string {
 	var b [28]byte
 	n := putHost(b[:], store)
 	binary.BigEndian.PutUint64(b[n:], uint64(physOffset))
-	return strings.ToUpper(hex.EncodeToString(b[:n+8]))
+	const upperHex = "0123456789ABCDEF"
+	var out [56]byte
+	for i, c := range b[:n+8] {
+		out[2*i], out[2*i+1] = upperHex[c>>4], upperHex[c&0xF]
+	}
+	return string(out[:2*(n+8)]) // one allocation per id (issue 14)
 }
 
 // ParseOffsetMsgID is the inverse of OffsetMsgID.

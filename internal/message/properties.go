@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Property separators (facts §5.2): k1\x01v1\x02k2\x01v2[\x02].
+// Property separators (Java's MessageDecoder.messageProperties2String): k1\x01v1\x02k2\x01v2[\x02].
 const (
 	NameValueSep = '\x01'
 	PropertySep  = '\x02'
@@ -85,4 +85,24 @@ func AppendProperty(props, k, v string) string {
 		props += string(PropertySep)
 	}
 	return props + k + string(NameValueSep) + v
+}
+
+// RemoveProperty drops every key=value chunk of key from an encoded
+// properties string, keeping the others in order (Java's form, no trailing
+// separator); props is returned unchanged when key is absent.
+func RemoveProperty(props, key string) string {
+	if _, ok := LookupProperty(props, key); !ok {
+		return props
+	}
+	var b strings.Builder
+	for _, chunk := range strings.Split(props, string(PropertySep)) {
+		if k, _, _ := strings.Cut(chunk, string(NameValueSep)); k == key || chunk == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(PropertySep)
+		}
+		b.WriteString(chunk)
+	}
+	return b.String()
 }

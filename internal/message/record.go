@@ -1,6 +1,6 @@
 // Package message is the RocketMQ stored-message record: the byte layout of
 // one message in the commit log, which is also the layout clients decode in
-// pull, query and view replies (facts §5.1). It has no state and no
+// pull, query and view replies (Java's CommitLog.DefaultAppendMessageCallback). It has no state and no
 // goroutines.
 //
 // Record layout (big-endian, IPv4 hosts; IPv6 hosts take 20 bytes instead of
@@ -40,13 +40,13 @@ const (
 	MagicBlank   = 0xCBD43194 // end-of-segment filler
 )
 
-// Size limits (facts §5.1).
+// Size limits (Java's CommitLog.DefaultAppendMessageCallback).
 const (
 	MaxTopicLen      = 127
 	MaxPropertiesLen = 32767
 )
 
-// sysFlag bits (facts §5.3).
+// sysFlag bits (Java's MessageSysFlag).
 const (
 	FlagCompressed      = 0x1
 	FlagMultiTags       = 0x2

@@ -43,7 +43,7 @@ func TestEncodeParseRoundTrip(t *testing.T) {
 	if v.BornHost() != m.BornHost || v.StoreHost() != m.StoreHost {
 		t.Fatalf("hosts %v %v", v.BornHost(), v.StoreHost())
 	}
-	if !v.CheckBodyCRC() || v.BodyCRC != 907060870 { // facts §5.6: "hello" → 907060870
+	if !v.CheckBodyCRC() || v.BodyCRC != 907060870 { // Java's UtilAll.crc32: "hello" → 907060870
 		t.Fatalf("crc %d", v.BodyCRC)
 	}
 	if tag, _ := v.Property("TAGS"); tag != "TagA" {
@@ -102,7 +102,7 @@ func FuzzParse(f *testing.F) {
 
 func TestOffsetMsgID(t *testing.T) {
 	id := OffsetMsgID(netip.MustParseAddrPort("10.0.0.1:10911"), 123456)
-	if id != "0A00000100002A9F000000000001E240" { // facts §6.1
+	if id != "0A00000100002A9F000000000001E240" { // Java's MessageDecoder.createMessageId
 		t.Fatal(id)
 	}
 	h, off, err := ParseOffsetMsgID(id)

@@ -154,5 +154,5 @@ func (v *View) Property(key string) (string, bool) {
 // TransactionType is SysFlag & FlagTransactionMask.
 func (v *View) TransactionType() int32 { return v.SysFlag & FlagTransactionMask }
 
-// OffsetMsgID is the broker-generated message id of this record (facts §6.1).
+// OffsetMsgID is the broker-generated message id of this record (Java's MessageDecoder.createMessageId).
 func (v *View) OffsetMsgID() string { return OffsetMsgID(v.StoreHost(), v.PhysOffset) }

@@ -1,6 +1,6 @@
 // Package namesrv is mqd's nameserver: the route registry RocketMQ 4.x
 // brokers register with and clients (Go v2.1.2, Java 4.x) resolve topics
-// through, speaking the remoting protocol on port 9876 (facts §2.5, §17).
+// through, speaking the remoting protocol on port 9876 (Java's namesrv DefaultRequestProcessor and namesrv RouteInfoManager).
 //
 // A nameserver holds no state of its own apart from what brokers register
 // (and the optional KV config file): several run side by side, each broker
@@ -8,7 +8,7 @@
 //
 // # State
 //
-// routeInfo (routeinfo.go) is the RouteInfoManager of facts §17.3: the
+// routeInfo (routeinfo.go) is Java's RouteInfoManager: the
 // cluster → brokerNames, brokerName → addresses by brokerId, topic →
 // brokerName → QueueData, and brokerAddr → liveness (last registration,
 // topic-config DataVersion, HA address, the registering connection)

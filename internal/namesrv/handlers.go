@@ -2,7 +2,9 @@ package namesrv
 
 import (
 	"context"
+	"errors"
 	"hash/crc32"
+	"math"
 	"strconv"
 	"time"
 
@@ -35,6 +37,8 @@ func (s *Server) registerHandlers() {
 		protocol.GetKVConfig:                   s.handleKV,
 		protocol.DeleteKVConfig:                s.handleKV,
 		protocol.GetKVListByNamespace:          s.handleKV,
+		protocol.GetNamesrvConfig:              s.handleGetConfig,    // config_admin.go
+		protocol.UpdateNamesrvConfig:           s.handleUpdateConfig, // config_admin.go
 	}
 	for code, fn := range h {
 		s.remote.Handle(code, fn)
@@ -70,12 +74,19 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 	}
 	// No body (Java: null body) registers a zero DataVersion and no topics.
 	if len(req.Body) > 0 {
-		body, err := protocol.DecodeRegisterBrokerBody(req.Body, h.Compressed)
+		body, err := protocol.DecodeRegisterBrokerBodyLimit(req.Body, h.Compressed, s.conf().MaxRegisterTopics)
 		if err != nil {
+			// Keep the broker's last good registration live rather than
+			// letting one bad body drop it from every route.
+			kept := s.routes.touch(h.BrokerAddr, time.Now())
+			s.log.Error("namesrv: register broker: undecodable body; last registration kept", "err", err,
+				"broker_name", h.BrokerName, "broker_addr", h.BrokerAddr, "bytes", len(req.Body),
+				"compressed", h.Compressed, "kept", kept, "remote", c.RemoteAddrString())
 			return protocol.NewResponse(req, protocol.ResponseSystemError,
 				"Failed to decode RegisterBrokerBody: "+err.Error())
 		}
 		w := body.TopicConfigSerializeWrapper
+		s.capQueueNums(w.TopicConfigTable, h.BrokerName)
 		reg.version, reg.topics = w.DataVersion, w.TopicConfigTable
 		reg.filterServers = body.FilterServerList
 	}
@@ -106,6 +117,26 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 	return resp
 }
 
+// capQueueNums bounds the queue numbers a registration advertises to
+// MaxQueueNums: routes carry them to every client, which sizes its queue
+// tables from them (a topic with 2^31-1 queues makes clients run out of
+// memory). Negative numbers, which no broker sends and clients would use
+// as a slice length, become 0. Capped topics are logged.
+func (s *Server) capQueueNums(topics map[string]protocol.TopicConfig, broker string) {
+	limit := int32(min(s.conf().MaxQueueNums, math.MaxInt32))
+	for name, tc := range topics {
+		if tc.ReadQueueNums >= 0 && tc.WriteQueueNums >= 0 &&
+			tc.ReadQueueNums <= limit && tc.WriteQueueNums <= limit {
+			continue
+		}
+		s.log.Error("namesrv: register broker: queue numbers clamped to [0,MaxQueueNums]", "broker_name", broker,
+			"topic", name, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "limit", limit)
+		tc.ReadQueueNums = max(0, min(tc.ReadQueueNums, limit))
+		tc.WriteQueueNums = max(0, min(tc.WriteQueueNums, limit))
+		topics[name] = tc
+	}
+}
+
 func (s *Server) handleUnregisterBroker(_ context.Context, c *remoting.Conn, req *protocol.Command) *protocol.Command {
 	var h protocol.UnregisterBrokerRequestHeader
 	if err := h.Decode(req.ExtFields); err != nil {
@@ -128,7 +159,7 @@ func (s *Server) handleGetRouteInfo(_ context.Context, _ *remoting.Conn, req *pr
 		return protocol.NewResponse(req, protocol.ResponseTopicNotExist,
 			topicNotExistPrefix+h.Topic+topicNotExistSuffix)
 	}
-	if s.cfg.OrderMessageEnable {
+	if s.conf().OrderMessageEnable {
 		rd.OrderTopicConf, _ = s.kv.get(NamespaceOrderTopicConfig, h.Topic)
 	}
 	resp := success(req)
@@ -230,7 +261,19 @@ func (s *Server) handleKV(_ context.Context, _ *remoting.Conn, req *protocol.Com
 	}
 	switch req.Code {
 	case protocol.PutKVConfig:
-		if err := s.kv.put(h.Namespace, h.Key, h.Value); err != nil {
+		c := s.conf()
+		if n := len(h.Namespace) + len(h.Key) + len(h.Value); n > c.MaxKVEntryBytes {
+			s.log.Warn("namesrv: kv config entry refused (MaxKVEntryBytes)", "bytes", n, "limit", c.MaxKVEntryBytes)
+			return protocol.NewResponse(req, protocol.ResponseSystemError,
+				"kv config entry of "+strconv.Itoa(n)+" bytes exceeds "+strconv.Itoa(c.MaxKVEntryBytes))
+		}
+		err := s.kv.put(h.Namespace, h.Key, h.Value, c.MaxKVEntries)
+		if errors.Is(err, errKVFull) {
+			s.log.Warn("namesrv: kv config entry refused (MaxKVEntries)", "limit", c.MaxKVEntries)
+			return protocol.NewResponse(req, protocol.ResponseSystemError,
+				"kv config table holds "+strconv.Itoa(c.MaxKVEntries)+" entries (MaxKVEntries)")
+		}
+		if err != nil {
 			s.log.Error("namesrv: persist kv config", "path", s.cfg.KVConfigPath, "err", err)
 		}
 		return success(req)

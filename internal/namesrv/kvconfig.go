@@ -59,11 +59,24 @@ func loadKV(path string) (*kvStore, error) {
 	return k, nil
 }
 
+// KV table limits (Config.MaxKVEntries, Config.MaxKVEntryBytes).
+const (
+	DefaultMaxKVEntries    = 4096
+	DefaultMaxKVEntryBytes = 4 << 10
+)
+
+// errKVFull refuses a new entry beyond MaxKVEntries.
+var errKVFull = errors.New("kv config table full")
+
 // put sets namespace/key and persists. The table keeps the change even
-// when persisting fails (as Java does); the error is for the log.
-func (k *kvStore) put(ns, key, value string) error {
+// when persisting fails (as Java does); the error is for the log. A new
+// entry beyond maxEntries is refused with errKVFull.
+func (k *kvStore) put(ns, key, value string, maxEntries int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if _, ok := k.table[ns][key]; !ok && k.countLocked() >= maxEntries {
+		return errKVFull
+	}
 	t := k.table[ns]
 	if t == nil {
 		t = map[string]string{}
@@ -71,6 +84,14 @@ func (k *kvStore) put(ns, key, value string) error {
 	}
 	t[key] = value
 	return k.persistLocked()
+}
+
+func (k *kvStore) countLocked() int {
+	n := 0
+	for _, t := range k.table {
+		n += len(t)
+	}
+	return n
 }
 
 // del removes namespace/key (the namespace itself stays, possibly empty,

@@ -24,7 +24,7 @@ type brokerEntry struct {
 	addrs   map[int64]string // brokerId → ip:port
 }
 
-// routeInfo is the RouteInfoManager of facts §17.3. mu guards every table.
+// routeInfo is Java's RouteInfoManager. mu guards every table.
 type routeInfo struct {
 	mu            sync.RWMutex
 	clusterAddrs  map[string]map[string]struct{}           // cluster → brokerNames
@@ -145,6 +145,19 @@ func (r *routeInfo) upsertQueueDataLocked(brokerName string, tc protocol.TopicCo
 	m[brokerName] = qd
 }
 
+// touch refreshes the liveness of a live broker address without changing
+// its topics (a registration whose body could not be decoded); it reports
+// whether addr was live.
+func (r *routeInfo) touch(addr string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bl := r.brokerLive[addr]
+	if bl != nil {
+		bl.lastUpdate = now
+	}
+	return bl != nil
+}
+
 // versionChangedLocked reports whether addr is not live or registered a
 // different DataVersion (Java DataVersion.equals: timestamp and counter).
 func (r *routeInfo) versionChangedLocked(addr string, v protocol.DataVersion) bool {
@@ -191,7 +204,7 @@ func (r *routeInfo) unregister(cluster, addr, name string, id int64) bool {
 	return true
 }
 
-// removeAddrLocked forgets a broker address everywhere (facts §17.3
+// removeAddrLocked forgets a broker address everywhere (Java's RouteInfoManager
 // "broker gone").
 func (r *routeInfo) removeAddrLocked(addr string) {
 	delete(r.brokerLive, addr)

@@ -6,15 +6,18 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/mqd/mqd/internal/acl"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
 )
 
-// Defaults (facts §17.2, §17.6).
+// Defaults (Java's BrokerHousekeepingService and NettyServerConfig).
 const (
 	DefaultAddr         = ":9876"
+	DefaultMaxQueueNums = 1 << 16
 	DefaultBrokerExpiry = 120 * time.Second
 	DefaultScanInterval = 10 * time.Second
 )
@@ -37,6 +40,30 @@ type Config struct {
 	// KVConfigPath, if set, is the JSON file the KV config table is loaded
 	// from by New and written to on every change.
 	KVConfigPath string
+	// ConfigStorePath, if set, is the .properties file UPDATE_NAMESRV_CONFIG
+	// merges its keys into and New applies over this Config
+	// (config_admin.go).
+	ConfigStorePath string
+	// ACLFile, if set, is a plain_acl.yml whose admin accounts alone may
+	// send the admin-only requests (acl.go); ACLReloadInterval is how
+	// often it is checked for changes (default 5 s).
+	ACLFile           string
+	ACLReloadInterval time.Duration
+	// MaxKVEntries caps the KV table (all namespaces; default 4096) and
+	// MaxKVEntryBytes one namespace+key+value (default 4 KiB; an
+	// ORDER_TOPIC_CONFIG value is "brokerName:queues;..."): a PUT_KV_CONFIG
+	// beyond either is refused, so clients cannot grow the table and its
+	// file beyond 16 MiB.
+	MaxKVEntries    int
+	MaxKVEntryBytes int
+	// MaxQueueNums caps the read and write queue numbers a registration
+	// may advertise in routes (default 65536).
+	MaxQueueNums int
+	// MaxRegisterTopics caps the topic entries one REGISTER_BROKER may
+	// carry (default protocol.DefaultMaxRegisterTopics, 200000); the
+	// compressed body may inflate to 256 bytes per allowed topic. Beyond
+	// either, the registration is refused and the broker's last one kept.
+	MaxRegisterTopics int
 	// Logger receives registration and removal events (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -49,6 +76,11 @@ type Server struct {
 	remote *remoting.Server
 	routes *routeInfo
 	kv     *kvStore
+	acl    *acl.Watcher // acl.go; nil without ACLFile
+	// live is the configuration handlers read; UPDATE_NAMESRV_CONFIG
+	// replaces it under cfgMu (config_admin.go).
+	live  atomic.Pointer[Config]
+	cfgMu sync.Mutex
 
 	mu       sync.Mutex // guards started, stopped, the channels below
 	started  bool
@@ -71,6 +103,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxKVEntries <= 0 {
+		cfg.MaxKVEntries = DefaultMaxKVEntries
+	}
+	if cfg.MaxKVEntryBytes <= 0 {
+		cfg.MaxKVEntryBytes = DefaultMaxKVEntryBytes
+	}
+	if cfg.MaxQueueNums <= 0 {
+		cfg.MaxQueueNums = DefaultMaxQueueNums
+	}
+	if cfg.MaxRegisterTopics <= 0 {
+		cfg.MaxRegisterTopics = protocol.DefaultMaxRegisterTopics
+	}
+	if err := loadStoredConfig(&cfg); err != nil { // config_admin.go
+		return nil, err
+	}
 	kv, err := loadKV(cfg.KVConfigPath)
 	if err != nil {
 		return nil, err
@@ -81,10 +128,14 @@ func New(cfg Config) (*Server, error) {
 		routes: newRouteInfo(),
 		kv:     kv,
 	}
+	s.live.Store(&cfg)
 	s.remote = remoting.NewServer(remoting.ServerConfig{
 		Addr: cfg.Addr, Listener: cfg.Listener, Logger: cfg.Logger,
 	})
 	s.registerHandlers()
+	if err := s.initACL(); err != nil { // acl.go
+		return nil, err
+	}
 	s.remote.OnClose(s.onConnClosed)
 	return s, nil
 }
@@ -102,6 +153,7 @@ func (s *Server) Start() error {
 	s.started = true
 	s.stopScan, s.scanDone = make(chan struct{}), make(chan struct{})
 	go s.scanLoop(s.stopScan, s.scanDone)
+	s.startACLReload(s.stopScan) // acl.go
 	s.log.Info("namesrv: listening", "addr", s.Addr())
 	return nil
 }
@@ -146,7 +198,8 @@ func (s *Server) ClusterInfo() *protocol.ClusterInfo { return s.routes.clusterIn
 // scanLoop removes expired brokers every ScanInterval until stop closes.
 func (s *Server) scanLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(s.cfg.ScanInterval)
+	every := s.conf().ScanInterval
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -154,6 +207,10 @@ func (s *Server) scanLoop(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case now := <-t.C:
 			s.scanExpired(now)
+			if d := s.conf().ScanInterval; d != every { // updated (config_admin.go)
+				every = d
+				t.Reset(d)
+			}
 		}
 	}
 }
@@ -162,9 +219,10 @@ func (s *Server) scanLoop(stop <-chan struct{}, done chan<- struct{}) {
 // closes their connections (which may remove further brokers registered
 // through the same connection, via onConnClosed).
 func (s *Server) scanExpired(now time.Time) {
-	for _, g := range s.routes.expire(now, s.cfg.BrokerExpiry) {
+	expiry := s.conf().BrokerExpiry
+	for _, g := range s.routes.expire(now, expiry) {
 		s.log.Warn("namesrv: broker expired", "broker_addr", g.addr,
-			"last_update", g.last, "expiry", s.cfg.BrokerExpiry)
+			"last_update", g.last, "expiry", expiry)
 		if g.conn != nil {
 			g.conn.Close()
 		}

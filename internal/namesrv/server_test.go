@@ -24,7 +24,7 @@ func TestRegisterThenRoute(t *testing.T) {
 		t.Fatalf("register body %q, want empty without ORDER_TOPIC_CONFIG", resp.Body)
 	}
 
-	// Exact compact bytes, as the Go client's splitter needs them (facts §4.1).
+	// Exact compact bytes, as the Go client's splitter needs them (Java's TopicRouteData).
 	got := routeResp(t, c, "T")
 	expectCode(t, got, protocol.ResponseSuccess)
 	want := `{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],` +

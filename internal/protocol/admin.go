@@ -11,7 +11,7 @@ import (
 // Admin family: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215),
 // GET_TOPIC_STATS_INFO (202), GET_CONSUME_STATS (208), subscription group
 // admin (200/201/207) and the MessageQueue-keyed bodies of 202/208/220/222
-// — facts §2.6, §4.6. GET_CONSUMER_CONNECTION_LIST (203) uses
+// — Java's AdminBrokerProcessor and ResetOffsetBody/ConsumeStats (fastjson MessageQueue keys). GET_CONSUMER_CONNECTION_LIST (203) uses
 // ConsumerGroupHeader; 222/223 use ResetOffsetRequestHeader and
 // GetConsumerStatusRequestHeader (consumer.go).
 
@@ -207,7 +207,7 @@ func (c *ConsumeStats) Encode() []byte {
 }
 
 // Encode writes the fastjson MessageQueue-keyed shape, which the Go client
-// also accepts (facts §4.6).
+// also accepts (Java's ResetOffsetBody/ConsumeStats (fastjson MessageQueue keys)).
 func (b *ResetOffsetBody) Encode() []byte {
 	return appendMQTable(append([]byte(nil), '{'), "offsetTable", b.OffsetTable, "}")
 }

@@ -117,7 +117,7 @@ func registerBody() *RegisterBrokerBody {
 }
 
 func TestRegisterBrokerBody(t *testing.T) {
-	// facts §17.1 example, as a Java broker sends it.
+	// Java's RegisterBrokerBody example, as a Java broker sends it.
 	in := `{"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":{"counter":7,"timestamp":1700000000000},"topicConfigTable":{"T":{"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"T","topicSysFlag":0,"writeQueueNums":4}}}}`
 	b, err := DecodeRegisterBrokerBody([]byte(in), false)
 	if err != nil {

@@ -2,7 +2,7 @@ package protocol
 
 import "strconv"
 
-// SerializeType selects how a frame's header is encoded (facts §1.1).
+// SerializeType selects how a frame's header is encoded (Java's RemotingCommand.encode/decode (frame layout)).
 type SerializeType byte
 
 const (
@@ -23,13 +23,13 @@ func (t SerializeType) String() string {
 	return "SerializeType(" + strconv.Itoa(int(t)) + ")"
 }
 
-// Flag bits of Command.Flag (facts §1.3).
+// Flag bits of Command.Flag (Java's RemotingCommand (flag bits)).
 const (
 	FlagResponse int32 = 1 << 0 // set on responses
 	FlagOneway   int32 = 1 << 1 // request wants no reply
 )
 
-// Version ordinals (facts §1.5).
+// Version ordinals (Java's NettyRemotingAbstract).
 const (
 	// VersionV4_9_7 is what a 4.9.7 Java broker/namesrv stamps into every
 	// command it creates; mqd does the same.
@@ -54,11 +54,11 @@ const (
 	LanguageOther = "OTHER"
 	// DefaultLanguage is what NewRequest and NewResponse stamp. JAVA is the
 	// one name every 4.x client knows: older Java clients lack later enum
-	// values, and the Go client accepts any value (facts §1.6).
+	// values, and the Go client accepts any value (rocketmq-client-go v2.1.2 internal/remote).
 	DefaultLanguage = LanguageJava
 )
 
-// languageCodes maps the byte code of the binary header (facts §1.2) to the
+// languageCodes maps the byte code of the binary header (Java's RemotingCommand) to the
 // JSON name. Index = byte code.
 var languageCodes = [...]string{
 	"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER",
@@ -130,13 +130,8 @@ func NewRequest(code int16, header HeaderEncoder) *Command {
 // version 407, and the request's serialize type (Java replies in the
 // encoding it was asked in).
 func NewResponse(req *Command, code int16, remark string) *Command {
-	c := &Command{
-		Code:     code,
-		Language: DefaultLanguage,
-		Version:  VersionV4_9_7,
-		Flag:     FlagResponse,
-		Remark:   remark,
-	}
+	c := newCommand()
+	c.Code, c.Language, c.Version, c.Flag, c.Remark = code, DefaultLanguage, VersionV4_9_7, FlagResponse, remark
 	if req != nil {
 		c.Opaque = req.Opaque
 		c.SerializeType = req.SerializeType

@@ -5,8 +5,7 @@ import "encoding/json"
 // Consumer family: GET_CONSUMER_LIST_BY_GROUP (38), CHECK_CLIENT_CONFIG
 // (46) and the broker→client requests NOTIFY_CONSUMER_IDS_CHANGED (40),
 // RESET_CONSUMER_CLIENT_OFFSET (220), GET_CONSUMER_STATUS_FROM_CLIENT (221),
-// GET_CONSUMER_RUNNING_INFO (307), CONSUME_MESSAGE_DIRECTLY (309) — facts
-// §2.4. The admin requests 222/223 reuse two of these headers.
+// GET_CONSUMER_RUNNING_INFO (307), CONSUME_MESSAGE_DIRECTLY (309) — Java's ConsumerManageProcessor and ClientManageProcessor. The admin requests 222/223 reuse two of these headers.
 
 // ConsumerGroupHeader is the {consumerGroup} header of codes 38, 40 and 203.
 type ConsumerGroupHeader struct {

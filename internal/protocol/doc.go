@@ -4,7 +4,7 @@
 // header per request (one file per request family) and the JSON bodies
 // (route data, heartbeats, lock sets, registration, admin tables).
 //
-// Frame (big-endian, facts §1.1):
+// Frame (big-endian, Java's RemotingCommand.encode/decode (frame layout)):
 //
 //	int32  length = 4 + headerLen + bodyLen   (does not count itself)
 //	byte   serialize type (0 JSON, 1 ROCKETMQ)
@@ -17,7 +17,7 @@
 // from this module. A Decoder belongs to one goroutine (a connection's read
 // loop); Commands and headers are plain values owned by whoever holds them.
 //
-// Compatibility rules honoured here (see /work/shared/rocketmq-facts.md):
+// Compatibility rules honoured here (the Java classes named below):
 //   - JSON headers are written compactly with string-valued extFields — the
 //     Go client drops a response whose extFields hold a non-string value.
 //   - JSON headers are read tolerantly: absent/null remark and extFields,

@@ -14,7 +14,7 @@ var (
 )
 
 // FieldError is returned by every typed header's Decode. Java answers such
-// requests with SYSTEM_ERROR and the error text as remark (facts §1.5).
+// requests with SYSTEM_ERROR and the error text as remark (Java's NettyRemotingAbstract).
 type FieldError struct {
 	Field string // ext key, e.g. "queueId"
 	Value string // offending value (empty when missing)
@@ -97,7 +97,7 @@ func (r *extReader) boolean(key string, required bool) bool {
 // extWriter builds the ext map for Encode methods.
 type extWriter map[string]string
 
-func newExt(n int) extWriter { return make(extWriter, n) }
+func newExt(n int) extWriter { return newExtMap(n) }
 
 func (w extWriter) str(k, v string) { w[k] = v }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultMaxFrame is the largest frame accepted by default, counting the
-// 4-byte length field itself, as the Java decoder does (16 MiB, facts §1.1).
+// 4-byte length field itself, as the Java decoder does (16 MiB, Java's RemotingCommand.encode/decode (frame layout)).
 const DefaultMaxFrame = 16 << 20
 
 // maxHeaderLen is what fits in the 24-bit header length field.
@@ -127,7 +127,9 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 
 // DecodeFrame decodes a frame without its leading length field: the
 // serialize-type/header-length word, the header and the body. The returned
-// Command's Body aliases frame.
+// Command's Body aliases frame; nothing else does (every string is copied
+// out of the header), so a caller may reuse the header bytes at once
+// (remoting's read loop does).
 func DecodeFrame(frame []byte) (*Command, error) {
 	if len(frame) < 4 {
 		return nil, frameErr(ErrFrameLength, "frame of %d bytes has no header length", len(frame))

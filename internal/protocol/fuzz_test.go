@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to the frame + header decoder. It must
-// never panic, and whatever it accepts must re-encode to a frame that
+// never panic nor allocate more than the input justifies (a frame that
+// announces 1 MiB and carries a few bytes must not cost 1 MiB), and whatever it accepts must re-encode to a frame that
 // decodes to the same command (decode → encode → decode is stable).
 func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.frame"))
@@ -29,7 +30,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add(binFrame(binHeader(0, 7, []byte{0, 1, 'k', 0, 0, 0, 0})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxFrame = 1 << 20
-		c1, err := ReadFrame(bytes.NewReader(data), maxFrame)
+		var (
+			c1  *Command
+			err error
+		)
+		checkAllocBound(t, "frame", len(data), func() { c1, err = ReadFrame(bytes.NewReader(data), maxFrame) })
 		if err != nil {
 			return
 		}
@@ -55,8 +60,10 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzBodies feeds arbitrary bytes to the body decoders that parse input
-// from peers; they must never panic.
+// FuzzBodies feeds arbitrary bytes to the response-body decoders (what mqd
+// reads back from nameservers and brokers); they must never panic. The
+// request bodies clients send have their own targets (FuzzHeartbeat,
+// FuzzClientJSONBodies, FuzzRegisterBody*).
 func FuzzBodies(f *testing.F) {
 	for _, name := range []string{"route.json", "cluster_info.json", "heartbeat_go.json"} {
 		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
@@ -66,14 +73,13 @@ func FuzzBodies(f *testing.F) {
 	f.Add([]byte(`{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:5}}`))
 	f.Add([]byte(`{"brokerDatas":[{"brokerAddrs":{0:"a:1"}}],"queueDatas":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		DecodeTopicRouteData(data)
-		DecodeClusterInfo(data)
-		DecodeHeartbeatData(data)
-		DecodeLockBatchRequestBody(data)
-		DecodeResetOffsetBody(data)
-		DecodeConsumeStats(data)
-		DecodeTopicStatsTable(data)
-		DecodeRegisterBrokerBody(data, false)
-		DecodeRegisterBrokerBody(data, true)
+		checkAllocBound(t, "response bodies", len(data), func() {
+			DecodeTopicRouteData(data)
+			DecodeClusterInfo(data)
+			DecodeLockBatchResponseBody(data)
+			DecodeResetOffsetBody(data)
+			DecodeConsumeStats(data)
+			DecodeTopicStatsTable(data)
+		})
 	})
 }

@@ -32,7 +32,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // goSendHeader is a single-message send header with the values the Go
-// client v2.1.2 puts in it (facts §2.2).
+// client v2.1.2 puts in it (Java's SendMessageProcessor).
 func goSendHeader() SendMessageRequestHeader {
 	return SendMessageRequestHeader{
 		ProducerGroup: "pg", Topic: "TopicTest", DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
@@ -44,7 +44,7 @@ func goSendHeader() SendMessageRequestHeader {
 
 func goSendHeaderPtr() *SendMessageRequestHeader { h := goSendHeader(); return &h }
 
-// factsRoute is the route of facts §4.1's example.
+// factsRoute is an example TopicRouteData as a Java nameserver writes it.
 func factsRoute() *TopicRouteData {
 	return &TopicRouteData{
 		QueueDatas: []QueueData{{BrokerName: "broker-a", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}},
@@ -58,7 +58,7 @@ const factsRouteJSON = `{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911"},"b
 func TestGoldenRoute(t *testing.T) {
 	got := factsRoute().AppendJSON(nil)
 	if string(got) != factsRouteJSON {
-		t.Fatalf("route JSON differs from facts §4.1\n got %s\nwant %s", got, factsRouteJSON)
+		t.Fatalf("route JSON differs from Java's TopicRouteData\n got %s\nwant %s", got, factsRouteJSON)
 	}
 	golden(t, "route.json", got)
 }
@@ -78,8 +78,7 @@ func TestGoldenClusterInfo(t *testing.T) {
 }
 
 func TestGoldenHeartbeatFromGoClient(t *testing.T) {
-	// heartbeat_go.json is input: the Go client's verified output (facts
-	// §4.3), never rewritten.
+	// heartbeat_go.json is input: the Go client's verified output (Java's HeartbeatData), never rewritten.
 	in, err := os.ReadFile(filepath.Join("testdata", "heartbeat_go.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +164,7 @@ func TestGoldenSendRequestAsGoClient(t *testing.T) {
 func TestGoldenBatchRequestAsGoClient(t *testing.T) {
 	h := goSendHeader()
 	h.Batch, h.Properties = true, ""
-	// One batch entry exactly as facts §5.4 shows it (body "xy", TAGS=a).
+	// One batch entry exactly as Java's MessageDecoder.encodeMessages shows it (body "xy", TAGS=a).
 	entry, _ := hex.DecodeString("0000001f000000000000000000000000000000027879000754414753016102")
 	c := &Command{Code: SendBatchMessage, Language: LanguageGo, Version: VersionGoClient, Opaque: 2,
 		ExtFields: h.EncodeV2(), Body: entry}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// binaryFixedLen is the fixed part of a ROCKETMQ header (facts §1.4):
+// binaryFixedLen is the fixed part of a ROCKETMQ header (Java's RocketMQSerializable):
 // code 2, language 1, version 2, opaque 4, flag 4, remark length 4,
 // extFields length 4.
 const binaryFixedLen = 21
@@ -52,13 +52,12 @@ func decodeBinaryHeader(b []byte) (*Command, error) {
 		return nil, errors.New("binary header of " + strconv.Itoa(len(b)) + " bytes, need 21")
 	}
 	be := binary.BigEndian
-	c := &Command{
-		Code:     int16(be.Uint16(b)),
-		Language: LanguageName(b[2]),
-		Version:  int16(be.Uint16(b[3:])),
-		Opaque:   int32(be.Uint32(b[5:])),
-		Flag:     int32(be.Uint32(b[9:])),
-	}
+	c := newCommand()
+	c.Code = int16(be.Uint16(b))
+	c.Language = LanguageName(b[2])
+	c.Version = int16(be.Uint16(b[3:]))
+	c.Opaque = int32(be.Uint32(b[5:]))
+	c.Flag = int32(be.Uint32(b[9:]))
 	p := 13
 	rl := int64(int32(be.Uint32(b[p:])))
 	p += 4
@@ -85,7 +84,7 @@ func decodeBinaryExt(b []byte) (map[string]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	m := make(map[string]string, 8)
+	m := newExtMap(16)
 	be := binary.BigEndian
 	for len(b) > 0 {
 		if len(b) < 2 {
@@ -96,14 +95,14 @@ func decodeBinaryExt(b []byte) (map[string]string, error) {
 		if kl < 0 || kl+4 > len(b) {
 			return nil, errors.New("bad ext key length " + strconv.Itoa(kl))
 		}
-		k := string(b[:kl])
+		k := internKey(b[:kl])
 		b = b[kl:]
 		vl := int64(int32(be.Uint32(b)))
 		b = b[4:]
 		if vl < 0 || vl > int64(len(b)) {
 			return nil, errors.New("bad ext value length " + strconv.FormatInt(vl, 10))
 		}
-		m[k] = string(b[:vl])
+		m[k] = internValue(b[:vl])
 		b = b[vl:]
 	}
 	return m, nil

@@ -60,7 +60,7 @@ func sortedKeys(m map[string]string, buf []string) []string {
 // their literal text (null values are dropped).
 func decodeJSONHeader(b []byte) (*Command, error) {
 	s := jsonScanner{b: b}
-	c := &Command{}
+	c := newCommand()
 	if err := s.expect('{'); err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func jsonStringMap(s *jsonScanner) (map[string]string, error) {
 		}
 		if present {
 			if m == nil {
-				m = make(map[string]string, 16)
+				m = newExtMap(16)
 			}
 			m[k] = v
 		}

@@ -6,7 +6,7 @@ import (
 )
 
 // Heartbeat family: HEART_BEAT (34, body only) and UNREGISTER_CLIENT (35)
-// — facts §2.4, §4.3.
+// — Java's ConsumerManageProcessor and ClientManageProcessor and HeartbeatData.
 
 // Consumer data enum values as they travel in heartbeats.
 const (
@@ -53,7 +53,7 @@ type SubscriptionData struct {
 	SubString       string   `json:"subString"`
 	TagsSet         []string `json:"tagsSet"`
 	// CodeSet holds the client's tag hash codes. The Go client computes
-	// them over UTF-8 bytes (wrong for non-ASCII tags, facts §7.3):
+	// them over UTF-8 bytes (wrong for non-ASCII tags, Java's MessageExtBrokerInner.tagsString2tagsCode):
 	// recompute from TagsSet instead of trusting them.
 	CodeSet        CodeSet `json:"codeSet"`
 	SubVersion     int64   `json:"subVersion"`

@@ -7,7 +7,7 @@ import (
 
 // DecodeJSON unmarshals a body written by Java (fastjson) or Go peers into
 // v with encoding/json. fastjson writes integer map keys unquoted
-// ({0:"a:1"}, facts §4.1); those keys are quoted first.
+// ({0:"a:1"}, Java's TopicRouteData); those keys are quoted first.
 func DecodeJSON(body []byte, v any) error {
 	return json.Unmarshal(QuoteIntegerKeys(body), v)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // This file holds the small JSON toolkit used by the header codec and the
@@ -122,8 +123,15 @@ func (s *jsonScanner) expect(c byte) error {
 // printable ASCII/valid UTF-8 it returns a sub-slice of the input (no
 // allocation); otherwise the unescaped bytes in a new slice.
 func (s *jsonScanner) rawString() ([]byte, error) {
+	b, _, err := s.rawStringFresh()
+	return b, err
+}
+
+// rawStringFresh is rawString that also reports whether the bytes are a
+// new slice (escapes decoded) rather than a sub-slice of the input.
+func (s *jsonScanner) rawStringFresh() ([]byte, bool, error) {
 	if s.peek() != '"' {
-		return nil, s.errAt("expected string")
+		return nil, false, s.errAt("expected string")
 	}
 	start := s.i + 1
 	for j := start; j < len(s.b); j++ {
@@ -131,25 +139,38 @@ func (s *jsonScanner) rawString() ([]byte, error) {
 		switch {
 		case c == '"':
 			s.i = j + 1
-			return s.b[start:j], nil
+			return s.b[start:j], false, nil
 		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
 			s.i = start
-			return s.slowString()
+			b, err := s.slowString()
+			return b, err == nil, err
 		}
 	}
 	s.i = len(s.b)
-	return nil, errJSONEnd
+	return nil, false, errJSONEnd
 }
 
+// str reads a string literal as a Go string: repeated short values are
+// interned (intern.go), and a string with escapes takes over the slice it
+// was decoded into instead of copying it again.
 func (s *jsonScanner) str() (string, error) {
-	b, err := s.rawString()
-	return string(b), err
+	b, fresh, err := s.rawStringFresh()
+	if err != nil {
+		return "", err
+	}
+	if fresh && len(b) > internMaxLen {
+		// b is referenced by nothing else and never written again.
+		return unsafe.String(unsafe.SliceData(b), len(b)), nil
+	}
+	return internValue(b), nil
 }
 
 // slowString decodes from s.i (just after the opening quote) handling
-// escapes and UTF-8 validation.
+// escapes and UTF-8 validation. The output is sized once: it is never
+// longer than the literal's remaining text, except where an invalid UTF-8
+// byte (1 byte) becomes U+FFFD (3 bytes).
 func (s *jsonScanner) slowString() ([]byte, error) {
-	out := make([]byte, 0, 32)
+	out := make([]byte, 0, s.literalLen())
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
@@ -177,6 +198,20 @@ func (s *jsonScanner) slowString() ([]byte, error) {
 		}
 	}
 	return nil, errJSONEnd
+}
+
+// literalLen is the number of bytes from s.i to the closing quote of the
+// string literal (or to the end of the input), skipping escaped quotes.
+func (s *jsonScanner) literalLen() int {
+	for j := s.i; j < len(s.b); j++ {
+		switch s.b[j] {
+		case '"':
+			return j - s.i
+		case '\\':
+			j++
+		}
+	}
+	return len(s.b) - s.i
 }
 
 // escape decodes one backslash escape at s.i.
@@ -326,7 +361,7 @@ func (s *jsonScanner) skipContainer(end byte, object bool, depth int) error {
 	for {
 		if object {
 			// Keys may be any value: fastjson writes objects and bare
-			// numbers as map keys (facts §4.1, §4.6).
+			// numbers as map keys (Java's TopicRouteData and ResetOffsetBody/ConsumeStats (fastjson MessageQueue keys)).
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}

@@ -3,7 +3,7 @@ package protocol
 import "encoding/json"
 
 // Lock family: LOCK_BATCH_MQ (41) and UNLOCK_BATCH_MQ (42), bodies only —
-// facts §4.4, §15.1.
+// Java's LockBatchRequestBody and RebalanceLockManager.
 
 // MessageQueue identifies one queue. The Go client compares queues with ==
 // on all three fields, so echo them exactly.

@@ -2,7 +2,7 @@ package protocol
 
 // Offset family: QUERY_CONSUMER_OFFSET (14), UPDATE_CONSUMER_OFFSET (15),
 // SEARCH_OFFSET_BY_TIMESTAMP (29), GET_MAX_OFFSET (30), GET_MIN_OFFSET (31),
-// GET_EARLIEST_MSG_STORETIME (32) — facts §2.4.
+// GET_EARLIEST_MSG_STORETIME (32) — Java's ConsumerManageProcessor and ClientManageProcessor.
 
 // QueryConsumerOffsetRequestHeader is the header of code 14.
 type QueryConsumerOffsetRequestHeader struct {

@@ -1,6 +1,6 @@
 package protocol
 
-// Pull family: PULL_MESSAGE (11) — facts §2.3.
+// Pull family: PULL_MESSAGE (11) — Java's PullMessageProcessor.
 
 // Pull request sysFlag bits.
 const (

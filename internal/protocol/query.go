@@ -1,6 +1,6 @@
 package protocol
 
-// Query family: QUERY_MESSAGE (12) and VIEW_MESSAGE_BY_ID (33) — facts §2.4.
+// Query family: QUERY_MESSAGE (12) and VIEW_MESSAGE_BY_ID (33) — Java's QueryMessageProcessor.
 
 // ExtUniqueKeyQuery is the optional QUERY_MESSAGE flag: "true" means the key
 // is a UNIQ_KEY and maxNum becomes 32.

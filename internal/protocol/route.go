@@ -7,7 +7,7 @@ import (
 )
 
 // Route bodies: TopicRouteData (GET_ROUTEINFO_BY_TOPIC response) and
-// ClusterInfo (GET_BROKER_CLUSTER_INFO response) — facts §4.1, §4.2.
+// ClusterInfo (GET_BROKER_CLUSTER_INFO response) — Java's TopicRouteData and ClusterInfo.
 //
 // The Go client v2.1.2 parses brokerAddrs with a hand-rolled splitter
 // (strip braces, split on ',', split at the first ':', remove '"'), so the

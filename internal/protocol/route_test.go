@@ -10,7 +10,7 @@ import (
 )
 
 // goClientRoute re-implements how rocketmq-client-go v2.1.2 reads a route
-// body (facts §4.1): queueDatas through a JSON decoder, and every
+// body (Java's TopicRouteData): queueDatas through a JSON decoder, and every
 // brokerAddrs object through a splitter — strip the braces, split on ',',
 // split each part at the first ':', remove '"'.
 type goClientRoute struct {

@@ -1,9 +1,9 @@
 package protocol
 
 // Send family: SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE
-// (320), SEND_REPLY_MESSAGE(_V2) (324/325) — facts §2.2.
+// (320), SEND_REPLY_MESSAGE(_V2) (324/325) — Java's SendMessageProcessor.
 
-// Message sysFlag bits (facts §5.3).
+// Message sysFlag bits (Java's MessageSysFlag).
 const (
 	MsgSysFlagCompressed       int32 = 0x1
 	MsgSysFlagMultiTags        int32 = 0x2
@@ -114,7 +114,7 @@ func (h *SendMessageRequestHeader) Decode(ext map[string]string) error {
 	return r.err
 }
 
-// Ext keys the Java broker adds to every send response (facts §2.2).
+// Ext keys the Java broker adds to every send response (Java's SendMessageProcessor).
 const (
 	ExtMsgRegion = "MSG_REGION"
 	ExtTraceOn   = "TRACE_ON"

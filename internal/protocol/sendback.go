@@ -1,6 +1,6 @@
 package protocol
 
-// CONSUMER_SEND_MSG_BACK (36) — facts §14.3.
+// CONSUMER_SEND_MSG_BACK (36) — Java's SendMessageProcessor.consumerSendMsgBack.
 
 // ConsumerSendMsgBackRequestHeader is the header of code 36.
 type ConsumerSendMsgBackRequestHeader struct {

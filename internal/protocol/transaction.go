@@ -1,7 +1,7 @@
 package protocol
 
 // Transaction family: END_TRANSACTION (37, client→broker) and
-// CHECK_TRANSACTION_STATE (39, broker→client) — facts §13.
+// CHECK_TRANSACTION_STATE (39, broker→client) — Java's TransactionalMessageBridge.
 
 // Transaction types: values of commitOrRollback and of sysFlag & 0xC.
 const (

@@ -23,7 +23,11 @@ type ClientConfig struct {
 	// MaxInflight bounds concurrently running handlers of server→client
 	// requests (default 64).
 	MaxInflight int
-	Logger      *slog.Logger // default slog.Default()
+	// MaxConnBytes is the connection's byte budget for serving
+	// server→client requests (see ServerConfig; default
+	// DefaultMaxConnBytes; negative: none).
+	MaxConnBytes int64
+	Logger       *slog.Logger // default slog.Default()
 	// Mux serves server→client requests (e.g. NOTIFY_CONSUMER_IDS_CHANGED).
 	// Nil means a fresh Mux: every such request gets code 3.
 	Mux *Mux
@@ -65,6 +69,7 @@ func (cfg ClientConfig) connConfig() *connConfig {
 		mux: cfg.Mux, logger: cfg.Logger, maxFrame: cfg.MaxFrame,
 		idleTimeout: cfg.IdleTimeout, writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
 		maxInflight: cfg.MaxInflight, onClose: cfg.OnClose,
+		maxBytes: orDefaultN(cfg.MaxConnBytes, DefaultMaxConnBytes), limitLog: &rateLog{},
 	}
 	if cc.mux == nil {
 		cc.mux = NewMux()

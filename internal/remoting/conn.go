@@ -1,7 +1,6 @@
 package remoting
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -27,9 +26,6 @@ var (
 	ErrServerClosed = errors.New("remoting: server closed")
 )
 
-// readBufferSize is the bufio size of the read loop.
-const readBufferSize = 64 << 10
-
 // connConfig is shared by all connections of one Server or Client.
 type connConfig struct {
 	mux          *Mux
@@ -40,6 +36,12 @@ type connConfig struct {
 	maxInflight  int
 	onClose      func(*Conn)
 	tracker      *tracker // in-flight handlers (server shutdown)
+	maxBytes     int64    // per-connection byte budget (budget.go); <= 0: none
+	reserve      map[int16]int64
+	limitLog     *rateLog
+	inbound      *inboundBudget  // shared by a server's connections (inbound.go); nil: none
+	maxBody      map[int16]int32 // largest request body kept per code (inbound.go)
+	bodyLog      *rateLog
 }
 
 var connIDs atomic.Uint64
@@ -60,6 +62,12 @@ type Conn struct {
 	wclosed bool
 	drain   bool          // close once the queue is flushed
 	wake    chan struct{} // cap 1: queue became non-empty
+
+	buffered atomic.Int64  // queued output + charges (budget.go)
+	reserved atomic.Int64  // reservations of running handlers
+	peak     atomic.Int64  // largest buffered seen
+	stalls   atomic.Int64  // read-loop pauses for the budget
+	room     chan struct{} // cap 1: buffered or reserved dropped
 
 	pmu     sync.Mutex // guards pending, pclosed
 	pending map[int32]*call
@@ -82,6 +90,7 @@ func newConn(nc net.Conn, cfg *connConfig) *Conn {
 		cancel:  cancel,
 		sem:     make(chan struct{}, cfg.maxInflight),
 		wake:    make(chan struct{}, 1),
+		room:    make(chan struct{}, 1),
 		pending: make(map[int32]*call),
 		done:    make(chan struct{}),
 	}
@@ -166,11 +175,14 @@ func (c *Conn) closeWith(cause error) {
 		c.cancel()
 		c.nc.Close()
 		err := fmt.Errorf("%w: %v", ErrConnClosed, cause)
+		var dropped int64
 		for _, it := range queued {
+			dropped += it.size
 			if it.done != nil {
 				it.done(err)
 			}
 		}
+		c.addBuffered(-dropped)
 		c.failPending(err)
 		if c.cfg.onClose != nil {
 			c.cfg.onClose(c)
@@ -181,20 +193,21 @@ func (c *Conn) closeWith(cause error) {
 // readLoop decodes frames until the connection fails. It owns the read
 // side of the socket.
 func (c *Conn) readLoop() {
-	dec := protocol.NewDecoder(bufio.NewReaderSize(c.nc, readBufferSize), c.cfg.maxFrame)
+	fr := newFrameReader(c)
 	var deadlineSet time.Time
 	for {
 		deadlineSet = c.extendReadDeadline(deadlineSet)
-		cmd, err := dec.Decode()
+		cmd, held, body, err := fr.read()
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		if cmd.IsResponse() {
 			c.complete(cmd)
+			c.cfg.inbound.release(held)
 			continue
 		}
-		if !c.dispatch(cmd) {
+		if !c.dispatch(cmd, held, body) {
 			return
 		}
 	}
@@ -233,19 +246,39 @@ func (c *Conn) readFailed(err error) {
 }
 
 // dispatch starts a handler goroutine for req, waiting for a free slot
-// first. It reports false when the connection closed meanwhile.
-func (c *Conn) dispatch(req *protocol.Command) bool {
-	if !c.cfg.tracker.add() {
-		c.rejectDraining(req)
-		return true
-	}
+// and then for room in the connection's byte budget (checked with the
+// slot held, so no handler finishing meanwhile is missed). It reports
+// false when the connection closed meanwhile. held is what req holds in
+// the inbound budget, released once its handler returns.
+func (c *Conn) dispatch(req *protocol.Command, held int64, body *bodyBuf) bool {
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.done:
-		c.cfg.tracker.done()
+		c.cfg.inbound.release(held)
 		return false
 	}
-	go c.runHandler(c.cfg.mux.lookup(req.Code), req)
+	// A code that reserves for its response also reserves the request's
+	// own bytes: a handler that defers its reply (a parked pull) charges
+	// what it keeps of them only once it runs, and requests dispatched
+	// before that must not all pass on reservations alone.
+	r := c.cfg.reserve[req.Code]
+	if r > 0 {
+		r += held
+	}
+	if !c.waitForRoom(r) {
+		<-c.sem
+		c.cfg.inbound.release(held)
+		return false
+	}
+	if !c.cfg.tracker.add() {
+		<-c.sem
+		c.cfg.inbound.release(held)
+		c.rejectDraining(req)
+		return true
+	}
+	c.reserved.Add(r)
+	h, recycle := c.cfg.mux.dispatch(req.Code)
+	go c.runHandler(h, recycle, req, r, held, body)
 	return true
 }
 
@@ -258,18 +291,37 @@ func (c *Conn) rejectDraining(req *protocol.Command) {
 	c.enqueue(resp, nil)
 }
 
-func (c *Conn) runHandler(h Handler, req *protocol.Command) {
+// runHandler runs h and queues its response; the reservation r is
+// released once the response is queued (and counted) or the handler
+// deferred its reply; the request's inbound bytes held once h returns.
+// recycle is the dispatch-time registration of h (HandleRecycled): only
+// then are the request and its pooled body reused.
+func (c *Conn) runHandler(h Handler, recycle bool, req *protocol.Command, r, held int64, body *bodyBuf) {
 	defer func() {
+		c.cfg.inbound.release(held)
+		if r != 0 {
+			c.reserved.Add(-r)
+			c.pokeRoom()
+		}
 		<-c.sem
 		c.cfg.tracker.done()
 	}()
 	resp := c.callHandler(h, req)
 	if resp == nil || req.IsOneway() {
+		if recycle {
+			req.Recycle()
+			putBody(body)
+		}
 		return
 	}
 	prepareResponse(req, resp)
-	if err := c.enqueue(resp, nil); err != nil {
-		c.logger().Debug("remoting: response dropped", "code", req.Code, "err", err)
+	code := req.Code
+	if recycle && resp != req {
+		req.Recycle()
+		putBody(body) // a response never carries a recycled request's body
+	}
+	if err := c.enqueueItem(outItem{cmd: resp, recycle: recycle}); err != nil {
+		c.logger().Debug("remoting: response dropped", "code", code, "err", err)
 	}
 }
 

@@ -11,8 +11,10 @@
 //     protocol.Decoder. It decodes one frame at a time; responses are
 //     matched to pending calls by opaque right there (cheap), requests are
 //     handed to a new handler goroutine. When MaxInflight handlers of that
-//     connection are running, the read loop waits (TCP back-pressure), so
-//     one connection cannot flood the process.
+//     connection are running, or its byte budget is used up (queued
+//     output, handler reservations, charges: budget.go), the read loop
+//     waits (TCP back-pressure), so one connection cannot flood the
+//     process.
 //   - the writer owns the socket's write side and the encode buffers. Other
 //     goroutines only append *protocol.Command values to the connection's
 //     queue (under a short mutex) and poke the writer; the writer swaps the
@@ -31,6 +33,8 @@
 // The pending-call table (opaque → call) of a Conn is guarded by its own
 // mutex; whoever removes an entry completes that call, exactly once. When
 // a connection dies every pending call fails at once with ErrConnClosed.
+//
+// A Server closes connections accepted beyond MaxConns at once.
 //
 // Lock order: Conn.pmu and Conn.wmu are never held together; Server.mu may
 // be held while taking neither.

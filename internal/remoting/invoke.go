@@ -48,6 +48,14 @@ func (c *Conn) register(cmd *protocol.Command, cl *call) (int32, error) {
 }
 
 // take removes and returns the call registered under op (nil if none).
+// hasPending reports whether a call waits for the response op.
+func (c *Conn) hasPending(op int32) bool {
+	c.pmu.Lock()
+	_, ok := c.pending[op]
+	c.pmu.Unlock()
+	return ok
+}
+
 func (c *Conn) take(op int32) *call {
 	var stop func() bool
 	c.pmu.Lock()

@@ -19,15 +19,25 @@ type Handler func(ctx context.Context, conn *Conn, req *protocol.Command) *proto
 // write); Handle may be called at any time.
 type Mux struct {
 	mu    sync.Mutex // serialises writers
-	table atomic.Pointer[map[int16]Handler]
+	table atomic.Pointer[map[int16]muxEntry]
 	def   atomic.Pointer[Handler]
+	guard atomic.Pointer[Guard] // guard.go
+}
+
+// muxEntry is a code's handler and whether it was registered with
+// HandleRecycled: one table entry, so a dispatch reads both from the same
+// registration (a re-registration while a handler runs cannot make the
+// connection recycle a request its handler may keep).
+type muxEntry struct {
+	h       Handler
+	recycle bool
 }
 
 // NewMux returns a Mux whose default handler answers
 // REQUEST_CODE_NOT_SUPPORTED, as a Java broker does.
 func NewMux() *Mux {
 	m := &Mux{}
-	empty := map[int16]Handler{}
+	empty := map[int16]muxEntry{}
 	m.table.Store(&empty)
 	def := Handler(NotSupported)
 	m.def.Store(&def)
@@ -35,26 +45,52 @@ func NewMux() *Mux {
 }
 
 // Handle registers h for code, replacing any previous handler.
-func (m *Mux) Handle(code int16, h Handler) {
+func (m *Mux) Handle(code int16, h Handler) { m.store(code, muxEntry{h: h}) }
+
+// HandleRecycled registers h for code like Handle, and promises that h
+// (and whatever it calls) keeps no reference to the request Command, its
+// ExtFields map or its Body bytes once it returns, and none to the
+// response it returns: the connection recycles the request and reuses the
+// body's buffer when h returns, and recycles the response once it is
+// written (protocol.Command.Recycle). So the response must not carry the
+// request's Body either. Strings read from the request may be kept. Only
+// the hot request codes are worth it (issue 14).
+func (m *Mux) HandleRecycled(code int16, h Handler) { m.store(code, muxEntry{h: h, recycle: true}) }
+
+func (m *Mux) store(code int16, e muxEntry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := *m.table.Load()
-	next := make(map[int16]Handler, len(old)+1)
+	next := make(map[int16]muxEntry, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
-	next[code] = h
+	next[code] = e
 	m.table.Store(&next)
+}
+
+// recycles reports whether code is registered with HandleRecycled now
+// (the read side's choice of a pooled body buffer; dispatch decides again
+// from its own lookup).
+func (m *Mux) recycles(code int16) bool {
+	return (*m.table.Load())[code].recycle
 }
 
 // HandleDefault sets the handler for codes without their own handler.
 func (m *Mux) HandleDefault(h Handler) { m.def.Store(&h) }
 
 func (m *Mux) lookup(code int16) Handler {
-	if h, ok := (*m.table.Load())[code]; ok {
-		return h
+	h, _ := m.dispatch(code)
+	return h
+}
+
+// dispatch returns what serves code, guarded, and whether that handler was
+// registered with HandleRecycled.
+func (m *Mux) dispatch(code int16) (Handler, bool) {
+	if e, ok := (*m.table.Load())[code]; ok {
+		return m.guarded(e.h), e.recycle
 	}
-	return *m.def.Load()
+	return m.guarded(*m.def.Load()), false
 }
 
 // NotSupported answers REQUEST_CODE_NOT_SUPPORTED (3) with the Java remark
@@ -63,3 +99,12 @@ func NotSupported(_ context.Context, _ *Conn, req *protocol.Command) *protocol.C
 	return protocol.NewResponse(req, protocol.ResponseRequestCodeNotSupported,
 		" request type "+strconv.Itoa(int(req.Code))+" not supported")
 }
+
+// Handler returns what serves code: its handler (or the default) wrapped
+// by the guard, exactly as a connection dispatches it. Benchmarks use it
+// to run the request path without a socket.
+func (s *Server) Handler(code int16) Handler { return s.mux.lookup(code) }
+
+// HandleRecycled registers h for code on the server's mux (see
+// Mux.HandleRecycled).
+func (s *Server) HandleRecycled(code int16, h Handler) { s.mux.HandleRecycled(code, h) }

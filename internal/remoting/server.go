@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqd/mqd/internal/protocol"
@@ -39,6 +40,28 @@ type ServerConfig struct {
 	// connection; at the limit the connection's read loop waits (default
 	// 1024). Deferred replies (handler returned nil) do not count.
 	MaxInflightPerConn int
+	// MaxConns caps open connections; a connection accepted beyond it is
+	// closed at once, with a rate-limited log line (default
+	// DefaultMaxConns; negative: no limit).
+	MaxConns int
+	// MaxConnBytes is the per-connection byte budget (budget.go): queued
+	// output, reservations and charges above it stop the connection's
+	// read loop until its peer reads (default DefaultMaxConnBytes;
+	// negative: no budget).
+	MaxConnBytes int64
+	// ResponseReserve maps request codes whose responses may be large to
+	// the bytes a running handler of that code reserves in its
+	// connection's budget (absent codes reserve nothing).
+	ResponseReserve map[int16]int64
+	// MaxInboundBytes bounds the bytes of inbound frames being read or
+	// handled across all connections (inbound.go): a read loop whose next
+	// chunk does not fit waits (default DefaultMaxInboundBytes; negative:
+	// no budget).
+	MaxInboundBytes int64
+	// MaxRequestBody maps request codes to the largest body their handler
+	// uses; a larger body is read and dropped, never held (absent codes:
+	// MaxFrame).
+	MaxRequestBody map[int16]int32
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -50,6 +73,9 @@ type Server struct {
 	cfg     ServerConfig
 	connCfg connConfig
 	tracker tracker
+
+	refused  atomic.Int64 // connections closed at accept (MaxConns)
+	limitLog rateLog      // MaxConns log line
 
 	mu        sync.Mutex // guards the fields below
 	ln        net.Listener
@@ -71,6 +97,9 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.MaxInflightPerConn <= 0 {
 		cfg.MaxInflightPerConn = DefaultMaxInflight
 	}
+	cfg.MaxConns = int(orDefaultN(int64(cfg.MaxConns), DefaultMaxConns))
+	cfg.MaxConnBytes = orDefaultN(cfg.MaxConnBytes, DefaultMaxConnBytes)
+	cfg.MaxInboundBytes = orDefaultN(cfg.MaxInboundBytes, DefaultMaxInboundBytes)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -79,8 +108,21 @@ func NewServer(cfg ServerConfig) *Server {
 		mux: s.mux, logger: cfg.Logger, maxFrame: cfg.MaxFrame,
 		idleTimeout: cfg.IdleTimeout, writeTimeout: cfg.WriteTimeout,
 		maxInflight: cfg.MaxInflightPerConn, onClose: s.connClosed, tracker: &s.tracker,
+		maxBytes: cfg.MaxConnBytes, reserve: cfg.ResponseReserve, limitLog: &rateLog{},
+		inbound: newInboundBudget(cfg.MaxInboundBytes), maxBody: cfg.MaxRequestBody, bodyLog: &rateLog{},
 	}
 	return s
+}
+
+// orDefaultN maps 0 to def and negative values to 0 (no limit).
+func orDefaultN(n, def int64) int64 {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
 }
 
 // orDefault maps 0 to def and negative values to 0 (disabled).
@@ -177,13 +219,18 @@ func (s *Server) acceptLoop(ln net.Listener) {
 }
 
 func (s *Server) serveConn(nc net.Conn) {
-	c := newConn(nc, &s.connCfg)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
+	if n := len(s.conns); s.cfg.MaxConns > 0 && n >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		s.refuse(nc)
+		return
+	}
+	c := newConn(nc, &s.connCfg)
 	s.conns[c] = struct{}{}
 	hooks := s.onConnect
 	s.mu.Unlock()
@@ -193,6 +240,21 @@ func (s *Server) serveConn(nc net.Conn) {
 	c.logger().Debug("remoting: connection accepted")
 	c.start()
 }
+
+// refuse closes a connection accepted beyond MaxConns.
+func (s *Server) refuse(nc net.Conn) {
+	total := s.refused.Add(1) // counted and logged before the peer can see the close
+	s.limitLog.log(s.cfg.Logger, "remoting: connection limit reached, closing new connection",
+		"remote", nc.RemoteAddr().String(), "limit", s.cfg.MaxConns, "refused_total", total)
+	nc.Close()
+}
+
+// RefusedConns is the number of connections closed at accept because
+// MaxConns connections were open.
+func (s *Server) RefusedConns() int64 { return s.refused.Load() }
+
+// Conns returns the open connections (tests, diagnostics).
+func (s *Server) Conns() []*Conn { return s.snapshotConns() }
 
 func (s *Server) isClosing() bool {
 	s.mu.Lock()

@@ -25,6 +25,10 @@ const (
 type outItem struct {
 	cmd  *protocol.Command
 	done func(error) // called after the write (nil error) or on failure
+	size int64       // counted against the byte budget while queued
+	// recycle: cmd is handed back (protocol.Command.Recycle) once
+	// written or dropped (Mux.HandleRecycled).
+	recycle bool
 }
 
 // segment is a writev entry: either inline bytes ending at end of the
@@ -44,12 +48,22 @@ type batchWriter struct {
 // enqueue appends cmd to the write queue and wakes the writer. The command
 // must not be modified afterwards.
 func (c *Conn) enqueue(cmd *protocol.Command, done func(error)) error {
+	return c.enqueueItem(outItem{cmd: cmd, done: done})
+}
+
+// enqueueItem is enqueue for a prepared item (its size is computed here).
+func (c *Conn) enqueueItem(it outItem) error {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
+		if it.recycle {
+			it.cmd.Recycle()
+		}
 		return ErrConnClosed
 	}
-	c.queue = append(c.queue, outItem{cmd: cmd, done: done})
+	it.size = queuedSize(it.cmd)
+	c.queue = append(c.queue, it)
+	c.addBuffered(it.size)
 	c.wmu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -72,12 +86,18 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		err := w.write(c, batch)
+		var written int64
 		for i := range batch {
+			written += batch[i].size
 			if batch[i].done != nil {
 				batch[i].done(err)
 			}
+			if batch[i].recycle {
+				batch[i].cmd.Recycle()
+			}
 			batch[i] = outItem{}
 		}
+		c.addBuffered(-written)
 		if err != nil {
 			c.logger().Debug("remoting: write failed, closing connection", "err", err)
 			c.closeWith(err)

@@ -67,40 +67,18 @@ func errorsIsEINVAL(err error) bool {
 
 func (o *osFile) Name() string { return o.f.Name() }
 
-func (o *osFile) ReadAt(p []byte, off int64) (int, error) {
-	n := 0
-	for n < len(p) {
-		m, err := unix.Pread(o.fd, p[n:], off+int64(n))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return n, &fs.PathError{Op: "pread", Path: o.f.Name(), Err: err}
-		}
-		if m == 0 {
-			return n, io.EOF
-		}
-		n += m
-	}
-	return n, nil
-}
+// ReadAt and WriteAt go through *os.File, whose descriptor is reference
+// counted by the runtime: a Close racing with them waits for them to
+// finish, and a call after Close fails with os.ErrClosed instead of
+// reaching whatever file reused the descriptor number.
+func (o *osFile) ReadAt(p []byte, off int64) (int, error) { return o.f.ReadAt(p, off) }
 
 func (o *osFile) WriteAt(p []byte, off int64) (int, error) {
-	n := 0
-	for n < len(p) {
-		m, err := unix.Pwrite(o.fd, p[n:], off+int64(n))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return n, &fs.PathError{Op: "pwrite", Path: o.f.Name(), Err: err}
-		}
-		if m == 0 {
-			return n, &fs.PathError{Op: "pwrite", Path: o.f.Name(), Err: io.ErrShortWrite}
-		}
-		n += m
+	n, err := o.f.WriteAt(p, off)
+	if err == nil && n < len(p) {
+		err = &fs.PathError{Op: "pwrite", Path: o.f.Name(), Err: io.ErrShortWrite}
 	}
-	return n, nil
+	return n, err
 }
 
 func (o *osFile) Writev(bufs [][]byte, off int64) error {
@@ -121,16 +99,24 @@ func (o *osFile) WritevSync(bufs [][]byte, off int64) error {
 }
 
 func (o *osFile) Sync() error {
-	for {
-		err := unix.Fdatasync(o.fd)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &fs.PathError{Op: "fdatasync", Path: o.f.Name(), Err: err}
-		}
-		return nil
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		return err
 	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { // holds the descriptor open
+		for {
+			if serr = unix.Fdatasync(int(fd)); serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return &fs.PathError{Op: "fdatasync", Path: o.f.Name(), Err: err}
+	}
+	if serr != nil {
+		return &fs.PathError{Op: "fdatasync", Path: o.f.Name(), Err: serr}
+	}
+	return nil
 }
 
 func (o *osFile) Truncate(size int64) error { return o.f.Truncate(size) }
@@ -245,4 +231,27 @@ func mapOS(f File, size int64, writable bool) (Mapping, error) {
 		return nil, &fs.PathError{Op: "mmap", Path: o.f.Name(), Err: err}
 	}
 	return &osMapping{b: b}, nil
+}
+
+// FreeSpace is the bytes an unprivileged process may still allocate in
+// dir's file system (statfs f_bavail × f_bsize).
+func (osFS) FreeSpace(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, &fs.PathError{Op: "statfs", Path: dir, Err: err}
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
+
+// FreeSpace asks fsys how many bytes may still be allocated under dir; ok
+// is false when the file layer cannot tell.
+func FreeSpace(fsys FS, dir string) (free int64, ok bool, err error) {
+	sr, ok := fsys.(interface {
+		FreeSpace(dir string) (int64, error)
+	})
+	if !ok {
+		return 0, false, nil
+	}
+	free, err = sr.FreeSpace(dir)
+	return free, err == nil, err
 }

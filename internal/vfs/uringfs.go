@@ -59,6 +59,8 @@ type uringFS struct {
 	active int        // requests of batch not yet answered
 	broken error      // the ring failed; every later request fails with it
 	onCQE  func(userData uint64, res int32, flags uint32)
+	// submit is ring.SubmitAndWait; tests replace it to make the ring fail.
+	submit func(want uint32) (int, error)
 	stats  struct{ batches, requests, largest int } // read by tests after Close
 }
 
@@ -94,6 +96,7 @@ func newUringFS(ring *uring.Ring) *uringFS {
 	u.batch = make([]*request, 0, u.maxBatch)
 	u.again = make([]int, 0, u.maxBatch)
 	u.onCQE = u.handleCQE
+	u.submit = ring.SubmitAndWait
 	return u
 }
 
@@ -258,7 +261,9 @@ func (u *uringFS) loop() {
 			break
 		}
 	}
-	u.closeErr = u.ring.Close()
+	if err := u.ring.Close(); err != nil { // a no-op after teardown
+		u.closeErr = err
+	}
 }
 
 // drain adds every request queued at this moment to the batch, up to
@@ -282,6 +287,13 @@ func (u *uringFS) drain() bool {
 // request, then further rounds for short writes, answering each request
 // when it is done. An answered request is removed from the batch at once:
 // its caller may recycle it immediately.
+//
+// When the ring fails, a request with operations in flight is not answered
+// until their completions arrive: its caller would otherwise free or reuse
+// buffers the kernel may still read (a mirror released, the flush loop's
+// tail block rewritten). If completions cannot be waited for either, the
+// ring is torn down (Ring.Close waits for what is in flight, or pins its
+// buffers) before those requests are answered.
 func (u *uringFS) run() {
 	u.active = 0
 	for i, r := range u.batch {
@@ -293,10 +305,14 @@ func (u *uringFS) run() {
 			u.start(r)
 		}
 	}
-	for u.active > 0 && u.broken == nil {
-		if _, err := u.ring.SubmitAndWait(1); err != nil {
+	for u.active > 0 {
+		if _, err := u.submit(1); err != nil {
+			if u.broken != nil { // cannot even wait: tear the ring down
+				u.teardown()
+				return
+			}
 			u.fail(err)
-			return
+			continue
 		}
 		u.ring.Reap(u.onCQE)
 		for _, slot := range u.again {
@@ -306,6 +322,22 @@ func (u *uringFS) run() {
 		}
 		u.again = u.again[:0]
 	}
+}
+
+// teardown closes the ring, which waits for every operation in flight (or
+// pins their buffers forever when it cannot), then answers every request
+// still waiting with the failure.
+func (u *uringFS) teardown() {
+	if err := u.ring.Close(); err != nil {
+		u.closeErr = err
+	}
+	for _, r := range u.batch {
+		if r != nil {
+			r.fail(r.op(), u.broken)
+			u.answer(r)
+		}
+	}
+	u.active = 0
 }
 
 // answer hands r back to its caller.
@@ -327,6 +359,8 @@ func (u *uringFS) start(r *request) {
 	}
 	u.active++
 	if err := u.prep(r); err != nil {
+		r.pending = 0 // prep failed before queueing anything of r
+		u.active--
 		u.fail(err)
 	}
 }
@@ -376,15 +410,17 @@ func (u *uringFS) handleCQE(ud uint64, res int32, _ uint32) {
 }
 
 // fail marks the ring broken and answers every request of the batch that
-// is still waiting. Their buffers stay referenced by the ring.
+// has nothing in flight. Requests with operations in flight stay in the
+// batch until their completions arrive (run keeps reaping): the kernel may
+// still be reading their buffers.
 func (u *uringFS) fail(err error) {
-	u.broken = fmt.Errorf("vfs: io_uring failed: %w", err)
-	for i, r := range u.batch {
-		if r != nil {
-			u.batch[i] = nil
+	if u.broken == nil {
+		u.broken = fmt.Errorf("vfs: io_uring failed: %w", err)
+	}
+	for _, r := range u.batch {
+		if r != nil && r.pending == 0 {
 			r.fail(r.op(), u.broken)
-			r.done <- struct{}{}
+			u.answer(r)
 		}
 	}
-	u.active = 0
 }

@@ -40,6 +40,54 @@ func (f *FS) Crash() *FS { return f.CrashWith(CrashOptions{}) }
 func (f *FS) CrashWith(opt CrashOptions) *FS {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.crashLocked(opt)
+}
+
+// trigger is an armed CrashAt.
+type trigger struct {
+	Fault
+	opt   CrashOptions
+	seen  int
+	after *FS // the FS the crash left
+}
+
+// CrashAt arms a crash at a chosen operation: the operation that is the
+// (at.After+1)-th to match at.Op and at.PathContains crashes f with opt as
+// it starts (before it takes effect), and it and every later operation fail
+// with ErrCrashed. at.Err and at.Once are ignored. Crashed returns the FS
+// the crash left. A later CrashAt replaces an armed one.
+func (f *FS) CrashAt(at Fault, opt CrashOptions) {
+	f.mu.Lock()
+	f.trigger = &trigger{Fault: at, opt: opt}
+	f.mu.Unlock()
+}
+
+// Crashed returns the FS a CrashAt crash left, or nil if it has not fired.
+func (f *FS) Crashed() *FS {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.trigger == nil {
+		return nil
+	}
+	return f.trigger.after
+}
+
+// triggerLocked fires an armed CrashAt due for op on paths and reports
+// whether it did.
+func (f *FS) triggerLocked(op Op, paths []string) bool {
+	t := f.trigger
+	if t == nil || t.after != nil || t.Op&op == 0 || !matchPath(t.PathContains, paths) {
+		return false
+	}
+	if t.seen < t.After {
+		t.seen++
+		return false
+	}
+	t.after = f.crashLocked(t.opt)
+	return true
+}
+
+func (f *FS) crashLocked(opt CrashOptions) *FS {
 	f.crashed = true
 	nf := New()
 	nf.capacity = f.capacity

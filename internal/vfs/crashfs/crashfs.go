@@ -14,7 +14,14 @@
 //
 // Faults. Inject makes matching operations fail with an error (syscall.EIO
 // by default) wrapped in *fs.PathError; SetCapacity and SetBudget make writes
-// that grow files fail with ENOSPC once the disk is full.
+// that grow files fail with ENOSPC once the disk is full. CrashAt crashes
+// the FS at the n-th matching operation, as it starts.
+//
+// Pessimism where Linux is: a failed File.Sync drops the file's unsynced
+// writes (they stay readable but never become durable, as after a
+// writeback error), and a file opened with vfs.Direct refuses reads and
+// writes whose offset, length or buffer address is not a multiple of
+// vfs.Alignment with EINVAL, as O_DIRECT does.
 //
 // Goroutines: an FS is safe for concurrent use; one mutex guards all its
 // state and every file and mapping of it. The exception is the slice
@@ -47,8 +54,9 @@ type FS struct {
 	files    map[string]*inode // current namespace
 	durable  map[string]*inode // namespace as of each directory's last SyncDir
 	faults   []*fault
-	capacity int64 // bytes of file content allowed; < 0: unlimited
-	used     int64 // bytes of content of live inodes
+	trigger  *trigger // an armed CrashAt
+	capacity int64    // bytes of file content allowed; < 0: unlimited
+	used     int64    // bytes of content of live inodes
 }
 
 // inode is a file's content, reachable from names and open handles.
@@ -98,7 +106,7 @@ func (f *FS) isDir(p string) bool { return p == "/" || p == "." || f.dirs[p] }
 // injected fault. On error f is unlocked again.
 func (f *FS) begin(op Op, opName string, paths ...string) error {
 	f.mu.Lock()
-	if f.crashed {
+	if f.crashed || f.triggerLocked(op, paths) {
 		f.mu.Unlock()
 		return pathErr(opName, paths[0], ErrCrashed)
 	}
@@ -121,8 +129,9 @@ func (f *FS) maybeFree(ino *inode) {
 	}
 }
 
-// Open opens or creates name. The Direct flag is ignored (DirectIO reports
-// false). Creating needs the parent directory.
+// Open opens or creates name. With vfs.Direct the file's I/O must be
+// aligned (DirectIO then reports true). Creating needs the parent
+// directory.
 func (f *FS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
 	name = clean(name)
 	if err := f.begin(OpOpen, "open", name); err != nil {
@@ -144,7 +153,7 @@ func (f *FS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
 		f.files[name] = ino
 	}
 	ino.opens++
-	return &File{fs: f, ino: ino, name: name, ro: flags&vfs.ReadOnly != 0}, nil
+	return &File{fs: f, ino: ino, name: name, ro: flags&vfs.ReadOnly != 0, direct: flags&vfs.Direct != 0}, nil
 }
 
 // Remove deletes a file, or an empty directory.
@@ -288,8 +297,12 @@ func (f *FS) SyncDir(dir string) error {
 	return nil
 }
 
-// DirectIO is always false: crashfs ignores vfs.Direct.
-func (f *FS) DirectIO(vfs.File) bool { return false }
+// DirectIO reports whether file was opened with vfs.Direct (its I/O must
+// then be aligned).
+func (f *FS) DirectIO(file vfs.File) bool {
+	cf, ok := file.(*File)
+	return ok && cf.direct
+}
 
 // Backend returns "crashfs".
 func (f *FS) Backend() string { return "crashfs" }

@@ -124,3 +124,10 @@ func (f *FS) Used() int64 {
 	defer f.mu.Unlock()
 	return f.used
 }
+
+// FreeSpace reports the bytes left under the capacity (vfs.FreeSpace).
+func (f *FS) FreeSpace(string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.avail(), nil
+}

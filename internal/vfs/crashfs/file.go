@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"syscall"
+	"unsafe"
 
 	"github.com/mqd/mqd/internal/vfs"
 )
@@ -20,6 +21,7 @@ type File struct {
 	ino    *inode
 	name   string
 	ro     bool
+	direct bool // opened with vfs.Direct: I/O must be aligned (see checkDirect)
 	closed bool // guarded by fs.mu
 }
 
@@ -54,7 +56,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	defer f.fs.mu.Unlock()
-	if off < 0 {
+	if off < 0 || !f.aligned(off, p) {
 		return 0, pathErr("pread", f.name, syscall.EINVAL)
 	}
 	if off >= int64(len(f.ino.data)) {
@@ -101,6 +103,11 @@ func (f *File) WritevSync(bufs [][]byte, off int64) error {
 }
 
 func (f *File) writevLocked(bufs [][]byte, off int64) error {
+	for _, b := range bufs { // O_DIRECT refuses the whole call
+		if !f.aligned(off, b) {
+			return pathErr("pwritev", f.name, syscall.EINVAL)
+		}
+	}
 	for _, b := range bufs {
 		n, err := f.writeLocked(b, off, "pwritev")
 		if err != nil {
@@ -114,7 +121,7 @@ func (f *File) writevLocked(bufs [][]byte, off int64) error {
 // writeLocked writes p at off, clipped to the free space, and records the
 // change for Crash.
 func (f *File) writeLocked(p []byte, off int64, op string) (int, error) {
-	if off < 0 {
+	if off < 0 || !f.aligned(off, p) {
 		return 0, pathErr(op, f.name, syscall.EINVAL)
 	}
 	ino := f.ino
@@ -139,9 +146,16 @@ func (f *File) writeLocked(p []byte, off int64, op string) (int, error) {
 	return len(p), err
 }
 
-// Sync makes the file's current content durable.
+// Sync makes the file's current content durable. When it fails (an
+// injected fault), the file's unsynced changes are dropped as Linux may
+// drop dirty pages after a writeback error: they stay readable until the
+// crash but never become durable, not even by a later successful Sync, and
+// a crash keeps none of them.
 func (f *File) Sync() error {
 	if err := f.begin(OpSync, "fdatasync"); err != nil {
+		if !errors.Is(err, fs.ErrClosed) {
+			f.fs.dropPending(f)
+		}
 		return err
 	}
 	defer f.fs.mu.Unlock()
@@ -198,6 +212,35 @@ func (f *File) Close() error {
 		f.fs.maybeFree(f.ino)
 	}
 	return nil
+}
+
+// aligned reports whether an I/O of p at off may be issued on f: always
+// for a buffered file; for a vfs.Direct file, as O_DIRECT requires, only
+// when the offset, the length and the buffer's address are multiples of
+// vfs.Alignment.
+func (f *File) aligned(off int64, p []byte) bool {
+	if !f.direct {
+		return true
+	}
+	if off%vfs.Alignment != 0 || len(p)%vfs.Alignment != 0 {
+		return false
+	}
+	return len(p) == 0 || uintptr(unsafe.Pointer(&p[0]))%vfs.Alignment == 0
+}
+
+// dropPending forgets f's unsynced changes after a failed sync (see
+// Sync). A crashed FS keeps its state.
+func (fsys *FS) dropPending(f *File) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	if fsys.crashed {
+		return
+	}
+	ino := f.ino
+	clear(ino.pending)
+	ino.pending = ino.pending[:0]
+	// Writes through a mapping are not tracked one by one, so they are not
+	// dropped: a later successful sync still makes them durable.
 }
 
 // avail returns the bytes that files may still grow by.

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// usage is what `mqd -h` prints.
+func usage(t *testing.T) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	_, perr := parseFlags([]string{"-h"})
+	os.Stderr = stderr
+	w.Close()
+	out, _ := io.ReadAll(r)
+	if perr == nil {
+		t.Fatal("-h did not stop parsing")
+	}
+	return string(out)
+}
+
+// README documents every flag mqd defines.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`(?m)^\s+-(\S+)`).FindAllStringSubmatch(usage(t), -1)
+	if len(names) < 10 {
+		t.Fatalf("parsed %d flags from the usage text", len(names))
+	}
+	for _, m := range names {
+		form := "`--" + m[1]
+		if len(m[1]) == 1 {
+			form = "`-" + m[1]
+		}
+		if !strings.Contains(string(readme), form) {
+			t.Errorf("README.md does not document %s`", form)
+		}
+	}
+	for _, s := range []string{"mqd repair --store DIR --truncate-at OFFSET [-c broker.conf]", "`mqd namesrv`", "`mqd broker`"} {
+		if !strings.Contains(string(readme), s) {
+			t.Errorf("README.md does not document %q", s)
+		}
+	}
+}
