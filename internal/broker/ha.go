@@ -132,7 +132,7 @@ type haState struct {
 	fatal         chan error
 	epochs        *ha.Epochs // failover.go
 	fenced        atomic.Bool
-	lease         atomic.Pointer[time.Time] // failover.go: SetLease
+	lease         atomic.Pointer[time.Time]  // failover.go: SetLease
 	syncSet       atomic.Pointer[ha.SyncSet] // failover.go: SetSyncStateSet
 }
 

@@ -72,7 +72,7 @@ type Node struct {
 	b       *broker.Broker
 	role    Role
 	fenced  bool
-	lease   time.Time // Lease; zero: none
+	lease   time.Time  // Lease; zero: none
 	inSync  [2][]int64 // SyncStateSet: committed, pending
 	closed  bool
 	stopSup chan struct{} // closes the current supervisor
