@@ -309,7 +309,10 @@ func (a *Agent) inSync(now time.Time) []int64 {
 	target := a.history[0].end
 	set := []int64{a.id}
 	for _, r := range a.info.Replicas {
-		if r.BrokerID == a.id || !r.Alive {
+		// With AllAck and HA acknowledgements known, a slave acknowledging
+		// over HA is alive whatever the controller's table says (a new
+		// leader has not heard from everyone yet): only HA drops it.
+		if r.BrokerID == a.id || !r.Alive && !(a.cfg.AllAck && st.Acked != nil) {
 			continue
 		}
 		off, ok := r.MaxOffset, r.Epoch == a.info.MasterEpoch
