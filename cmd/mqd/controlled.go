@@ -132,7 +132,7 @@ func (c *controlled) Status() agent.Status {
 		out.Acked = map[int64]int64{}
 		for _, r := range st.HA.Replicas {
 			if r.BrokerID > 0 { // 0: a slave too old to say who it is
-				out.Acked[r.BrokerID] = r.Acked
+				out.Acked[r.BrokerID] = max(out.Acked[r.BrokerID], r.Acked) // a reconnecting slave may have two links
 			}
 		}
 	}

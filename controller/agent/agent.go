@@ -309,10 +309,12 @@ func (a *Agent) inSync(now time.Time) []int64 {
 	target := a.history[0].end
 	set := []int64{a.id}
 	for _, r := range a.info.Replicas {
-		// With AllAck and HA acknowledgements known, a slave acknowledging
-		// over HA is alive whatever the controller's table says (a new
-		// leader has not heard from everyone yet): only HA drops it.
-		if r.BrokerID == a.id || !r.Alive && !(a.cfg.AllAck && st.Acked != nil) {
+		// With AllAck and HA acknowledgements known, an in-sync slave
+		// acknowledging over HA stays whatever the controller's table says
+		// (a new leader has not heard from everyone yet): only HA drops
+		// it. A slave joining must be alive for the controller too.
+		keep := a.cfg.AllAck && st.Acked != nil && slices.Contains(a.info.SyncStateSet, r.BrokerID)
+		if r.BrokerID == a.id || !r.Alive && !keep {
 			continue
 		}
 		off, ok := r.MaxOffset, r.Epoch == a.info.MasterEpoch
