@@ -35,6 +35,8 @@ func runPlot(args []string) error {
 	}
 	if logY {
 		c.YLabel += " (log scale)"
+	} else {
+		c.YLabel += " per second"
 	}
 	for _, arg := range fs.Args() {
 		label, path, ok := strings.Cut(arg, "=")
