@@ -95,7 +95,7 @@ func drawLine(img *image.RGBA, f *frame, l Line, c color.Color) {
 		if havePrev {
 			segment(img, px0, py0, px, y, c)
 		} else {
-			fillRect(img, px-1, y-1, 3, 3, c)
+			fillRect(img, px-2, y-2, 5, 5, c)
 		}
 		px0, py0, havePrev = px, y, true
 	}
