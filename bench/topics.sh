@@ -48,7 +48,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), $(df -T "$tmp" | awk 'NR==2{print $2}') on $(df "$tmp" | awk 'NR==2{print $1}')"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo '+dirty')   date: $(date -u +%FT%TZ)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) at start; --flush=$FLUSH, $SIZE bodies, $CONNS connections, warmup $WARM, measured $DUR; ulimit -n $(ulimit -n)"
-if (($(ulimit -n) < TOPICS * QUEUES + 1000)); then
+if [[ $(ulimit -n) != unlimited ]] && (($(ulimit -n) < TOPICS * QUEUES + 1000)); then
 	echo "warning: ulimit -n $(ulimit -n) < $TOPICS × $QUEUES consume queues + 1000: mqd will run out of file descriptors"
 fi
 go build -o "$tmp/mqd" ./cmd/mqd
