@@ -7,10 +7,18 @@
 # ASYNC_FLUSH) under the same mqbench load; then the figures side by side and
 # as ratios.
 #
+# Every run also writes its per-second figures (mqbench -series; the NATS
+# publisher writes the same CSV columns), and each rate gets one PNG of the
+# per-second p99 of every system at that rate (mqbench plot, log scale).
+#
 # Re-run:   bash bench/side-by-side.sh            (about 10 minutes)
 #   DUR=10s WARM=2s RATES="10k 50k 100k max" SIZE=1k bash bench/side-by-side.sh
+#   DUR=60s RATES="10k 50k 100k" NO_FIO=1 bash bench/side-by-side.sh   issue 14's 60 s sitting (~25 min)
 #   NO_FIO=1 / NO_MQD=1 / NO_NATS=1 / NO_JAVA=1 skip those parts.
-#   JAVA_HEAP=2g sets the Java broker's -Xms/-Xmx (and its direct memory).   Output also lands in bench/out/side-by-side-*.txt
+#   JAVA_HEAP=2g sets the Java broker's -Xms/-Xmx (and its direct memory).
+# Output also lands in bench/out/side-by-side-STAMP.txt; the series in
+# bench/out/side-by-side-STAMP/SYSTEM-RATE.csv, the plots in
+# bench/out/side-by-side-STAMP/p99-RATE.png (bench/out is not committed).
 # Needs: go; fio (apt-get install fio) unless NO_FIO=1; the Go module proxy for
 # nats-server v2.12.1 and nats.go v1.46.1 (installed into the temp dir, not into
 # this repo's go.mod); for the Java broker java 17+ and mvn with Maven Central
@@ -48,6 +56,8 @@ trap 'exit 130' INT TERM
 mkdir -p bench/out
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 report=bench/out/side-by-side-$stamp.txt
+series=bench/out/side-by-side-$stamp # SYSTEM-RATE.csv, p99-RATE.png
+mkdir -p "$series"
 results=$tmp/results.txt # system rate key=value...
 : >"$results"
 exec > >(tee "$report") 2>&1
@@ -107,6 +117,15 @@ stop_pid() { # pid: stop it and forget it
 record() { # system rate summary-line
 	echo "$1 $2 $3" >>"$results"
 }
+wait_registered() { # mqd log file: mqd serves once its broker registered with the nameserver
+	local i
+	for ((i = 0; i < 600; i++)); do
+		grep -q 'broker registered' "$1" && return 0
+		sleep 0.1
+	done
+	echo "mqd did not register with its nameserver within 60 s" >&2
+	return 1
+}
 
 # ---- mqd ------------------------------------------------------------------------
 # Every point gets a fresh server and store, so one point's backlog does
@@ -121,9 +140,9 @@ for flush in ${NO_MQD:+none} sync async; do
 		pids+=("$pid")
 		wait_port "$NS_PORT" 20
 		wait_port "$BROKER_PORT" 30
-		sleep 1 # first registration with the nameserver
+		wait_registered "$tmp/mqd-$flush-$rate.log"
 		line=$(timeout 180 "$tmp/mqbench" produce -n "127.0.0.1:$NS_PORT" -t "sbs_$flush" -size "$SIZE" -tps "$rate" \
-			-c "$CONNS" -mode async -duration "$DUR" -warmup "$WARM" | tail -1) || line="failed"
+			-c "$CONNS" -mode async -duration "$DUR" -warmup "$WARM" -series "$series/mqd-$flush-$rate.csv" | tail -1) || line="failed"
 		echo "mqd-$flush  rate=$rate  $line"
 		record "mqd-$flush" "$rate" "$line"
 		stop_pid "$pid"
@@ -143,7 +162,8 @@ if [[ -z ${NO_NATS:-} ]]; then
 // the slack on the next connection in rotation; latency runs from the earlier
 // of the intended and the actual publish time to the PubAck; at most
 // -inflight unacknowledged publishes per connection (a full window delays the
-// publish, which counts as latency). Prints mqbench's summary line.
+// publish, which counts as latency). Prints mqbench's summary line and, with
+// -series, mqbench's per-second CSV (seconds by completion; sent by issue).
 package main
 
 import (
@@ -179,6 +199,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "measured phase")
 	warm := flag.Duration("warmup", 2*time.Second, "warmup")
 	slack := flag.Duration("slack", 200*time.Microsecond, "wake-up window")
+	seriesPath := flag.String("series", "", "per-second CSV file")
 	flag.Parse()
 	rate := parseRate(*rateS)
 	ctx := context.Background()
@@ -215,6 +236,14 @@ func main() {
 	var mu sync.Mutex
 	var lats []int64
 	var sent, errs, last int64
+	perSec := map[int64]*second{} // per-second figures, under mu
+	sec := func(t int64) *second {
+		k := (t-start)/int64(time.Second) + 1
+		if perSec[k] == nil {
+			perSec[k] = &second{}
+		}
+		return perSec[k]
+	}
 	var wg sync.WaitGroup
 	// one collector per connection waits for the acks in publish order
 	// (a stream's acks on one connection arrive in order)
@@ -233,6 +262,13 @@ func main() {
 				case <-time.After(10 * time.Second):
 				}
 				d := now()
+				mu.Lock()
+				if s := sec(d); ok {
+					s.lats = append(s.lats, d-p.origin)
+				} else {
+					s.errs++
+				}
+				mu.Unlock()
 				if p.measured {
 					mu.Lock()
 					if ok {
@@ -286,6 +322,9 @@ func main() {
 			}
 			f, err := jss[w].PublishAsync("bench.x", body) // blocks while the window is full
 			t = now()
+			mu.Lock()
+			sec(t).sent++
+			mu.Unlock()
 			origin := min(intended, t)
 			if rate <= 0 {
 				origin = t // unthrottled: from the publish, window waits excluded (as mqbench)
@@ -325,8 +364,49 @@ func main() {
 	if secs > 0 {
 		tps = float64(len(lats)) / secs
 	}
+	if *seriesPath != "" {
+		must(writeSeries(*seriesPath, perSec, start, mStart))
+	}
 	fmt.Printf("tps=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f errors=%d sent=%d acked=%d duration_s=%.2f target_tps=%s\n",
 		tps, pct(0.5), pct(0.99), pct(0.999), pct(1), errs, sent, len(lats), secs, *rateS)
+}
+
+// second is one second of the run (mqbench's -series row).
+type second struct {
+	sent, errs int64
+	lats       []int64
+}
+
+// writeSeries writes mqbench's -series CSV: second,sent,acked,received,
+// errors,p50_ms,p99_ms,p999_ms,max_ms,phase.
+func writeSeries(path string, secs map[int64]*second, start, mStart int64) error {
+	var b strings.Builder
+	b.WriteString("second,sent,acked,received,errors,p50_ms,p99_ms,p999_ms,max_ms,phase\n")
+	var last int64
+	for k := range secs {
+		last = max(last, k)
+	}
+	for k := int64(1); k <= last; k++ {
+		s := secs[k]
+		if s == nil {
+			s = &second{}
+		}
+		slices.Sort(s.lats)
+		pct := func(q float64) float64 {
+			if len(s.lats) == 0 {
+				return 0
+			}
+			i := int(q*float64(len(s.lats))+0.5) - 1
+			return float64(s.lats[max(0, min(i, len(s.lats)-1))]) / 1e6
+		}
+		phase := "measured"
+		if start+k*int64(time.Second) <= mStart {
+			phase = "warmup"
+		}
+		fmt.Fprintf(&b, "%d,%d,%d,0,%d,%.3f,%.3f,%.3f,%.3f,%s\n", k, s.sent, len(s.lats), s.errs,
+			pct(0.5), pct(0.99), pct(0.999), pct(1), phase)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 func parseRate(s string) int64 {
@@ -371,7 +451,7 @@ GO
 			pids+=("$pid")
 			wait_port "$NATS_PORT" 20
 			line=$(timeout 180 "$tmp/natspub" -url "nats://127.0.0.1:$NATS_PORT" -rate "$rate" -size "$size_bytes" \
-				-c "$CONNS" -duration "$DUR" -warmup "$WARM" | tail -1) || line="failed"
+				-c "$CONNS" -duration "$DUR" -warmup "$WARM" -series "$series/nats-$sync-$rate.csv" | tail -1) || line="failed"
 			echo "nats-$sync  rate=$rate  $line"
 			record "nats-$sync" "$rate" "$line"
 			stop_pid "$pid"
@@ -457,7 +537,7 @@ CONF
 				-c "$CONNS" -mode async -duration 5s -warmup 0s >"$tmp/java-jit-$flush-$rate.log" 2>&1 || true
 			name=java-$(tr 'A-Z' 'a-z' <<<"${flush%_FLUSH}")
 			line=$(timeout 180 "$tmp/mqbench" produce -n "127.0.0.1:$JNS_PORT" -t "sbs_${name}_$rate" -size "$SIZE" -tps "$rate" \
-				-c "$CONNS" -mode async -duration "$DUR" -warmup "$WARM" | tail -1) || line="failed"
+				-c "$CONNS" -mode async -duration "$DUR" -warmup "$WARM" -series "$series/$name-$rate.csv" | tail -1) || line="failed"
 			echo "$name  rate=$rate  $line"
 			record "$name" "$rate" "$line"
 			stop_pid "$pid"
@@ -509,5 +589,17 @@ for r in rates:
                   ratio(g(a, r, "p50_ms"), g(b, r, "p50_ms")), ratio(g(a, r, "p99_ms"), g(b, r, "p99_ms")),
                   ratio(g(a, r, "p999_ms"), g(b, r, "p999_ms"))))
 PY
+
+# ---- per-second p99, one PNG per rate ------------------------------------------------
+for rate in $RATES; do
+	files=()
+	for s in mqd-sync mqd-async nats-always nats-default java-sync java-async; do
+		[[ -s $series/$s-$rate.csv ]] && files+=("$s=$series/$s-$rate.csv")
+	done
+	((${#files[@]})) || continue
+	"$tmp/mqbench" plot -o "$series/p99-$rate.png" -y p99_ms \
+		-title "p99 per second at $rate msg/s, $SIZE bodies, open loop ($stamp)" "${files[@]}" ||
+		echo "plot of $rate failed"
+done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at the end"
-echo "report: $report"
+echo "report: $report; per-second series and p99 plots: $series/"

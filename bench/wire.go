@@ -64,6 +64,7 @@ func (m SendMode) String() string {
 type WireConfig struct {
 	Namesrv []string // nameserver addresses
 	Topic   string
+	Topics  int // produce: spread over this many topics (TopicNames); ≤ 1: Topic alone
 	Queues  int // queues of a topic mqbench creates
 
 	Size     int      // message body bytes
@@ -90,8 +91,9 @@ type WireConfig struct {
 	ConsumerGroup string
 	FromFirst     bool // consume: start at the queues' min offset, not max
 
-	Out io.Writer // per-second lines and the summary (default io.Discard)
-	Log io.Writer // diagnostics (default io.Discard)
+	Out    io.Writer // per-second lines and the summary (default io.Discard)
+	Series *Series   // per-second rows as CSV (nil: none)
+	Log    io.Writer // diagnostics (default io.Discard)
 }
 
 // Defaults fills the zero fields.
@@ -162,6 +164,10 @@ func (c *WireConfig) Validate() error {
 		return errors.New("tps must be ≥ 0")
 	case len(c.Topic) > 127:
 		return errors.New("topic longer than 127 bytes")
+	case c.Topics < 0 || c.Topics > MaxTopics:
+		return fmt.Errorf("topics %d: want 1..%d", c.Topics, MaxTopics)
+	case c.Topics > 1 && len(c.Topic)+1+len(strconv.Itoa(c.Topics-1)) > 127:
+		return errors.New("topic plus its _N suffix longer than 127 bytes")
 	}
 	return nil
 }

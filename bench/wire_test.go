@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -314,6 +315,10 @@ type fakeCluster struct {
 	sends     atomic.Int64
 	created   atomic.Bool
 	dropEvery int64
+
+	mu       sync.Mutex
+	topics   map[string]bool  // created
+	perQueue map[string]int64 // sends by "topic/queue"
 }
 
 func startFake(t *testing.T, dropEvery int64) *fakeCluster {
@@ -321,11 +326,15 @@ func startFake(t *testing.T, dropEvery int64) *fakeCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeCluster{srv: remoting.NewServer(remoting.ServerConfig{Listener: ln}), addr: ln.Addr().String(), dropEvery: dropEvery}
+	f := &fakeCluster{srv: remoting.NewServer(remoting.ServerConfig{Listener: ln}), addr: ln.Addr().String(), dropEvery: dropEvery,
+		topics: map[string]bool{}, perQueue: map[string]int64{}}
 	ok := func(req *protocol.Command) *protocol.Command { return protocol.NewResponse(req, 0, "") }
 	f.srv.Handle(protocol.GetRouteInfoByTopic, func(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
 		topic := req.Ext("topic")
-		if topic != defaultTopicKey && !f.created.Load() {
+		f.mu.Lock()
+		known := f.topics[topic]
+		f.mu.Unlock()
+		if topic != defaultTopicKey && !known {
 			return protocol.NewResponse(req, protocol.ResponseTopicNotExist, "No topic route info")
 		}
 		r := protocol.TopicRouteData{
@@ -338,6 +347,9 @@ func startFake(t *testing.T, dropEvery int64) *fakeCluster {
 	})
 	f.srv.Handle(protocol.UpdateAndCreateTopic, func(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
 		f.created.Store(true)
+		f.mu.Lock()
+		f.topics[req.Ext("topic")] = true
+		f.mu.Unlock()
 		return ok(req)
 	})
 	f.srv.Handle(protocol.HeartBeat, func(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
@@ -351,6 +363,9 @@ func startFake(t *testing.T, dropEvery int64) *fakeCluster {
 		if err := h.Decode(req.ExtFields); err != nil || len(req.Body) != 256 {
 			return protocol.NewResponse(req, protocol.ResponseSystemError, "bad send")
 		}
+		f.mu.Lock()
+		f.perQueue[h.Topic+"/"+strconv.Itoa(int(h.QueueID))]++
+		f.mu.Unlock()
 		if n := f.sends.Add(1); f.dropEvery > 0 && n%f.dropEvery == 0 {
 			return nil // never answered: the producer must time it out
 		}

@@ -149,11 +149,15 @@ func (a *wireAdmin) masterAddrs(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// ensureTopic returns the topic's route, creating the topic on every
+// ensureTopic is ensureTopicNamed of the configured topic.
+func (a *wireAdmin) ensureTopic(ctx context.Context) (*protocol.TopicRouteData, error) {
+	return a.ensureTopicNamed(ctx, a.cfg.Topic)
+}
+
+// ensureTopicNamed returns the topic's route, creating the topic on every
 // master (UPDATE_AND_CREATE_TOPIC) when the nameserver does not know it,
 // then waiting up to 15 s for the route to appear.
-func (a *wireAdmin) ensureTopic(ctx context.Context) (*protocol.TopicRouteData, error) {
-	topic := a.cfg.Topic
+func (a *wireAdmin) ensureTopicNamed(ctx context.Context, topic string) (*protocol.TopicRouteData, error) {
 	r, err := a.route(ctx, topic)
 	if err == nil && len(routeQueues(r, true)) > 0 {
 		return r, nil
@@ -165,19 +169,11 @@ func (a *wireAdmin) ensureTopic(ctx context.Context) (*protocol.TopicRouteData, 
 	if err != nil {
 		return nil, err
 	}
-	n := int32(a.cfg.Queues)
 	for _, addr := range addrs {
-		resp, err := a.invoke(ctx, addr, protocol.NewRequest(protocol.UpdateAndCreateTopic, &protocol.CreateTopicRequestHeader{
-			Topic: topic, DefaultTopic: defaultTopicKey, ReadQueueNums: n, WriteQueueNums: n,
-			Perm: protocol.PermRead | protocol.PermWrite, TopicFilterType: protocol.TopicFilterSingleTag,
-		}), 6*time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("create topic %s on %s: %w", topic, addr, err)
+		if err := a.createTopic(ctx, addr, topic); err != nil {
+			return nil, err
 		}
-		if resp.Code != protocol.ResponseSuccess {
-			return nil, fmt.Errorf("create topic %s on %s: %s %s", topic, addr, protocol.ResponseCodeName(resp.Code), resp.Remark)
-		}
-		a.logf("created topic %s with %d queues on %s", topic, n, addr)
+		a.logf("created topic %s with %d queues on %s", topic, a.cfg.Queues, addr)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -194,6 +190,23 @@ func (a *wireAdmin) ensureTopic(ctx context.Context) (*protocol.TopicRouteData, 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// createTopic creates (or updates) topic on the broker at addr with
+// cfg.Queues read and write queues (UPDATE_AND_CREATE_TOPIC).
+func (a *wireAdmin) createTopic(ctx context.Context, addr, topic string) error {
+	n := int32(a.cfg.Queues)
+	resp, err := a.invoke(ctx, addr, protocol.NewRequest(protocol.UpdateAndCreateTopic, &protocol.CreateTopicRequestHeader{
+		Topic: topic, DefaultTopic: defaultTopicKey, ReadQueueNums: n, WriteQueueNums: n,
+		Perm: protocol.PermRead | protocol.PermWrite, TopicFilterType: protocol.TopicFilterSingleTag,
+	}), 6*time.Second)
+	if err != nil {
+		return fmt.Errorf("create topic %s on %s: %w", topic, addr, err)
+	}
+	if resp.Code != protocol.ResponseSuccess {
+		return fmt.Errorf("create topic %s on %s: %s %s", topic, addr, protocol.ResponseCodeName(resp.Code), resp.Remark)
+	}
+	return nil
 }
 
 // clientID is the heartbeat client id: ip@instance, like the clients.

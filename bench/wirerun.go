@@ -40,18 +40,18 @@ type producer struct {
 // setupProducer resolves (or creates) the topic, dials the connections
 // and builds their templates.
 func setupProducer(ctx context.Context, cfg *WireConfig, adm *wireAdmin, clock *runClock) (*producer, error) {
-	r, err := adm.ensureTopic(ctx)
+	names := cfg.TopicNames()
+	routes, err := adm.ensureTopics(ctx, names) // wiretopics.go
 	if err != nil {
 		return nil, err
 	}
-	queues := routeQueues(r, true)
-	byAddr := map[string][]brokerQueue{}
-	var addrs []string
-	for _, q := range queues {
-		if byAddr[q.addr] == nil {
-			addrs = append(addrs, q.addr)
-		}
-		byAddr[q.addr] = append(byAddr[q.addr], q)
+	byAddr, addrs := spreadPairs(names, routes)
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("topic %s has no writable queue on a master", cfg.Topic)
+	}
+	npairs := 0
+	for _, pairs := range byAddr {
+		npairs += len(pairs)
 	}
 	for _, addr := range addrs {
 		if err := adm.heartbeat(ctx, addr, true, false); err != nil {
@@ -71,12 +71,13 @@ func setupProducer(ctx context.Context, cfg *WireConfig, adm *wireAdmin, clock *
 	case cfg.V2:
 		code, lang, version = protocol.SendMessageV2, protocol.LanguageJava, protocol.VersionV4_9_7
 	}
+	shares := connShares(byAddr, addrs, nconns, len(names) > 1)
 	for k := range nconns {
 		addr := addrs[k%len(addrs)]
 		var tmpls []*reqTemplate
-		for _, q := range byAddr[addr] {
+		for _, q := range shares[k] {
 			t, err := buildTemplate(templateSpec{
-				code: code, topic: cfg.Topic, group: cfg.ProducerGroup, queue: q.queue,
+				code: code, topic: q.topic, group: cfg.ProducerGroup, queue: q.queue,
 				bodyLen: cfg.Size, batch: cfg.Batch, keys: cfg.Keys, tags: cfg.Tags,
 				oneway: cfg.Mode == ModeOneway, idPrefix: idPrefix(k), language: lang, version: version,
 				defaultTopic: defaultTopicKey, defaultTopicQueueNums: 4,
@@ -97,7 +98,7 @@ func setupProducer(ctx context.Context, cfg *WireConfig, adm *wireAdmin, clock *
 		c.onErr = p.logRemark
 		p.conns = append(p.conns, c)
 	}
-	fmt.Fprintf(cfg.Log, "producing to %s: %d queues on %d broker(s), %d connection(s)\n", cfg.Topic, len(queues), len(addrs), nconns)
+	fmt.Fprintf(cfg.Log, "producing to %s (%d topic(s)): %d queues on %d broker(s), %d connection(s)\n", cfg.Topic, len(names), npairs, len(addrs), nconns)
 	return p, nil
 }
 
@@ -396,23 +397,29 @@ func (p *producer) line(cons *consumer) func(sec int) string {
 		t := p.tick(&prev, h)
 		var kv KV
 		kv.Int("t", int64(sec)).Int("sent/s", t.sent).Int("acked/s", t.acked)
+		var recvSec int64
 		if cons != nil {
 			recv := cons.recv.Load()
-			kv.Int("recv/s", recv-prevRecv)
+			recvSec = recv - prevRecv
+			kv.Int("recv/s", recvSec)
 			prevRecv = recv
 			ch.Reset()
 			cons.hist.drain(ch, t.errs)
 		}
 		kv.Add("errors", FormatErrors(t.errs))
+		row := SeriesRow{Second: sec, Sent: t.sent, Acked: t.acked, Errors: sumErrors(t.errs), Latency: PercentilesOf(t.hist)}
 		if cons != nil {
-			kv.Lat("", PercentilesOf(ch)).Ms("send_p99_ms", PercentilesOf(t.hist).P99)
+			row.Latency = PercentilesOf(ch)
+			row.Received = recvSec
+			kv.Lat("", row.Latency).Ms("send_p99_ms", PercentilesOf(t.hist).P99)
 		} else {
-			kv.Lat("", PercentilesOf(t.hist))
+			kv.Lat("", row.Latency)
 		}
 		kv.Int("inflight", t.inflight).Ms("lag_max_ms", float64(t.lagMaxUs)/1000)
-		if p.start+int64(sec)*int64(time.Second) <= p.mStart {
+		if row.Warmup = p.start+int64(sec)*int64(time.Second) <= p.mStart; row.Warmup {
 			kv.Add("phase", "warmup")
 		}
+		p.cfg.Series.Add(row)
 		return kv.String()
 	}
 }
@@ -678,10 +685,12 @@ func Consume(ctx context.Context, cfg WireConfig) (*Summary, error) {
 		kv.Int("t", int64(sec)).Int("recv/s", recv-prevRecv).
 			Add("MB/s", strconv.FormatFloat(float64(b-prevBytes)/1e6, 'f', 1, 64)).
 			Add("errors", FormatErrors(errs)).Lat("", PercentilesOf(h))
-		prevRecv, prevBytes = recv, b
-		if start+int64(sec)*int64(time.Second) <= c.mStart {
+		warm := start+int64(sec)*int64(time.Second) <= c.mStart
+		if warm {
 			kv.Add("phase", "warmup")
 		}
+		cfg.Series.Add(SeriesRow{Second: sec, Received: recv - prevRecv, Errors: sumErrors(errs), Latency: PercentilesOf(h), Warmup: warm})
+		prevRecv, prevBytes = recv, b
 		return kv.String()
 	})
 	c.run(rctx, cancel)
@@ -707,6 +716,9 @@ func E2E(ctx context.Context, cfg WireConfig) (*Summary, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Topics > 1 {
+		return nil, errors.New("e2e consumes one topic: -topics is for produce")
 	}
 	cfg.FromFirst = false
 	adm := newWireAdmin(&cfg)

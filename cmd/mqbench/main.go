@@ -6,6 +6,9 @@
 //	mqbench produce -mode batch:32 -tps max       as fast as the request window allows
 //	mqbench consume -t mqbench                    receipt − store time of new messages
 //	mqbench e2e -tps 10k                          receipt − born time, producing and consuming
+//	mqbench produce -series s.csv                 also one CSV line per second (bench.SeriesHeader)
+//	mqbench produce -topics 10000 -queues 8       sends spread over 10,000 topics of 8 queues
+//	mqbench plot -o p99.png a.csv b.csv           the per-second p99 of series files as a PNG
 //
 // One line per second, then one summary line of key=value pairs:
 //
@@ -25,18 +28,34 @@ import (
 	"github.com/mqd/mqd/bench"
 )
 
-const usage = `usage: mqbench produce|consume|e2e [flags]   (mqbench produce -h lists the flags)`
+const usage = `usage: mqbench produce|consume|e2e|plot [flags]   (mqbench produce -h lists the flags)`
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "plot" {
+		if err := runPlot(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "mqbench plot:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if len(os.Args) < 2 || (os.Args[1] != "produce" && os.Args[1] != "consume" && os.Args[1] != "e2e") {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
 	cmd := os.Args[1]
-	cfg, err := parseFlags(cmd, os.Args[2:])
+	cfg, seriesPath, err := parseFlags(cmd, os.Args[2:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqbench:", err)
 		os.Exit(2)
+	}
+	if seriesPath != "" {
+		f, err := os.Create(seriesPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mqbench:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		cfg.Series = bench.NewSeries(f)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -48,13 +67,17 @@ func main() {
 	case "e2e":
 		_, err = bench.E2E(ctx, cfg)
 	}
+	if err == nil {
+		err = cfg.Series.Err()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqbench:", err)
-		os.Exit(1)
+		os.Exit(1) // deferred closes are skipped: the series lines are already written
 	}
 }
 
-func parseFlags(cmd string, args []string) (bench.WireConfig, error) {
+// parseFlags returns the run's configuration and the -series path.
+func parseFlags(cmd string, args []string) (bench.WireConfig, string, error) {
 	fs := flag.NewFlagSet("mqbench "+cmd, flag.ContinueOnError)
 	var (
 		cfg                                  bench.WireConfig
@@ -66,10 +89,14 @@ func parseFlags(cmd string, args []string) (bench.WireConfig, error) {
 		queues, conns, inflight              int
 		topic, producerGroup, consumerGroup  string
 		v2                                   bool
+		series                               string
+		topics                               int
 	)
 	fs.StringVar(&namesrv, "n", "127.0.0.1:9876", "nameserver address(es), separated by ';' or ','")
 	fs.StringVar(&topic, "t", "mqbench", "topic (created with -queues queues if missing)")
 	fs.IntVar(&queues, "queues", 8, "queues of a topic mqbench creates")
+	fs.IntVar(&topics, "topics", 1, "produce: spread the sends round-robin over this many topics, named <t>_0 … <t>_<N-1> when N > 1 (created with -queues queues if missing)")
+	fs.StringVar(&series, "series", "", "also write one CSV line per second to this file (second,sent,acked,received,errors,p50_ms,p99_ms,p999_ms,max_ms,phase)")
 	fs.StringVar(&size, "size", "1k", "message body size: 512, 1k, 4k, 1m")
 	fs.StringVar(&tps, "tps", "10k", "target messages/s (open loop): 1000, 10k, 100k, or max")
 	fs.IntVar(&conns, "c", 4, "producer connections")
@@ -88,13 +115,19 @@ func parseFlags(cmd string, args []string) (bench.WireConfig, error) {
 	fs.StringVar(&from, "from", "last", "consume: start at the queues' last (max) or first (min) offset")
 	fs.BoolVar(&verbose, "v", false, "diagnostics on stderr (topic creation, first error remarks)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return cfg, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if topics < 1 {
+		return cfg, "", fmt.Errorf("-topics %d: want at least 1", topics)
+	}
+	if topics != 1 && cmd != "produce" {
+		return cfg, "", fmt.Errorf("-topics: only produce spreads over topics")
 	}
 	var err error
-	cfg = bench.WireConfig{Namesrv: bench.SplitAddrs(namesrv), Topic: topic, Queues: queues, Conns: conns,
+	cfg = bench.WireConfig{Namesrv: bench.SplitAddrs(namesrv), Topic: topic, Topics: topics, Queues: queues, Conns: conns,
 		Inflight: inflight, V2: v2, Duration: duration, Count: count, Warmup: warmup, Timeout: timeout, Slack: slack,
 		ProducerGroup: producerGroup, ConsumerGroup: consumerGroup, FromFirst: from == "first",
 		Out: os.Stdout, Log: io.Discard}
@@ -102,22 +135,22 @@ func parseFlags(cmd string, args []string) (bench.WireConfig, error) {
 		cfg.Log = os.Stderr
 	}
 	if from != "first" && from != "last" {
-		return cfg, fmt.Errorf("-from %q: want first or last", from)
+		return cfg, "", fmt.Errorf("-from %q: want first or last", from)
 	}
 	if cfg.Size, err = bench.ParseSize(size); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	if cfg.TPS, err = bench.ParseRate(tps); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	if cfg.Mode, cfg.Batch, err = bench.ParseMode(mode); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	if cfg.Keys, err = bench.ParseOnOff(keys); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
 	if cfg.Tags, err = bench.ParseOnOff(tags); err != nil {
-		return cfg, err
+		return cfg, "", err
 	}
-	return cfg, nil
+	return cfg, series, cfg.Validate()
 }

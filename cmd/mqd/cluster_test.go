@@ -104,6 +104,7 @@ type cluster struct {
 	bAddrs   []string // remoting addresses, index = broker
 	bHAAddrs []string
 	proxies  []*cutProxy // per broker: its path to the controllers (partition tests)
+	haProxy  []*cutProxy // per broker: its slaves' path to its HA server (haAdvertisedAddr)
 }
 
 func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
@@ -149,6 +150,9 @@ func newCluster(t *testing.T, timeout time.Duration) *cluster {
 		t.Cleanup(func() { ns.Shutdown(context.Background()) })
 		c.ns, c.nsAddrs = append(c.ns, ns), append(c.nsAddrs, ln.Addr().String())
 	}
+	for i := range 3 {
+		c.haProxy = append(c.haProxy, newCutProxy(t, c.bHAAddrs[i]))
+	}
 	var confs []string
 	for i := range 3 {
 		var ctrl []string
@@ -165,6 +169,7 @@ func newCluster(t *testing.T, timeout time.Duration) *cluster {
 			"brokerHeartbeatInterval=" + fmt.Sprint(failoverInterval.Milliseconds()), "haMaxTimeSlaveNotCatchup=3000",
 			"haListenPort=" + portOf(c.bHAAddrs[i]), "mappedFileSizeCommitLog=4194304",
 			"registerNameServerPeriod=1000",
+			"haAdvertisedAddr=" + c.haProxy[i].addr(),
 		}, "\n")), 0o644)
 		confs = append(confs, conf)
 	}
@@ -213,6 +218,11 @@ func (c *cluster) cutController(i int, cut bool) {
 		p.set(cut)
 	}
 }
+
+// cutHA cuts (or restores) every path into broker i's HA server: the
+// connections its slaves have through its advertised proxy are closed and
+// new ones refused.
+func (c *cluster) cutHA(i int, cut bool) { c.haProxy[i].set(cut) }
 
 // master returns the broker index every nameserver routes brokerId 0 of
 // broker-a to, or -1.

@@ -37,11 +37,15 @@ func startControlled(cfg broker.Config, log *slog.Logger, sig <-chan os.Signal) 
 	if masterRole != broker.RoleAsyncMaster {
 		masterRole = broker.RoleSyncMaster // the controller-mode default, as in Java
 	}
+	haAddr := net.JoinHostPort(ip, strconv.Itoa(haPort))
+	if cfg.HA.AdvertisedAddr != "" {
+		haAddr = cfg.HA.AdvertisedAddr // haAdvertisedAddr: NAT, a proxy
+	}
 	cc := cfg.Controller
 	r := &controlled{opt: failover.Options{Broker: cfg, MasterRole: masterRole, AllAck: cc.AllAck, MinInSync: cc.MinInSync},
 		started: make(chan struct{})}
 	a, err := agent.New(agent.Config{Cluster: cfg.ClusterName, BrokerName: cfg.BrokerName,
-		BrokerAddr: net.JoinHostPort(ip, strconv.Itoa(cfg.ListenPort)), HAAddr: net.JoinHostPort(ip, strconv.Itoa(haPort)),
+		BrokerAddr: net.JoinHostPort(ip, strconv.Itoa(cfg.ListenPort)), HAAddr: haAddr,
 		Controllers: cc.Addrs, Interval: cc.HeartbeatInterval, Timeout: cc.HeartbeatTimeout, Lease: cc.Lease, AllAck: cc.AllAck,
 		InSyncLag: cc.InSyncLag, Priority: cc.Priority, Logger: log}, r)
 	if err != nil {

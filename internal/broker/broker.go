@@ -102,9 +102,12 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.initDelay(&storeCfg); err != nil {               // delay.go
 		return nil, err
 	}
+	opened := time.Now()
 	if b.store, err = engine.Open(storeCfg); err != nil {
 		return nil, err
 	}
+	// bench/recovery.sh reads this line (issue 14: recovery after kill -9)
+	b.log.Info("store opened", "took", time.Since(opened).Round(time.Millisecond), "dir", storeCfg.Dir)
 	if err := b.attachDelay(); err != nil {
 		b.store.Close()
 		return nil, err

@@ -151,7 +151,7 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 	case "brokerRole", "haListenPort", "haMasterAddress", "slaveReadEnable", "haSendHeartbeatInterval",
 		"haHousekeepingInterval", "haTransferBatchSize", "haSlaveFallbehindMax", "haSlaveAckDurable":
 		return applyHAProperty(c, k, v) // ha.go
-	case "haStreamCompression":
+	case "haStreamCompression", "haAdvertisedAddr":
 		return applyHAProperty(c, k, v) // ha.go
 	default:
 		return applyStoreProperty(s, k, v)

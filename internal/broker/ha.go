@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,12 @@ type HAConfig struct {
 	// MasterRemoting (slaves) is the master's remoting address for the
 	// metadata sync; "" = learn it from the nameserver.
 	MasterRemoting string
+	// AdvertisedAddr is haAdvertisedAddr (mqd only; Java's brokerIP2 sets
+	// the host alone): the host:port this broker registers as its HA
+	// address (nameserver haServerAddr, controller replica HA address)
+	// instead of the one it listens on, for a broker behind NAT or a
+	// proxy; "" = brokerIP1 and the HA listen port.
+	AdvertisedAddr string
 	// AllAck (SYNC_MASTER in controller mode, allAckInSyncStateSet; set
 	// by internal/failover, not a key here) makes a send wait for every
 	// in-sync slave (SetSyncStateSet), refused below MinInSync
@@ -84,6 +91,11 @@ func applyHAProperty(c *Config, k, v string) (bool, error) {
 		return true, setInt(&h.ListenPort, v)
 	case "haMasterAddress":
 		h.MasterAddress = v
+	case "haAdvertisedAddr":
+		if err := checkHostPort(v); err != nil {
+			return true, err
+		}
+		h.AdvertisedAddr = v
 	case "slaveReadEnable":
 		return true, setBool(&h.SlaveReadEnable, v)
 	case "haSendHeartbeatInterval":
@@ -105,6 +117,26 @@ func applyHAProperty(c *Config, k, v string) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// maxHostPort bounds an advertised host:port (a DNS name is at most 253
+// bytes, the port 5 digits).
+const maxHostPort = 261
+
+// checkHostPort accepts host:port with a non-empty host (name or IP, IPv6
+// in brackets) and a port in 1..65535: what a peer can dial.
+func checkHostPort(v string) error {
+	if len(v) > maxHostPort || strings.ContainsAny(v, " \t\r\n;,/\x00") {
+		return fmt.Errorf("want host:port (at most %d bytes, no spaces, ';', ',' or '/')", maxHostPort)
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return fmt.Errorf("want host:port")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("port %q outside 1..65535", port)
+	}
+	return nil
 }
 
 func (h *HAConfig) defaults() {
@@ -247,9 +279,13 @@ func (b *Broker) stopHA() {
 // bytes its master never had (cmd/mqd exits with it).
 func (b *Broker) Fatal() <-chan error { return b.ha.fatal }
 
-// HAAddr is the address this broker registers as its HA server: its own
-// (masters) or, before it listens, listenPort + 1.
+// HAAddr is the address this broker registers as its HA server:
+// haAdvertisedAddr if set, else its own (masters) or, before it listens,
+// listenPort + 1.
 func (b *Broker) HAAddr() string {
+	if a := b.cfg.HA.AdvertisedAddr; a != "" {
+		return a
+	}
 	if b.ha.addr.IsValid() {
 		return b.ha.addr.String()
 	}
