@@ -26,13 +26,76 @@
 // quorum still follows. A controller without a quorum answers nothing as
 // leader and elects nobody.
 //
-// # Fencing contract with brokers
+// # Acknowledgement (allAckInSyncStateSet, the default)
 //
-// A master counts its lease from when it SENT its last answered heartbeat;
-// it must stop acknowledging writes once the lease (shorter than its
-// controllerHeartBeatTimeoutMills) runs out. The leader elects a
-// replacement only after that timeout passed since it RECEIVED the
-// master's last heartbeat, which is later than the send; a new leader
-// seeds every replica as alive for SeedTimeout. So the old master is
-// fenced before anyone else is elected.
+// A SYNC_MASTER master acknowledges a send only once EVERY member of its
+// in-sync set has acknowledged the bytes over an HA connection to it
+// (ha/isr.go; Java's allAckInSyncStateSet), and refuses sends while the
+// set, itself counted, is below minInSyncReplicas (default 2). The set it
+// waits for is the committed one united with every change it proposed
+// whose outcome it does not know (controller/agent/isr.go): the in-sync
+// set of a master epoch changes only by that master's proposals, so the
+// committed set is always within it. A slave joins a proposal only once
+// the master already waits for it and its acknowledgement covers every
+// send acknowledged so far.
+//
+// Invariant: every acknowledged message is in the log of every member of
+// the committed in-sync set of its epoch, below where that member's next
+// epoch begins. Hence a clean election (new master from the committed
+// set) never loses an acknowledged message, without any lease:
+//
+//   - Old master M cut from the controllers and from its slaves: it
+//     collects no acknowledgement, so it acknowledges nothing.
+//   - M cut from the controllers only: the new master N was in the
+//     committed set, hence in the set M waits for. M can acknowledge a
+//     send only while N (and every other member) still replicates from M
+//     and has it. N switches on learning the election: it stops
+//     replicating from M and begins its epoch at its log end, above every
+//     byte it acknowledged to M. From then on M cannot complete a send.
+//     The same holds for any slave switching master mid-round: what it
+//     acknowledged to M is in its log below the new epoch; what it had
+//     not, M did not acknowledge.
+//   - Election racing an in-flight acknowledgement: N acknowledged the
+//     bytes to M before switching (then N has them) or did not (then M
+//     never acknowledges them; the producer sees FLUSH_SLAVE_TIMEOUT or
+//     its own timeout, the message may or may not survive).
+//   - Expansion racing an election: the elect op and the in-sync op are
+//     ordered by the Raft log. In-sync op first: the joining slave held
+//     every acknowledged byte when proposed and was waited for since, so
+//     it may be elected. Elect op first: the in-sync op is refused (fenced
+//     master epoch); N came from the older set, which M waited for.
+//   - Shrink racing an election: M waits for a removed slave until it
+//     learns the shrink committed; an election before that may pick the
+//     removed slave, which has everything. After it, the removed slave is
+//     no longer a clean candidate.
+//   - Controllers without a quorum: nothing is elected and no in-sync
+//     change commits, so a master whose whole set acknowledges goes on
+//     acknowledging (the data path survives the controllers), and one
+//     whose set member died times out its sends rather than acknowledging
+//     with a smaller set.
+//   - Cold restart (every broker down, the controllers keep the set): the
+//     master is cleared when its heartbeats stop; whichever member of the
+//     committed set comes back first may be elected, since each holds
+//     every acknowledged message.
+//
+// A master still stops acknowledging as soon as it learns of another
+// master or a newer epoch (the agent fences it before switching role) or
+// of no master at all. The guarantee does not hold for an unclean
+// election (Config.Unclean) and, for a power loss of the machines, needs
+// haSlaveAckDurable on the slaves (and SYNC_FLUSH on the master). It
+// assumes a controller handles a CONTROLLER_ALTER_SYNC_STATE_SET within
+// controllerHeartBeatTimeoutMills or never (agent/isr.go).
+//
+// # Lease (controllerLeaseMills; only without allAckInSyncStateSet)
+//
+// With allAckInSyncStateSet=false a SYNC_MASTER acknowledges with one
+// slave's ack (4.x), which is safe against two masters only with a
+// lease, on by default in that mode: a master counts its lease from when
+// it SENT its last answered heartbeat; it must stop acknowledging writes
+// once the lease (shorter than its controllerHeartBeatTimeoutMills) runs
+// out. The leader elects a replacement only after that timeout passed
+// since it RECEIVED the master's last heartbeat, which is later than the
+// send; a new leader seeds every replica as alive for SeedTimeout. So the
+// old master is fenced before anyone else is elected. Without a quorum
+// such a master fences its writes too.
 package controller

@@ -26,11 +26,14 @@ const (
 	PropertiesSizeExceeded
 	OSPageCacheBusy
 	UnknownError
+	// InSyncReplicasNotEnough (controller mode, replica.go): the in-sync
+	// set is below minInSyncReplicas; the put is refused unwritten.
+	InSyncReplicasNotEnough
 )
 
 var statusNames = [...]string{"PUT_OK", "FLUSH_DISK_TIMEOUT", "FLUSH_SLAVE_TIMEOUT", "SLAVE_NOT_AVAILABLE",
 	"SERVICE_NOT_AVAILABLE", "CREATE_MAPPED_FILE_FAILED", "MESSAGE_ILLEGAL", "PROPERTIES_SIZE_EXCEEDED",
-	"OS_PAGE_CACHE_BUSY", "UNKNOWN_ERROR"}
+	"OS_PAGE_CACHE_BUSY", "UNKNOWN_ERROR", "IN_SYNC_REPLICAS_NOT_ENOUGH"}
 
 func (s PutStatus) String() string {
 	if int(s) < len(statusNames) {
@@ -114,6 +117,9 @@ func (s *Store) put(batch []*message.Message, m *message.Message, w flush.Wait, 
 	}
 	if s.fenced.Load() {
 		return PutResult{Status: ServiceNotAvailable, Err: ErrFenced}
+	}
+	if !s.enoughReplicas(producerWaits) { // replica.go
+		return PutResult{Status: InSyncReplicasNotEnough, Err: ErrInSyncReplicasNotEnough}
 	}
 	req.checksum()
 	res, err := s.cl.Append(req, w)

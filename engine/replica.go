@@ -27,6 +27,27 @@ type ReplicaWaiter interface {
 	WaitReplica(end int64) PutStatus
 }
 
+// ReplicaChecker is implemented by a ReplicaWaiter that can refuse a put
+// before it is written (controller mode: the in-sync set is below
+// minInSyncReplicas; Java's CommitLog checks it before the append).
+type ReplicaChecker interface {
+	EnoughReplicas() bool
+}
+
+// ErrInSyncReplicasNotEnough is the refusal's reason; the broker sends it
+// as the remark of SYSTEM_ERROR (1), as Java does.
+var ErrInSyncReplicasNotEnough = errors.New("in-sync replicas not enough")
+
+// enoughReplicas asks the replica waiter, if it can tell, whether a put
+// the producer waits for may be written.
+func (s *Store) enoughReplicas(producerWaits bool) bool {
+	if !producerWaits || s.replica == nil {
+		return true
+	}
+	c, ok := s.replica.(ReplicaChecker)
+	return !ok || c.EnoughReplicas()
+}
+
 // SetReplicaWaiter makes puts that wait (not WAIT=false) also wait for a
 // slave. Call before the store takes puts.
 func (s *Store) SetReplicaWaiter(w ReplicaWaiter) { s.replica = w }

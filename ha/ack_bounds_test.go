@@ -59,6 +59,7 @@ func TestLeaseBoundsAcks(t *testing.T) {
 	defer slave.Close()
 	stop, _ := c.slave(slave, c.srv.Addr().String())
 	defer stop()
+	waitFor(t, "slave to connect", func() bool { return c.srv.Status().Slaves == 1 })
 	put(t, c.master, 0, 5)
 	end := c.master.WrittenOffset()
 	if err := c.srv.WaitAck(end, 5*time.Second); err != nil {

@@ -57,10 +57,14 @@ type replicaWaiter struct {
 	timeout time.Duration
 }
 
+func (w replicaWaiter) EnoughReplicas() bool { return w.srv.EnoughInSync() }
+
 func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
 	switch err := w.srv.WaitAck(end, w.timeout); {
 	case err == nil:
 		return engine.PutOK
+	case errors.Is(err, ha.ErrInSyncNotEnough):
+		return engine.InSyncReplicasNotEnough
 	case errors.Is(err, ha.ErrSlaveTimeout):
 		return engine.FlushSlaveTimeout
 	default:

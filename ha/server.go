@@ -29,6 +29,7 @@ type Server struct {
 	closed  bool
 	fenced  bool      // fence.go: no waiter is released
 	lease   time.Time // fence.go: no waiter is released after it (zero: no lease)
+	isr     *isrState // isr.go: all-in-sync acknowledgement; nil: the 4.x rule
 	wg      sync.WaitGroup
 }
 
@@ -98,6 +99,9 @@ type Status struct {
 	Slaves   int
 	Acked    int64     // highest offset a slave acknowledged
 	Replicas []Replica // one per connected slave, by brokerId
+	// Confirmed (all-in-sync mode) is the highest send end released
+	// (isr.go, Server.Confirmed).
+	Confirmed int64
 }
 
 // Replica is one connected slave.
@@ -112,6 +116,9 @@ func (s *Server) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Slaves: len(s.conns), Acked: s.acked}
+	if s.isr != nil {
+		st.Confirmed = s.isr.confirmed
+	}
 	for sc := range s.conns {
 		st.Replicas = append(st.Replicas, Replica{BrokerID: sc.brokerID, Addr: sc.c.RemoteAddr().String(), Acked: sc.acked})
 	}
@@ -142,22 +149,32 @@ func (s *Server) Slaves() []SlaveStatus {
 // is connected or the acknowledged offset is more than FallBehindMax
 // behind end, and with ErrSlaveTimeout after timeout. Waiters are released
 // by each report, so one replication round releases every send it covers.
+// In all-in-sync mode (SetSyncSet) every slave of the in-sync set must
+// have acknowledged instead (isr.go).
 func (s *Server) WaitAck(end int64, timeout time.Duration) error {
 	s.mu.Lock()
 	if !s.holdsLocked(time.Now()) {
 		s.mu.Unlock()
 		return ErrFenced
 	}
-	if len(s.conns) == 0 || end-s.acked >= s.cfg.FallBehindMax {
+	var w *flush.Waiter
+	if s.isr != nil {
+		var err error
+		if w, err = s.waitISR(end); w == nil {
+			return err
+		}
+	} else {
+		if len(s.conns) == 0 || end-s.acked >= s.cfg.FallBehindMax {
+			s.mu.Unlock()
+			return ErrSlaveNotAvailable
+		}
+		if s.acked >= end {
+			s.mu.Unlock()
+			return nil
+		}
+		w = s.waiters.Add(end)
 		s.mu.Unlock()
-		return ErrSlaveNotAvailable
 	}
-	if s.acked >= end {
-		s.mu.Unlock()
-		return nil
-	}
-	w := s.waiters.Add(end)
-	s.mu.Unlock()
 	err := w.Wait(timeout)
 	if errors.Is(err, flush.ErrTimeout) {
 		return ErrSlaveTimeout
@@ -173,6 +190,11 @@ func (s *Server) ack(sc *serverConn, off int64) {
 	defer s.mu.Unlock()
 	now := time.Now()
 	sc.acked, sc.report = off, now
+	if s.isr != nil {
+		s.acked = max(s.acked, off)
+		s.releaseCoveredLocked() // isr.go: every in-sync slave must have it
+		return
+	}
 	if off <= s.acked || !s.holdsLocked(now) {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -41,10 +42,11 @@ func startControlled(cfg broker.Config, log *slog.Logger, sig <-chan os.Signal) 
 		haAddr = cfg.HA.AdvertisedAddr // haAdvertisedAddr: NAT, a proxy
 	}
 	cc := cfg.Controller
-	r := &controlled{opt: failover.Options{Broker: cfg, MasterRole: masterRole}, started: make(chan struct{})}
+	r := &controlled{opt: failover.Options{Broker: cfg, MasterRole: masterRole, AllAck: cc.AllAck, MinInSync: cc.MinInSync},
+		started: make(chan struct{})}
 	a, err := agent.New(agent.Config{Cluster: cfg.ClusterName, BrokerName: cfg.BrokerName,
 		BrokerAddr: net.JoinHostPort(ip, strconv.Itoa(cfg.ListenPort)), HAAddr: haAddr,
-		Controllers: cc.Addrs, Interval: cc.HeartbeatInterval, Timeout: cc.HeartbeatTimeout, Lease: cc.Lease,
+		Controllers: cc.Addrs, Interval: cc.HeartbeatInterval, Timeout: cc.HeartbeatTimeout, Lease: cc.Lease, AllAck: cc.AllAck,
 		InSyncLag: cc.InSyncLag, Priority: cc.Priority, Logger: log}, r)
 	if err != nil {
 		return nil, nil, err
@@ -66,7 +68,7 @@ func startControlled(cfg broker.Config, log *slog.Logger, sig <-chan os.Signal) 
 // controlled is the broker as the agent drives it: the failover.Node is
 // started on the first role and switched on the next ones.
 type controlled struct {
-	opt     failover.Options
+	opt     failover.Options // opt.InSync: the last SyncStateSet before the node started
 	mu      sync.Mutex
 	n       *failover.Node
 	started chan struct{}
@@ -84,7 +86,7 @@ func (c *controlled) SwitchRole(r agent.Role) error {
 	if c.n != nil {
 		return c.n.SwitchRole(failover.Role(r))
 	}
-	n, err := failover.Start(c.opt, failover.Role(r))
+	n, err := failover.Start(c.opt, failover.Role(r)) // with the in-sync set given before
 	if err != nil {
 		return err
 	}
@@ -98,6 +100,20 @@ func (c *controlled) Lease(until time.Time) {
 	if n := c.node(); n != nil {
 		n.Lease(until)
 	}
+}
+
+// SyncStateSet forwards whose acknowledgement a send needs
+// (failover.Node.SyncStateSet); before the node runs it is kept for its
+// start. Pending slaves before the start cannot exist: a proposal needs
+// a running master.
+func (c *controlled) SyncStateSet(committed, pending []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.opt.InSync = append(slices.Clone(committed), pending...)
+		return
+	}
+	c.n.SyncStateSet(committed, pending)
 }
 
 func (c *controlled) Fence(on bool) {
@@ -115,12 +131,12 @@ func (c *controlled) Status() agent.Status {
 		return agent.Status{}
 	}
 	st := n.Status()
-	out := agent.Status{Epoch: st.Epoch.Epoch, MaxOffset: st.LogEnd}
+	out := agent.Status{Epoch: st.Epoch.Epoch, MaxOffset: st.LogEnd, Confirmed: st.HA.Confirmed}
 	if st.Role.Master && st.Running {
 		out.Acked = map[int64]int64{}
 		for _, r := range st.HA.Replicas {
 			if r.BrokerID > 0 { // 0: a slave too old to say who it is
-				out.Acked[r.BrokerID] = r.Acked
+				out.Acked[r.BrokerID] = max(out.Acked[r.BrokerID], r.Acked) // a reconnecting slave may have two links
 			}
 		}
 	}

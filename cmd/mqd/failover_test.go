@@ -138,9 +138,12 @@ func failoverTimes(times []time.Duration) {
 }
 
 // TestFailoverPartitionedMaster cuts the master off from every
-// controller: it must stop acknowledging (fenced) before a slave is
-// elected; when the cut heals it rejoins as a slave of the new master.
-// Every acknowledged message reads back on the final master.
+// controller (not from its slaves): a slave is elected, and once it has
+// switched the old master can no longer collect the acknowledgement of
+// its whole in-sync set (allAckInSyncStateSet), so it refuses writes
+// (they time out) although it is not fenced; when the cut heals it
+// rejoins as a slave of the new master. Every acknowledged message reads
+// back on the final master.
 func TestFailoverPartitionedMaster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process failover")
@@ -154,7 +157,8 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	m := c.master()
 	c.cutController(m, true)
 	nm := c.waitMaster(m, 30*time.Second)
-	// the old master is fenced: it refuses writes
+	// the new master has switched (it took the probe): the old one lacks
+	// its acknowledgement and refuses writes
 	if code, _, err := sendOne(c.bAddrs[m], "to the old master"); err == nil && code == protocol.ResponseSuccess {
 		t.Fatal("the partitioned old master still acknowledges writes")
 	}
@@ -171,10 +175,10 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 
 // TestFailoverControllerLoss: with one controller killed the quorum
 // survives and a killed master is still replaced; with two killed no
-// election can happen, the master fences its writes after its lease
-// (it cannot tell a controller outage from its own partition) while
-// reads keep working, and it resumes writes in the same epoch once a
-// quorum is back.
+// election can happen and the master KEEPS acknowledging writes, since
+// every in-sync slave still acknowledges them (allAckInSyncStateSet: no
+// lease to run out, controller/doc.go); when a quorum is back nothing has
+// changed: same master, same epoch, same in-sync set.
 func TestFailoverControllerLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process failover")
@@ -192,29 +196,79 @@ func TestFailoverControllerLoss(t *testing.T) {
 		t.Fatalf("send: %d %v", code, err)
 	}
 	c.ctrls[1].kill9()
-	time.Sleep(4 * time.Second) // past the lease
-	if code, _, err := sendOne(c.bAddrs[nm], "no quorum"); err == nil && code == protocol.ResponseSuccess {
-		t.Fatal("a master without a controller quorum acknowledged a write")
+	lost := time.Now()
+	acked := map[int64]string{}
+	for i := 0; time.Since(lost) < 5*time.Second; i++ { // well past the heartbeat timeout (3 s)
+		body := fmt.Sprintf("no quorum %d", i)
+		code, off, err := sendOne(c.bAddrs[nm], body)
+		if err != nil || code != protocol.ResponseSuccess {
+			t.Fatalf("%v after the quorum was lost: a send was refused: %d %v", time.Since(lost), code, err)
+		}
+		acked[off] = body
+		time.Sleep(50 * time.Millisecond)
 	}
 	if body, err := readAt(c.bAddrs[nm], off); err != nil || body != "before quorum loss" {
 		t.Fatalf("read without quorum: %q %v", body, err)
 	}
-	if m2 := c.master(); m2 >= 0 && m2 != nm {
-		t.Fatalf("routes moved to %d without a quorum", m2)
+	if m2 := c.master(); m2 != nm {
+		t.Fatalf("routes moved to %d without a quorum (master %d)", m2, nm)
 	}
 	c.ctrls[1].start(t)
-	deadline := time.Now().Add(30 * time.Second)
+	if after := c.waitInSync(3, 30*time.Second); after.MasterEpoch != info.MasterEpoch || after.MasterID != info.MasterID ||
+		after.SyncStateSetEpoch != info.SyncStateSetEpoch {
+		t.Fatalf("quorum loss changed the broker set: %+v, was %+v", after, info)
+	}
+	if code, _, err := sendOne(c.bAddrs[nm], "quorum back"); err != nil || code != protocol.ResponseSuccess {
+		t.Fatalf("send with the quorum back: %d %v", code, err)
+	}
+	for off, body := range acked {
+		if got, err := readAt(c.bAddrs[nm], off); err != nil || got != body {
+			t.Fatalf("message acknowledged without quorum at %d: %q %v", off, got, err)
+		}
+	}
+	t.Logf("%d sends acknowledged without a controller quorum", len(acked))
+}
+
+// TestFailoverControllerLossSlaveKilled: with the controller quorum lost
+// no in-sync change can be committed, so when an in-sync slave is killed
+// the master does not acknowledge with the smaller set: sends fail (time
+// out). With the quorum back the set shrinks (or the slave returns) and
+// writes resume in the same epoch.
+func TestFailoverControllerLossSlaveKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process failover")
+	}
+	c := newCluster(t, 3*time.Second)
+	info := c.waitInSync(3, 30*time.Second)
+	m := c.master()
+	c.ctrls[0].kill9()
+	c.ctrls[1].kill9()
+	if code, _, err := sendOne(c.bAddrs[m], "quorum lost, all in sync"); err != nil || code != protocol.ResponseSuccess {
+		t.Fatalf("send with every in-sync slave alive: %d %v", code, err)
+	}
+	s := (m + 1) % 3
+	c.brokers[s].kill9()
+	for i := range 2 {
+		if code, _, err := sendOne(c.bAddrs[m], fmt.Sprintf("one in-sync slave dead %d", i)); err == nil && code == protocol.ResponseSuccess {
+			t.Fatal("a send was acknowledged without every in-sync slave, no quorum to shrink the set")
+		} else {
+			t.Logf("send %d: code %d err %v", i, code, err)
+		}
+	}
+	c.ctrls[0].start(t)
+	c.ctrls[1].start(t)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		code, _, err := sendOne(c.bAddrs[nm], "quorum back")
+		code, _, err := sendOne(c.bAddrs[m], "quorum back")
 		if err == nil && code == protocol.ResponseSuccess {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("writes did not resume: %d %v", code, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 	if after, _ := c.replicaInfo(); after.MasterEpoch != info.MasterEpoch || after.MasterID != info.MasterID {
-		t.Fatalf("quorum loss changed the master: %+v, was %+v", after, info)
+		t.Fatalf("the master changed: %+v, was %+v", after, info)
 	}
 }

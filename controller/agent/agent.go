@@ -2,16 +2,25 @@
 // ReplicasManager, facts-2 §21.3): it registers the broker with the
 // controller group, heartbeats every Interval, reports the master's
 // in-sync slaves, applies the role the controller decided through the
-// broker's role-switch API (Replica), and fences a master that cannot
-// confirm its role with the controller quorum within its lease.
+// broker's role-switch API (Replica), and tells the master whose
+// acknowledgement a SYNC_MASTER send needs.
 //
-// Fencing: the lease runs from the moment the agent SENT the last
-// heartbeat the leader answered (confirming this broker as master at its
-// epoch). The leader controller elects a replacement only Timeout after
-// it RECEIVED the master's last heartbeat, which is later; Lease <
-// Timeout, so the old master has stopped acknowledging writes before a
-// new one can be elected (clock rates assumed equal within the margin
-// Timeout − Lease).
+// With AllAck (allAckInSyncStateSet, the default of cmd/mqd) a master
+// acknowledges a send only once every member of its in-sync set has it,
+// and counts proposed changes of the set as described in isr.go; that
+// needs no lease (controller/doc.go, "Acknowledgement"): a master that
+// loses the controller quorum goes on acknowledging as long as its whole
+// in-sync set acknowledges, and stops the moment it learns of a newer
+// epoch or another master.
+//
+// Lease (controllerLeaseMills; on by default only without AllAck, where a
+// master acknowledges with one slave's ack, 4.x): the lease runs from the
+// moment the agent SENT the last heartbeat the leader answered (confirming
+// this broker as master at its epoch). The leader controller elects a
+// replacement only Timeout after it RECEIVED the master's last heartbeat,
+// which is later; Lease < Timeout, so the old master has stopped
+// acknowledging writes before a new one can be elected (clock rates
+// assumed equal within the margin Timeout − Lease).
 package agent
 
 import (
@@ -43,6 +52,9 @@ type Status struct {
 	// to this master's HA server to the offset it last acknowledged; nil
 	// when the broker cannot tell (the slaves' heartbeat offsets are used).
 	Acked map[int64]int64
+	// Confirmed (master, AllAck) is the highest send end acknowledged to a
+	// client; a slave joins the in-sync set only with Acked at least this.
+	Confirmed int64
 }
 
 // Replica is the broker as the agent drives it (implemented by the
@@ -58,7 +70,14 @@ type Replica interface {
 	// Lease bounds, at the acknowledgement itself, when a master may
 	// acknowledge: Fence comes from a periodic check and can be late
 	// (a stalled process, a slow heartbeat), the lease deadline cannot.
+	// Called only when Config.Lease is on.
 	Lease(until time.Time)
+	// SyncStateSet (AllAck) names the slaves whose acknowledgement a
+	// SYNC_MASTER send needs: the committed in-sync set and the slaves of
+	// proposals whose outcome is unknown, both without this broker. It is
+	// called before SwitchRole makes the broker master, and it must hold
+	// across role switches.
+	SyncStateSet(committed, pending []int64)
 	Status() Status
 }
 
@@ -69,8 +88,13 @@ type Config struct {
 	Controllers         []string // controllerAddr, split
 	Interval            time.Duration
 	Timeout             time.Duration // controllerHeartBeatTimeoutMills, default 6 s
-	Lease               time.Duration // default Timeout − 2 × Interval (at least Timeout / 2)
-	Priority            int32         // brokerElectionPriority
+	// AllAck is allAckInSyncStateSet: the master's sends wait for the
+	// whole in-sync set (isr.go).
+	AllAck bool
+	// Lease is controllerLeaseMills: 0 with AllAck means none; without
+	// AllAck the default is Timeout − 2 × Interval (at least Timeout / 2).
+	Lease    time.Duration
+	Priority int32 // brokerElectionPriority
 	// InSyncLag is haMaxTimeSlaveNotCatchup: a slave is in sync while
 	// its reported offset, at the master's epoch, is at least where the
 	// master's log ended InSyncLag ago (default 15 s).
@@ -86,7 +110,10 @@ func (c *Config) Defaults() error {
 	if c.Timeout <= 0 {
 		c.Timeout = 6 * time.Second
 	}
-	if c.Lease <= 0 {
+	if c.Lease < 0 {
+		c.Lease = 0
+	}
+	if c.Lease == 0 && !c.AllAck {
 		c.Lease = max(c.Timeout-2*c.Interval, c.Timeout/2)
 	}
 	if c.InSyncLag <= 0 {
@@ -100,7 +127,7 @@ func (c *Config) Defaults() error {
 		return errors.New("agent: controllerAddr is empty")
 	case c.Lease >= c.Timeout:
 		return fmt.Errorf("agent: lease %v must be shorter than the heartbeat timeout %v", c.Lease, c.Timeout)
-	case c.Interval >= c.Lease:
+	case c.Lease > 0 && c.Interval >= c.Lease:
 		return fmt.Errorf("agent: heartbeat interval %v must be shorter than the lease %v", c.Interval, c.Lease)
 	}
 	return nil
@@ -123,7 +150,8 @@ type Agent struct {
 	fenced    bool
 	fenceSet  bool // the broker's fence is known to equal fenced
 
-	history []sample // master: own log end over the last InSyncLag
+	history []sample  // master: own log end over the last InSyncLag
+	props   proposals // master, AllAck: in-sync changes not resolved (isr.go)
 }
 
 // sample is the master's log end at a time.
@@ -165,7 +193,11 @@ func (a *Agent) tick(ctx context.Context, sent time.Time) {
 	}
 	now := time.Now()
 	a.checkLease(now)
-	if a.role != nil && a.role.Master && !a.fenced {
+	switch {
+	case a.role == nil || !a.role.Master || a.fenced:
+	case a.cfg.AllAck:
+		a.reportAllAck(ctx, now) // isr.go
+	default:
 		a.reportInSync(ctx, now)
 	}
 }
@@ -195,6 +227,10 @@ func (a *Agent) heartbeat(ctx context.Context, sent time.Time) {
 
 // apply follows the controller's committed decision.
 func (a *Agent) apply(info protocol.ReplicaSetInfo, sent time.Time) {
+	if prev := a.info; info.MasterEpoch == prev.MasterEpoch && info.SyncStateSetEpoch < prev.SyncStateSetEpoch {
+		// an answer older than one already applied: keep the newer set
+		info.SyncStateSet, info.SyncStateSetEpoch = prev.SyncStateSet, prev.SyncStateSetEpoch
+	}
 	a.info = info
 	if info.MasterID == 0 {
 		a.setFenced(true) // no master: nobody acknowledges
@@ -208,7 +244,10 @@ func (a *Agent) apply(info protocol.ReplicaSetInfo, sent time.Time) {
 	}
 	if a.role == nil || *a.role != want {
 		a.setFenced(true)
-		a.role, a.history = nil, nil
+		a.role, a.history, a.props = nil, nil, proposals{}
+		if want.Master && a.cfg.AllAck {
+			a.installSync() // before the switch: the new master waits for its whole set at once
+		}
 		err := a.r.SwitchRole(want)
 		a.fenceSet = false // a switch may lift the fence: state it again below
 		if err != nil {
@@ -223,15 +262,20 @@ func (a *Agent) apply(info protocol.ReplicaSetInfo, sent time.Time) {
 		a.setFenced(true) // a slave acknowledges nothing anyway
 		return
 	}
-	a.leaseFrom = sent
-	a.r.Lease(sent.Add(a.cfg.Lease)) // enforced where slave reports release sends
+	if a.cfg.AllAck {
+		a.resolve(sent) // isr.go
+	}
+	if a.cfg.Lease > 0 {
+		a.leaseFrom = sent
+		a.r.Lease(sent.Add(a.cfg.Lease)) // enforced where slave reports release sends
+	}
 	a.setFenced(false)
 	a.checkLease(time.Now()) // the switch may have outlasted the lease
 }
 
 // checkLease fences a master whose lease ran out.
 func (a *Agent) checkLease(now time.Time) {
-	if a.role == nil || !a.role.Master || a.fenced {
+	if a.cfg.Lease <= 0 || a.role == nil || !a.role.Master || a.fenced {
 		return
 	}
 	if now.Sub(a.leaseFrom) > a.cfg.Lease {
@@ -265,7 +309,12 @@ func (a *Agent) inSync(now time.Time) []int64 {
 	target := a.history[0].end
 	set := []int64{a.id}
 	for _, r := range a.info.Replicas {
-		if r.BrokerID == a.id || !r.Alive {
+		// With AllAck and HA acknowledgements known, an in-sync slave
+		// acknowledging over HA stays whatever the controller's table says
+		// (a new leader has not heard from everyone yet): only HA drops
+		// it. A slave joining must be alive for the controller too.
+		keep := a.cfg.AllAck && st.Acked != nil && slices.Contains(a.info.SyncStateSet, r.BrokerID)
+		if r.BrokerID == a.id || !r.Alive && !keep {
 			continue
 		}
 		off, ok := r.MaxOffset, r.Epoch == a.info.MasterEpoch
@@ -302,8 +351,21 @@ func (a *Agent) reportInSync(ctx context.Context, now time.Time) {
 // All tries share one Interval. It answers ok with the decoded replica
 // set, or false (logged) on any failure.
 func (a *Agent) invoke(ctx context.Context, code int16, body any) (protocol.ReplicaSetInfo, bool) {
+	info, refused, err := a.call(ctx, code, body)
+	if refused != nil {
+		a.log.Warn("agent: controller refused", "code", refused.Code, "remark", refused.Remark)
+	}
+	return info, err == nil && refused == nil
+}
+
+// call is invoke with the outcome told apart: a non-nil refused is the
+// controller's answer with a code other than success (the request reached
+// a leader); a non-nil err means no leader answered (unreachable, no
+// leader, a bad answer), so whether the request took effect is unknown.
+func (a *Agent) call(ctx context.Context, code int16, body any) (protocol.ReplicaSetInfo, *protocol.Command, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Interval)
 	defer cancel()
+	err := errors.New("agent: no controller answered")
 	for try := 0; try <= len(a.cfg.Controllers) && ctx.Err() == nil; try++ {
 		addr := a.leader
 		if addr == "" {
@@ -312,32 +374,31 @@ func (a *Agent) invoke(ctx context.Context, code int16, body any) (protocol.Repl
 		}
 		req := protocol.NewRequest(code, nil)
 		req.Body = protocol.EncodeControllerJSON(body)
-		resp, err := a.pool.Invoke(ctx, addr, req)
+		resp, ierr := a.pool.Invoke(ctx, addr, req)
 		switch {
-		case err != nil:
-			a.leader = ""
-			a.log.Debug("agent: controller unreachable", "addr", addr, "err", err)
+		case ierr != nil:
+			a.leader, err = "", ierr
+			a.log.Debug("agent: controller unreachable", "addr", addr, "err", ierr)
 			continue
 		case resp.Code == protocol.ResponseControllerNotLeader:
-			a.leader = ""
+			a.leader, err = "", fmt.Errorf("agent: %s: not the leader", addr)
 			if hint := resp.ExtFields[protocol.ControllerExtLeader]; slices.Contains(a.cfg.Controllers, hint) {
 				a.leader = hint
 			}
 			continue
 		case resp.Code == protocol.ResponseControllerNeedRegister:
 			a.id = 0
-			return protocol.ReplicaSetInfo{}, false
+			return protocol.ReplicaSetInfo{}, nil, errors.New("agent: the controller asks to register again")
 		case resp.Code != protocol.ResponseSuccess:
-			a.log.Warn("agent: controller refused", "code", resp.Code, "remark", resp.Remark)
-			return protocol.ReplicaSetInfo{}, false
+			return protocol.ReplicaSetInfo{}, resp, nil
 		}
 		a.leader = addr
-		info, err := protocol.DecodeReplicaSetInfo(resp.Body)
-		if err != nil {
-			a.log.Warn("agent: bad controller answer", "err", err)
-			return protocol.ReplicaSetInfo{}, false
+		info, derr := protocol.DecodeReplicaSetInfo(resp.Body)
+		if derr != nil {
+			a.log.Warn("agent: bad controller answer", "err", derr)
+			return protocol.ReplicaSetInfo{}, nil, derr
 		}
-		return info, true
+		return info, nil, nil
 	}
-	return protocol.ReplicaSetInfo{}, false
+	return protocol.ReplicaSetInfo{}, nil, err
 }

@@ -28,12 +28,22 @@ type fakeReplica struct {
 	lease    time.Time // last Lease deadline
 	status   Status
 	switches int
+	inSync   [2][]int64 // last SyncStateSet: committed, pending
+	syncs    [][2][]int64
+	syncsAt  int // len(syncs) at the last SwitchRole
+}
+
+func (f *fakeReplica) SyncStateSet(committed, pending []int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inSync = [2][]int64{committed, pending}
+	f.syncs = append(f.syncs, f.inSync)
 }
 
 func (f *fakeReplica) SwitchRole(r Role) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.role, f.switched = r, time.Now()
+	f.role, f.switched, f.syncsAt = r, time.Now(), len(f.syncs)
 	f.status.Epoch = r.Epoch // a master begins it, a slave learns it when it joins
 	f.switches++
 	return nil
@@ -112,10 +122,20 @@ type broker struct {
 
 // startBroker runs an agent for replica i of c/b against addrs.
 func startBroker(t *testing.T, i int, addrs []string) *broker {
+	return startBrokerAck(t, i, addrs, false)
+}
+
+// startBrokerAck is startBroker with allAckInSyncStateSet on or off (on:
+// no lease).
+func startBrokerAck(t *testing.T, i int, addrs []string, allAck bool) *broker {
 	f := &fakeReplica{status: Status{MaxOffset: 100}}
+	lease := 700 * time.Millisecond
+	if allAck {
+		lease = 0
+	}
 	a, err := New(Config{Cluster: "c", BrokerName: "b", BrokerAddr: fmt.Sprintf("127.0.0.1:%d", 30000+i),
 		HAAddr: fmt.Sprintf("127.0.0.1:%d", 31000+i), Controllers: addrs, Interval: 100 * time.Millisecond,
-		Timeout: 1200 * time.Millisecond, Lease: 700 * time.Millisecond, InSyncLag: 500 * time.Millisecond, Logger: quiet}, f)
+		Timeout: 1200 * time.Millisecond, Lease: lease, AllAck: allAck, InSyncLag: 500 * time.Millisecond, Logger: quiet}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,10 +181,14 @@ func masterOf(bs []*broker, dead ...int) int {
 // waits for a master and for both slaves to be reported in sync, and
 // returns the brokers and the master's index.
 func threeBrokers(t *testing.T) ([]*controller.Node, []*broker, int) {
+	return threeBrokersAck(t, false)
+}
+
+func threeBrokersAck(t *testing.T, allAck bool) ([]*controller.Node, []*broker, int) {
 	nodes, addrs := startGroup(t)
 	var bs []*broker
 	for i := 0; i < 3; i++ {
-		bs = append(bs, startBroker(t, i, addrs))
+		bs = append(bs, startBrokerAck(t, i, addrs, allAck))
 	}
 	waitFor(t, 10*time.Second, "a master", func() bool { return masterOf(bs) >= 0 })
 	m := masterOf(bs)

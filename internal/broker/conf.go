@@ -143,7 +143,8 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 	case "timerWheelEnable", "timerMaxDelaySec", "timerRollWindowSlot":
 		return applyTimerProperty(c, k, v) // timer.go
 	case "enableControllerMode", "controllerAddr", "brokerHeartbeatInterval", "controllerHeartBeatTimeoutMills",
-		"controllerLeaseMills", "haMaxTimeSlaveNotCatchup", "brokerElectionPriority":
+		"controllerLeaseMills", "haMaxTimeSlaveNotCatchup", "brokerElectionPriority", "allAckInSyncStateSet",
+		"minInSyncReplicas":
 		return applyControllerProperty(c, k, v) // controllermode.go
 	case "transactionCheckInterval", "transactionTimeOut", "transactionCheckMax":
 		return applyTxnProperty(c, k, v) // txncheck.go

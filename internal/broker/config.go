@@ -76,6 +76,7 @@ func NewConfig() Config {
 		AutoCreateTopicEnable: true, AutoCreateSubscriptionGroup: true, LongPollingEnable: true,
 		NotifyConsumerIdsChanged: true, TraceOn: true, EnablePropertyFilter: true,
 		Timer: TimerConfig{WheelEnable: true}, StoreReplyMessageEnable: true,
+		Controller: ControllerConfig{AllAck: DefaultAllAckInSyncStateSet, MinInSync: DefaultMinInSyncReplicas},
 	}
 }
 

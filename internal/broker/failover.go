@@ -79,6 +79,30 @@ func (b *Broker) SetLease(until time.Time) {
 	}
 }
 
+// SetSyncStateSet names the slaves (controller ids, the master's own left
+// out) whose acknowledgement a SYNC_MASTER send needs with
+// allAckInSyncStateSet (HAConfig.AllAck; ha.Server.SetSyncSet): the
+// controller's committed in-sync set and the slaves of proposals not
+// resolved yet. Without AllAck it is only remembered.
+func (b *Broker) SetSyncStateSet(committed, pending []int64) {
+	ss := ha.SyncSet{Committed: committed, Pending: pending, MinInSync: b.cfg.HA.MinInSync}
+	b.ha.syncSet.Store(&ss)
+	if b.ha.server != nil && b.allAck() {
+		b.ha.server.SetSyncSet(ss)
+	}
+}
+
+// allAck reports whether this broker acknowledges by the whole in-sync set.
+func (b *Broker) allAck() bool { return b.cfg.HA.AllAck && b.cfg.HA.Role == RoleSyncMaster }
+
+// syncSet is the last SetSyncStateSet, or an empty in-sync set.
+func (b *Broker) syncSet() ha.SyncSet {
+	if p := b.ha.syncSet.Load(); p != nil {
+		return *p
+	}
+	return ha.SyncSet{MinInSync: b.cfg.HA.MinInSync}
+}
+
 // Fenced reports whether the broker is fenced.
 func (b *Broker) Fenced() bool { return b.ha.fenced.Load() }
 

@@ -70,6 +70,12 @@ type HAConfig struct {
 	// instead of the one it listens on, for a broker behind NAT or a
 	// proxy; "" = brokerIP1 and the HA listen port.
 	AdvertisedAddr string
+	// AllAck (SYNC_MASTER in controller mode, allAckInSyncStateSet; set
+	// by internal/failover, not a key here) makes a send wait for every
+	// in-sync slave (SetSyncStateSet), refused below MinInSync
+	// (minInSyncReplicas, the master counted).
+	AllAck    bool
+	MinInSync int
 }
 
 // applyHAProperty parses the replication keys.
@@ -158,7 +164,8 @@ type haState struct {
 	fatal         chan error
 	epochs        *ha.Epochs // failover.go
 	fenced        atomic.Bool
-	lease         atomic.Pointer[time.Time] // failover.go: SetLease
+	lease         atomic.Pointer[time.Time]  // failover.go: SetLease
+	syncSet       atomic.Pointer[ha.SyncSet] // failover.go: SetSyncStateSet
 }
 
 // checkHA validates the role against brokerId (BrokerStartup: a master's
@@ -239,6 +246,9 @@ func (b *Broker) startHA() error {
 	b.ha.server.Fence(b.ha.fenced.Load()) // SetFenced before Start
 	if l := b.ha.lease.Load(); l != nil {
 		b.ha.server.SetLease(*l) // SetLease before Start
+	}
+	if b.allAck() {
+		b.ha.server.SetSyncSet(b.syncSet()) // SetSyncStateSet before Start, or none yet
 	}
 	go b.ha.server.Serve()
 	if b.cfg.HA.Role == RoleSyncMaster {
@@ -350,6 +360,9 @@ type HAStatus struct {
 	// Replicas (master) are the connected slaves with their brokerId and
 	// acknowledged offset: a controller's in-sync set.
 	Replicas []ha.Replica
+	// Confirmed (master, all-in-sync mode) is the highest send end every
+	// in-sync slave had acknowledged when it was released.
+	Confirmed int64
 }
 
 // HAStatus reports replication (ASYNC_MASTER lag included).
@@ -358,7 +371,7 @@ func (b *Broker) HAStatus() HAStatus {
 	switch {
 	case b.ha.server != nil:
 		s := b.ha.server.Status()
-		st.Slaves, st.Acked, st.Replicas = s.Slaves, s.Acked, s.Replicas
+		st.Slaves, st.Acked, st.Replicas, st.Confirmed = s.Slaves, s.Acked, s.Replicas, s.Confirmed
 		st.Lag = max(b.store.WrittenOffset()-s.Acked, 0)
 	case b.ha.client != nil:
 		s := b.ha.client.Status()
@@ -380,6 +393,10 @@ type replicaWaiter struct {
 	lat     *stat.Histogram // each wait (admin_ha.go reports it)
 }
 
+// EnoughReplicas refuses a put before it is written while the in-sync set
+// is below minInSyncReplicas (engine.ReplicaChecker).
+func (w replicaWaiter) EnoughReplicas() bool { return w.srv.EnoughInSync() }
+
 func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
 	began := time.Now()
 	err := w.srv.WaitAck(end, w.timeout)
@@ -387,6 +404,8 @@ func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
 	switch {
 	case err == nil:
 		return engine.PutOK
+	case errors.Is(err, ha.ErrInSyncNotEnough):
+		return engine.InSyncReplicasNotEnough
 	case errors.Is(err, ha.ErrSlaveTimeout):
 		return engine.FlushSlaveTimeout
 	default:

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,6 +52,15 @@ type Options struct {
 	MasterRole string
 	// ShutdownTimeout bounds the broker's shutdown in a switch (30 s).
 	ShutdownTimeout time.Duration
+	// AllAck makes a SYNC_MASTER master acknowledge a send only once every
+	// slave of its in-sync set has it (allAckInSyncStateSet, controller
+	// mode; SyncStateSet names the set), refusing sends while the set,
+	// itself counted, is below MinInSync (minInSyncReplicas).
+	AllAck    bool
+	MinInSync int
+	// InSync is the first role's committed in-sync set without this
+	// broker (SyncStateSet sets the later ones).
+	InSync []int64
 }
 
 // Node is a broker that can change roles.
@@ -62,7 +72,8 @@ type Node struct {
 	b       *broker.Broker
 	role    Role
 	fenced  bool
-	lease   time.Time // Lease; zero: none
+	lease   time.Time  // Lease; zero: none
+	inSync  [2][]int64 // SyncStateSet: committed, pending
 	closed  bool
 	stopSup chan struct{} // closes the current supervisor
 	supDone chan struct{}
@@ -79,7 +90,7 @@ func Start(opt Options, r Role) (*Node, error) {
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 30 * time.Second
 	}
-	n := &Node{opt: opt, log: opt.Broker.Logger, fatal: make(chan error, 1)}
+	n := &Node{opt: opt, log: opt.Broker.Logger, fatal: make(chan error, 1), inSync: [2][]int64{slices.Clone(opt.InSync), nil}}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -141,6 +152,7 @@ func (n *Node) config(r Role, first bool) (broker.Config, error) {
 	if r.Master {
 		cfg.HA.Role, cfg.HA.Epoch = n.opt.MasterRole, r.Epoch
 		cfg.HA.MasterAddress, cfg.HA.MasterRemoting = "", ""
+		cfg.HA.AllAck, cfg.HA.MinInSync = n.opt.AllAck, n.opt.MinInSync
 	} else {
 		cfg.HA.Role = broker.RoleSlave
 		cfg.HA.MasterAddress, cfg.HA.MasterRemoting = r.MasterHAAddr, r.MasterAddr
@@ -164,6 +176,7 @@ func (n *Node) startLocked(r Role, first bool) error {
 		if !n.lease.IsZero() {
 			b.SetLease(n.lease) // before Start: no acknowledgement outside the lease
 		}
+		b.SetSyncStateSet(n.inSync[0], n.inSync[1]) // before Start: no acknowledgement by a smaller set
 		err = b.Start()
 		if err != nil {
 			n.shutdownBroker(b)
@@ -258,6 +271,20 @@ func (n *Node) Lease(until time.Time) {
 	n.lease = until
 	if n.b != nil {
 		n.b.SetLease(until)
+	}
+}
+
+// SyncStateSet names the slaves whose acknowledgement a send needs with
+// Options.AllAck (broker.SetSyncStateSet): the controller's committed
+// in-sync set and the slaves of unresolved proposals, both without this
+// broker's own id. It carries over a SwitchRole, so the caller sets the
+// set of a new role before switching to it.
+func (n *Node) SyncStateSet(committed, pending []int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.inSync = [2][]int64{slices.Clone(committed), slices.Clone(pending)}
+	if n.b != nil {
+		n.b.SetSyncStateSet(n.inSync[0], n.inSync[1])
 	}
 }
 

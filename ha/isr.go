@@ -1,0 +1,146 @@
+package ha
+
+// All-in-sync acknowledgement (controller mode, Java's allAckInSyncStateSet;
+// facts-2 §21.6, §21.9): a SYNC_MASTER send is released only once EVERY
+// slave of the in-sync set has acknowledged its bytes, not the first slave
+// that does (the 4.x rule WaitAck keeps for static roles). The argument
+// that this makes every acknowledged message survive any clean election,
+// without a lease, is in controller/doc.go ("Acknowledgement").
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+)
+
+// ErrInSyncNotEnough fails a SYNC_MASTER send when the in-sync set
+// (counting the master) is smaller than MinInSync: Java answers such a
+// put IN_SYNC_REPLICAS_NOT_ENOUGH (code 1, "in-sync replicas not enough").
+var ErrInSyncNotEnough = errors.New("in-sync replicas not enough")
+
+// SyncSet is who must acknowledge a SYNC_MASTER send in all-in-sync mode.
+// Ids are the slaves' brokerIds as their hello gives them (Config.BrokerID,
+// the controller's ids); the master itself is never listed.
+type SyncSet struct {
+	// Committed is the controller's committed in-sync set without the
+	// master.
+	Committed []int64
+	// Pending holds every slave of an in-sync change the master proposed
+	// whose outcome it does not know yet (without the master). While a
+	// change is pending the master waits for the UNION of both: an
+	// expansion counts at once, a shrink only once committed.
+	Pending []int64
+	// MinInSync is minInSyncReplicas: the least in-sync count, the master
+	// included, with which a send is accepted (≤ 1: any).
+	MinInSync int
+}
+
+// isrState is the server's all-in-sync configuration (guarded by
+// Server.mu); nil means the 4.x rule.
+type isrState struct {
+	need      []int64 // union of Committed and Pending, sorted, deduplicated
+	minInSync int
+	confirmed int64 // highest send end released (Java's confirmOffset, as far as this server knows)
+}
+
+// SetSyncSet switches the server to all-in-sync acknowledgement (for good:
+// a server never goes back to the 4.x rule) and sets whose acks count.
+// Waiters the new set already covers are released; a shrink never
+// releases a waiter below MinInSync.
+func (s *Server) SetSyncSet(ss SyncSet) {
+	need := append(slices.Clone(ss.Committed), ss.Pending...)
+	slices.Sort(need)
+	need = slices.Compact(need)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isr == nil {
+		s.isr = &isrState{}
+	}
+	s.isr.need, s.isr.minInSync = need, ss.MinInSync
+	s.releaseCoveredLocked()
+}
+
+// Confirmed is the highest send end released in all-in-sync mode: every
+// slave of the in-sync set (as this server knew it) held the bytes below
+// it when it was released. A slave joining the in-sync set must hold them
+// too (its acknowledged offset at least Confirmed) before the master
+// proposes it.
+func (s *Server) Confirmed() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isr == nil {
+		return 0
+	}
+	return s.isr.confirmed
+}
+
+// enoughLocked reports whether the in-sync count reaches MinInSync.
+func (i *isrState) enoughLocked() bool { return 1+len(i.need) >= i.minInSync }
+
+// coveredLocked is the offset every needed slave has acknowledged over a
+// connection to this server (the highest of its connections: a slave that
+// reconnected may briefly have two); 0 when one has no connection. With
+// no slave needed the master alone holds everything: max int64.
+func (s *Server) coveredLocked() int64 {
+	covered := int64(1<<63 - 1)
+	for _, id := range s.isr.need {
+		best := int64(-1)
+		for sc := range s.conns {
+			if sc.brokerID == id {
+				best = max(best, sc.acked)
+			}
+		}
+		if best < 0 {
+			return 0
+		}
+		covered = min(covered, best)
+	}
+	return covered
+}
+
+// releaseCoveredLocked releases every waiter the in-sync set covers, if
+// the set is large enough and the server may acknowledge.
+func (s *Server) releaseCoveredLocked() {
+	if !s.isr.enoughLocked() || !s.holdsLocked(time.Now()) {
+		return
+	}
+	covered := s.coveredLocked()
+	var rest []*flush.Waiter
+	for _, w := range s.waiters.Take(nil) {
+		if w.End <= covered {
+			s.isr.confirmed = max(s.isr.confirmed, w.End)
+			flush.Release([]*flush.Waiter{w}, w.End, nil)
+		} else {
+			rest = append(rest, w)
+		}
+	}
+	s.waiters.Requeue(rest)
+}
+
+// waitISR is WaitAck in all-in-sync mode: refused below MinInSync,
+// released at once when already covered, else queued until every needed
+// slave acknowledges (ack, SetSyncSet) or the timeout. A needed slave
+// that is not connected holds the send: it is never acknowledged by a
+// smaller set than the in-sync set. s.mu is held; waitISR unlocks it.
+func (s *Server) waitISR(end int64) (*flush.Waiter, error) {
+	defer s.mu.Unlock()
+	if !s.isr.enoughLocked() {
+		return nil, ErrInSyncNotEnough
+	}
+	if s.coveredLocked() >= end {
+		s.isr.confirmed = max(s.isr.confirmed, end)
+		return nil, nil
+	}
+	return s.waiters.Add(end), nil
+}
+
+// EnoughInSync reports whether a SYNC_MASTER send may be accepted: always
+// under the 4.x rule, in all-in-sync mode when the in-sync count reaches
+// MinInSync (checked again when the send waits).
+func (s *Server) EnoughInSync() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isr == nil || s.isr.enoughLocked()
+}

@@ -1,0 +1,144 @@
+package ha_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/engine"
+	"github.com/mqd/mqd/ha"
+)
+
+// slaveID runs a replicating slave that names itself id in its hello.
+func (c *cluster) slaveID(id int64) (store *engine.Store, stop func()) {
+	s := open(c.t, c.t.TempDir(), engine.AsyncFlush)
+	cfg := c.cfg
+	cfg.BrokerID = id
+	cc := &cluster{t: c.t, cfg: cfg}
+	stopClient, _ := cc.slave(s, c.srv.Addr().String())
+	return s, func() { stopClient(); s.Close() }
+}
+
+// waitAsync starts a WaitAck and returns its result channel.
+func waitAsync(srv *ha.Server, end int64, timeout time.Duration) chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- srv.WaitAck(end, timeout) }()
+	return ch
+}
+
+func mustBlock(t *testing.T, ch chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		t.Fatalf("%s: released (%v) without every in-sync slave's ack", what, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func mustRelease(t *testing.T, ch chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not released", what)
+	}
+}
+
+// TestAllInSyncMemberNotAckingHoldsTheSend: with in-sync set {1, 2}, slave
+// 1's acknowledgement alone releases nothing (4.x would release it); the
+// send is released once slave 2 connects and acknowledges too.
+func TestAllInSyncMemberNotAckingHoldsTheSend(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	put(t, c.master, 0, 20)
+	end := c.master.WrittenOffset()
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	if err := c.srv.WaitAck(end, 300*time.Millisecond); !errors.Is(err, ha.ErrSlaveTimeout) {
+		t.Fatalf("slave 2 absent: %v, want ErrSlaveTimeout", err)
+	}
+	ch := waitAsync(c.srv, end, 20*time.Second)
+	mustBlock(t, ch, "slave 2 absent")
+	_, stop2 := c.slaveID(2)
+	defer stop2()
+	mustRelease(t, ch, "both slaves acknowledged")
+	if got := c.srv.Confirmed(); got != end {
+		t.Fatalf("confirmed %d, want %d", got, end)
+	}
+}
+
+// TestAllInSyncUnionWhilePending: an expansion being proposed counts at
+// once, a shrink being proposed does not count until committed; the
+// committed shrink releases the waiting send.
+func TestAllInSyncUnionWhilePending(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	put(t, c.master, 0, 10)
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	// Expansion {1} → {1, 2} pending: slave 2 is waited for already.
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1}, Pending: []int64{1, 2}, MinInSync: 2})
+	end := c.master.WrittenOffset()
+	if err := c.srv.WaitAck(end, 300*time.Millisecond); !errors.Is(err, ha.ErrSlaveTimeout) {
+		t.Fatalf("pending expansion: %v, want ErrSlaveTimeout", err)
+	}
+	// Shrink {1, 2} → {1} pending: slave 2 is still waited for.
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, Pending: []int64{1}, MinInSync: 2})
+	ch := waitAsync(c.srv, end, 20*time.Second)
+	mustBlock(t, ch, "pending shrink")
+	// The controller committed the shrink: the send is released.
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1}, MinInSync: 2})
+	mustRelease(t, ch, "committed shrink")
+}
+
+// TestAllInSyncMinInSyncRefuses: an in-sync set below minInSyncReplicas
+// (the master counted) refuses the send at once; a shrink below it never
+// releases a waiting send; with minInSyncReplicas 1 the master alone
+// acknowledges.
+func TestAllInSyncMinInSyncRefuses(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{MinInSync: 2})
+	if c.srv.EnoughInSync() {
+		t.Fatal("EnoughInSync with only the master in sync and minInSyncReplicas 2")
+	}
+	put(t, c.master, 0, 5)
+	end := c.master.WrittenOffset()
+	if err := c.srv.WaitAck(end, 5*time.Second); !errors.Is(err, ha.ErrInSyncNotEnough) {
+		t.Fatalf("master alone, min 2: %v, want ErrInSyncNotEnough", err)
+	}
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	ch := waitAsync(c.srv, end, time.Second)
+	mustBlock(t, ch, "slave 2 absent")
+	c.srv.SetSyncSet(ha.SyncSet{MinInSync: 2}) // shrunk to the master alone
+	if err := <-ch; !errors.Is(err, ha.ErrSlaveTimeout) {
+		t.Fatalf("shrunk below min: %v, want ErrSlaveTimeout", err)
+	}
+	c.srv.SetSyncSet(ha.SyncSet{MinInSync: 1})
+	if err := c.srv.WaitAck(end, time.Second); err != nil {
+		t.Fatalf("master alone, min 1: %v", err)
+	}
+}
+
+// TestAllInSyncBrokerRefusal: the store refuses a waiting put before
+// writing it when the in-sync set is too small (Java's
+// IN_SYNC_REPLICAS_NOT_ENOUGH), and the broker's adapter reports it.
+func TestAllInSyncStoreRefusal(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{MinInSync: 2})
+	c.master.SetReplicaWaiter(replicaWaiter{c.srv, time.Second})
+	before := c.master.WrittenOffset()
+	r := c.master.PutMessage(msg(0))
+	if r.Status != engine.InSyncReplicasNotEnough || r.Err == nil || r.Err.Error() != "in-sync replicas not enough" {
+		t.Fatalf("put: %v %v", r.Status, r.Err)
+	}
+	if c.master.WrittenOffset() != before {
+		t.Fatal("a refused put was written")
+	}
+}

@@ -1,0 +1,47 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/internal/protocol"
+)
+
+// TestAllAckSyncMaster: a controller-mode SYNC_MASTER (HAConfig.AllAck)
+// refuses a send unwritten with code 1 / "in-sync replicas not enough"
+// while its in-sync set is below minInSyncReplicas, acknowledges once
+// every in-sync slave has the bytes, and times out (FLUSH_SLAVE_TIMEOUT)
+// while one in-sync slave is missing, although another has them.
+func TestAllAckSyncMaster(t *testing.T) {
+	m, mc := startBroker(t, func(c *Config) {
+		c.HA.Role, c.HA.AllAck, c.HA.MinInSync = RoleSyncMaster, true, 2
+		c.Store.SyncFlushTimeout = 500 * time.Millisecond
+	})
+	addTopic(t, m, "AT", 1)
+	before := m.store.WrittenOffset()
+	resp := produce(t, mc, protocol.SendMessage, sendHeader("AT", 0, ""), []byte("alone"))
+	if resp.Code != protocol.ResponseSystemError || resp.Remark != "in-sync replicas not enough" {
+		t.Fatalf("master alone: code %d remark %q", resp.Code, resp.Remark)
+	}
+	if m.store.WrittenOffset() != before {
+		t.Fatal("a refused send was written")
+	}
+	s, _ := startBroker(t, func(c *Config) {
+		c.BrokerID = 1
+		c.HA = HAConfig{Role: RoleSlave, MasterAddress: m.HAAddr()}
+	})
+	waitFor(t, "slave connected", func() bool { return m.HAStatus().Slaves == 1 })
+	m.SetSyncStateSet([]int64{1}, nil)
+	mustSendOK(t, produce(t, mc, protocol.SendMessage, sendHeader("AT", 0, ""), []byte("both")))
+	if got, want := s.store.WrittenOffset(), m.store.MaxPhysOffset(); got < want {
+		t.Fatalf("acknowledged with the slave at %d of %d", got, want)
+	}
+	m.SetSyncStateSet([]int64{1}, []int64{1, 2}) // slave 2 joining, not connected
+	resp = produce(t, mc, protocol.SendMessage, sendHeader("AT", 0, ""), []byte("two needed"))
+	if resp.Code != protocol.ResponseFlushSlaveTimeout {
+		t.Fatalf("in-sync slave 2 missing: code %d remark %q", resp.Code, resp.Remark)
+	}
+	if st := m.HAStatus(); st.Confirmed == 0 || st.Confirmed >= m.store.MaxPhysOffset() {
+		t.Fatalf("confirmed %d, log end %d", st.Confirmed, m.store.MaxPhysOffset())
+	}
+}
