@@ -136,6 +136,22 @@ func (s *Server) waitISR(end int64) (*flush.Waiter, error) {
 	return s.waiters.Add(end), nil
 }
 
+// dropWaiter removes a timed-out send's waiter from the queue: in
+// all-in-sync mode nothing else would (a missing in-sync slave holds every
+// send, and no FallBehindMax bound applies), so the queue, rescanned under
+// s.mu on every report, would grow with every send. A waiter released
+// between its timeout and here is no longer queued; the send still
+// reports the timeout (never a false success).
+func (s *Server) dropWaiter(w *flush.Waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiters.Take(nil)
+	if i := slices.Index(ws, w); i >= 0 {
+		ws = slices.Delete(ws, i, i+1)
+	}
+	s.waiters.Requeue(ws)
+}
+
 // EnoughInSync reports whether a SYNC_MASTER send may be accepted: always
 // under the 4.x rule, in all-in-sync mode when the in-sync count reaches
 // MinInSync (checked again when the send waits).

@@ -142,3 +142,30 @@ func TestAllInSyncStoreRefusal(t *testing.T) {
 		t.Fatal("a refused put was written")
 	}
 }
+
+// TestAllInSyncTimedOutWaitersLeave (review finding 4): while an in-sync
+// slave is missing and another is connected, every send times out; a
+// timed-out send must leave the queue, or the queue (rescanned under the
+// server's lock on every report) grows without bound.
+func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	put(t, c.master, 0, 5)
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	end := c.master.WrittenOffset()
+	const n = 200
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- c.srv.WaitAck(end, 20*time.Millisecond) }()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; !errors.Is(err, ha.ErrSlaveTimeout) {
+			t.Fatalf("send %d: %v, want ErrSlaveTimeout", i, err)
+		}
+	}
+	if w := c.srv.Waiting(); w != 0 {
+		t.Fatalf("%d timed-out sends still queued", w)
+	}
+}
