@@ -48,7 +48,8 @@ type dispatcher struct {
 	// lastRepair is when queues out of service were last rebuilt (owned by
 	// the dispatcher goroutine; see cqrepair.go).
 	lastRepair  time.Time
-	repairEvery atomic.Int64 // tests override repairInterval (ns; 0: default)
+	repairEvery atomic.Int64  // tests override repairInterval (ns; 0: default)
+	limit       dispatchLimit // dispatchlimit.go
 }
 
 func newDispatcher(s *Store, from int64, targets []Dispatcher) *dispatcher {
@@ -64,7 +65,7 @@ func (d *dispatcher) kick() {
 	}
 }
 
-func (d *dispatcher) visible() int64 { return d.s.cl.Visible() }
+func (d *dispatcher) visible() int64 { return d.limit.cap(d.s.cl.Visible()) }
 
 type dispatchProgress struct{ offset, timestamp int64 }
 

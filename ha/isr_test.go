@@ -2,6 +2,7 @@ package ha_test
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,5 +168,40 @@ func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
 	}
 	if w := c.srv.Waiting(); w != 0 {
 		t.Fatalf("%d timed-out sends still queued", w)
+	}
+}
+
+// TestAllInSyncConfirmOffset: ConfirmOffset (the dispatch limit of an
+// all-in-sync master) is unbounded under the 4.x rule and for a master
+// with no slave to wait for, 0 while an in-sync slave has no connection,
+// and what every in-sync slave acknowledged once all have; OnConfirm
+// tells when it rose.
+func TestAllInSyncConfirmOffset(t *testing.T) {
+	const unbounded = 1<<63 - 1
+	c := newCluster(t, engine.SyncFlush)
+	if got := c.srv.ConfirmOffset(); got != unbounded {
+		t.Fatalf("4.x rule: %d", got)
+	}
+	var rose atomic.Int32
+	c.srv.SetSyncSet(ha.SyncSet{MinInSync: 1, OnConfirm: func() { rose.Add(1) }})
+	if got := c.srv.ConfirmOffset(); got != unbounded {
+		t.Fatalf("lone master: %d", got)
+	}
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2, OnConfirm: func() { rose.Add(1) }})
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	put(t, c.master, 0, 20)
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	if got := c.srv.ConfirmOffset(); got != 0 {
+		t.Fatalf("slave 2 absent: %d", got)
+	}
+	before := rose.Load()
+	s2, stop2 := c.slaveID(2)
+	defer stop2()
+	waitFor(t, "slave 2 copy", caughtUp(c.master, s2))
+	end := c.master.WrittenOffset()
+	waitFor(t, "confirm offset at the log end", func() bool { return c.srv.ConfirmOffset() == end })
+	if rose.Load() == before {
+		t.Fatal("OnConfirm not called as the confirm offset rose")
 	}
 }
