@@ -170,6 +170,7 @@ func newCluster(t *testing.T, timeout time.Duration) *cluster {
 			"haListenPort=" + portOf(c.bHAAddrs[i]), "mappedFileSizeCommitLog=4194304",
 			"registerNameServerPeriod=1000",
 			"haAdvertisedAddr=" + c.haProxy[i].addr(),
+			"syncFlushTimeout=3000", // below sendOne's 5 s: a send waiting for a slave gets its FLUSH_SLAVE_TIMEOUT
 		}, "\n")), 0o644)
 		confs = append(confs, conf)
 	}

@@ -158,9 +158,12 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	c.cutController(m, true)
 	nm := c.waitMaster(m, 30*time.Second)
 	// the new master has switched (it took the probe): the old one lacks
-	// its acknowledgement and refuses writes
-	if code, _, err := sendOne(c.bAddrs[m], "to the old master"); err == nil && code == protocol.ResponseSuccess {
-		t.Fatal("the partitioned old master still acknowledges writes")
+	// its acknowledgement, so the send is stored but times out waiting
+	// for the whole in-sync set (FLUSH_SLAVE_TIMEOUT), which is this
+	// mechanism and not a fence (a fenced master refuses the send
+	// unwritten, SERVICE_NOT_AVAILABLE) nor a refused connection
+	if code, _, err := sendOne(c.bAddrs[m], "to the old master"); err != nil || code != protocol.ResponseFlushSlaveTimeout {
+		t.Fatalf("send to the partitioned old master: code %d err %v, want FLUSH_SLAVE_TIMEOUT (%d)", code, err, protocol.ResponseFlushSlaveTimeout)
 	}
 	c.cutController(m, false)
 	info := c.waitInSync(3, 60*time.Second)
