@@ -161,8 +161,9 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	// its acknowledgement, so the send is stored but times out waiting
 	// for the whole in-sync set (FLUSH_SLAVE_TIMEOUT), which is this
 	// mechanism and not a fence (a fenced master refuses the send
-	// unwritten, SERVICE_NOT_AVAILABLE) nor a refused connection
-	if code, _, err := sendOne(c.bAddrs[m], "to the old master"); err != nil || code != protocol.ResponseFlushSlaveTimeout {
+	// unwritten, SERVICE_NOT_AVAILABLE) nor a refused connection; the
+	// client waits past the broker's syncFlushTimeout (5 s)
+	if code, _, err := sendWithin(c.bAddrs[m], "to the old master", 8*time.Second); err != nil || code != protocol.ResponseFlushSlaveTimeout {
 		t.Fatalf("send to the partitioned old master: code %d err %v, want FLUSH_SLAVE_TIMEOUT (%d)", code, err, protocol.ResponseFlushSlaveTimeout)
 	}
 	c.cutController(m, false)
