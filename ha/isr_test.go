@@ -205,3 +205,34 @@ func TestAllInSyncConfirmOffset(t *testing.T) {
 		t.Fatal("OnConfirm not called as the confirm offset rose")
 	}
 }
+
+// TestAllInSyncReconnectingSlaveBestLink: a slave that reconnects may
+// briefly have two links; its acknowledgement is the higher of the two
+// (the old link's bytes are in its log), so a fresh link starting from a
+// lower offset does not pull the confirm offset back, and once the old
+// link is gone the new one counts alone.
+func TestAllInSyncReconnectingSlaveBestLink(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	put(t, c.master, 0, 200)
+	end := c.master.WrittenOffset()
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	waitFor(t, "confirm offset at the log end", func() bool { return c.srv.ConfirmOffset() == end })
+	s1b, stop1b := c.slaveID(1) // a second link for id 1, from an empty log
+	defer stop1b()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && !caughtUp(c.master, s1b)() {
+		if got := c.srv.ConfirmOffset(); got < end {
+			t.Fatalf("confirm offset fell to %d (< %d) when a second link of slave 1 connected", got, end)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop1()
+	put(t, c.master, 200, 210)
+	end = c.master.WrittenOffset()
+	waitFor(t, "the new link alone confirms", func() bool { return c.srv.ConfirmOffset() == end })
+	if err := c.srv.WaitAck(end, 5*time.Second); err != nil {
+		t.Fatalf("send acknowledged by the new link: %v", err)
+	}
+}
