@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"testing"
@@ -373,6 +374,9 @@ func TestGroupShrinkKeepsDeadMembers(t *testing.T) {
 	}
 	if resp := alter(shrunk.SyncStateSetEpoch, 12, m, s1, s2); resp.Code != protocol.ResponseControllerBrokerNotAlive {
 		t.Fatalf("adding a dead member: code %d %s", resp.Code, resp.Remark)
+	}
+	if resp := alter(shrunk.SyncStateSetEpoch, math.MaxInt64, m, s1); resp.Code != protocol.ResponseControllerInvalidRequest {
+		t.Fatalf("a sequence number far ahead of the clock: code %d %s", resp.Code, resp.Remark)
 	}
 	resp := alter(full.SyncStateSetEpoch, 9, m)
 	if resp.Code != protocol.ResponseControllerFencedSyncStateSet {

@@ -133,6 +133,10 @@ func (s *server) failed(req *protocol.Command, res Result, err error) *protocol.
 	return nil
 }
 
+// maxSeqAhead bounds how far a proposal's sequence number may run ahead
+// of the leader's clock (AlterSyncStateSetBody.Seq).
+const maxSeqAhead = 24 * time.Hour
+
 // alterSync checks that every member the proposal adds to the committed
 // set is alive (Java: 2006 CONTROLLER_BROKER_NOT_ALIVE), then commits the
 // new set; the FSM checks the master and the epochs. A member the
@@ -147,9 +151,14 @@ func (s *server) alterSync(req *protocol.Command) *protocol.Command {
 		s.n.log.Warn("controller: bad in-sync report", "err", err)
 		return invalid(req, err)
 	}
+	now := time.Now()
+	if a.Seq < 0 || a.Seq > now.Add(maxSeqAhead).UnixNano() {
+		// Seq is the master's clock in ns (agent/isr.go): one far ahead
+		// would make the master's next proposals look stale for good
+		return protocol.NewResponse(req, protocol.ResponseControllerInvalidRequest, "proposal sequence out of range")
+	}
 	cur, _ := s.n.fsm.get(a.Cluster, a.BrokerName)
 	live := s.n.live.snapshot(a.Cluster, a.BrokerName)
-	now := time.Now()
 	for _, id := range a.SyncStateSet {
 		if l := live[id]; !cur.InSync(id) && (!l.Alive(now) || l.Seeded) {
 			return protocol.NewResponse(req, protocol.ResponseControllerBrokerNotAlive, "in-sync member not alive")
