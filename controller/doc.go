@@ -113,7 +113,10 @@
 // visibility has one gap: a broker reopens its store in each role and
 // recovery dispatches the whole recovered log, so a master restarted
 // within the heartbeat timeout (same epoch) exposes its unreplicated tail
-// to consumers until a slave truncates it after a later failover.
+// to consumers until a slave truncates it after a later failover; and a
+// slave dispatches everything it replicated (Java limits it to the
+// master's confirm offset), so consumers reading from a slave may see a
+// message not yet on every in-sync member.
 //
 // # Lease (controllerLeaseMills; without allAckInSyncStateSet, or for an ASYNC_MASTER)
 //
