@@ -74,9 +74,9 @@ type Replica interface {
 	Lease(until time.Time)
 	// SyncStateSet (AllAck) names the slaves whose acknowledgement a
 	// SYNC_MASTER send needs: the committed in-sync set and the slaves of
-	// proposals whose outcome is unknown, both without this broker. It is
-	// called before SwitchRole makes the broker master, and it must hold
-	// across role switches.
+	// proposals whose outcome is unknown or being admitted (isr.go), both
+	// without this broker. It is called before SwitchRole makes the broker
+	// master, and it must hold across role switches.
 	SyncStateSet(committed, pending []int64)
 	Status() Status
 }
