@@ -113,8 +113,9 @@ func (c *controlled) Lease(until time.Time) {
 
 // SyncStateSet forwards whose acknowledgement a send needs
 // (failover.Node.SyncStateSet); before the node runs it is kept for its
-// start. Pending slaves before the start cannot exist: a proposal needs
-// a running master.
+// start, pending slaves united with the committed ones (a master at the
+// first role of its run waits for every replica until its first seal,
+// controller/agent/isr.go).
 func (c *controlled) SyncStateSet(committed, pending []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
