@@ -10,7 +10,8 @@ import (
 // long prefill or a burst) is left to the garbage collector.
 const maxSpare = 256 << 10
 
-// Flush writes pending entries to their files (pwrite, always) and, when at
+// Flush writes pending entries to their files (pwrite; see deferWrite for
+// when a Flush that does not sync leaves them in memory) and, when at
 // least minPages 4 KiB pages of the logical queue are not yet durable or
 // minPages ≤ 0, fdatasyncs them. It is called by the engine's flush
 // goroutine (and by Close); it runs concurrently with Put and readers and
