@@ -283,8 +283,10 @@ const (
 // most 65 536 (enough for every queue's newest file with 8 000 topics × 8
 // queues; past that a miss costs one open(2), and each open file pins
 // kernel memory), at least 64.
-func DefaultMaxOpenFiles() int {
-	return min(max(vfs.FileLimit()/2, minDefaultOpenFiles), maxDefaultOpenFiles)
+func DefaultMaxOpenFiles() int { return budgetFor(vfs.FileLimit()) }
+
+func budgetFor(nofile int) int {
+	return min(max(nofile/2, minDefaultOpenFiles), maxDefaultOpenFiles)
 }
 
 // lru is a list of idle segments threaded through them (no allocation per

@@ -3,6 +3,7 @@ package consumequeue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"sync"
 	"sync/atomic"
@@ -300,8 +301,8 @@ func TestReadEMFILE(t *testing.T) {
 }
 
 // TestBudgetConcurrentReadersAndEviction: readers pin files of many queues
-// while the writer flushes and the budget of 3 forces evictions all the
-// time (run with -race): every read returns the right entries and never
+// while the writer puts, the flusher flushes, retention removes files and
+// the budget of 3 forces evictions all the time (run with -race): every read returns the right entries and never
 // more than 3 files are open.
 func TestBudgetConcurrentReadersAndEviction(t *testing.T) {
 	const queues, epf, budget = 16, 16, 3
@@ -329,6 +330,10 @@ func TestBudgetConcurrentReadersAndEviction(t *testing.T) {
 		})
 	}
 	background(&wg, &done, errc, func(i int) error { return s.Flush(i % 3) })
+	background(&wg, &done, errc, func(int) error {
+		_, err := s.DeleteBelow(ent(put.Load() / 4).CommitLogOffset)
+		return err
+	})
 	for i := int64(0); i < 400; i++ {
 		for _, q := range qs {
 			if err := q.Put(i, ent(i)); err != nil {
@@ -353,7 +358,7 @@ func TestBudgetConcurrentReadersAndEviction(t *testing.T) {
 		t.Fatalf("%d files were open at once, budget %d", peak, budget)
 	}
 	for _, q := range qs {
-		checkRange(t, q, 0, 400)
+		checkRange(t, q, q.MinOffset(), 400)
 	}
 }
 
@@ -380,5 +385,18 @@ func TestOwnEvictionSyncFailure(t *testing.T) {
 	}
 	if got := a.MaxOffset(); got != 0 {
 		t.Fatalf("after Reopen MaxOffset = %d, want 0 (nothing was durable)", got)
+	}
+}
+
+func TestDefaultMaxOpenFiles(t *testing.T) {
+	for _, c := range []struct{ nofile, want int }{
+		{20000, 10000}, {1024, 512}, {100, 64}, {1 << 20, 65536}, {math.MaxInt, 65536},
+	} {
+		if got := budgetFor(c.nofile); got != c.want {
+			t.Errorf("budget for RLIMIT_NOFILE %d = %d, want %d", c.nofile, got, c.want)
+		}
+	}
+	if got, want := DefaultMaxOpenFiles(), budgetFor(vfs.FileLimit()); got != want {
+		t.Errorf("DefaultMaxOpenFiles = %d, want %d", got, want)
 	}
 }

@@ -302,7 +302,43 @@ func (q *Queue) readChunk(offset, end int64, dst *[]Entry) (n int64, done bool, 
 	seg.acquire()
 	q.mu.RUnlock()
 	defer seg.release()
-	return n, false, q.preadEntries(seg, offset, n, dst)
+	f, err := seg.use(false)
+	if err != nil {
+		return 0, true, q.openFailed(offset, err)
+	}
+	defer seg.done()
+	if !q.holds(seg, offset) {
+		// the file may have been removed and another created under its
+		// name since the lookup: look again
+		return 0, false, nil
+	}
+	return n, false, q.preadEntries(f, seg, offset, n, dst)
+}
+
+// holds reports whether seg is still the queue's file for offset, so that
+// a descriptor opened by name after the lookup is that file's.
+func (q *Queue) holds(seg *segment, offset int64) bool {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	return !q.closed && offset >= q.min && offset < q.written && q.segmentAt(offset) == seg
+}
+
+// openFailed is the answer to a reader whose file could not be opened.
+// Retention or a truncation may have removed the file since the reader
+// looked it up (a file that stayed open could still be read after its
+// removal; a closed one cannot be opened again): then the reader gets what
+// it would get now. Otherwise the queue cannot be read for the moment
+// (ErrUnavailable), though it stays in service.
+func (q *Queue) openFailed(offset int64, err error) error {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if cerr := q.checkRead(offset); cerr != nil {
+		return cerr
+	}
+	if offset >= q.max {
+		return nil
+	}
+	return fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
 }
 
 // segmentAt returns the file holding offset, which must lie in
@@ -312,17 +348,11 @@ func (q *Queue) segmentAt(offset int64) *segment {
 	return q.segs[i]
 }
 
-func (q *Queue) preadEntries(seg *segment, offset, n int64, dst *[]Entry) error {
+func (q *Queue) preadEntries(f vfs.File, seg *segment, offset, n int64, dst *[]Entry) error {
 	buf := scratchPool.Get().(*[chunkEntries * EntrySize]byte)
 	defer scratchPool.Put(buf)
 	b := buf[:n*EntrySize]
-	f, err := seg.use(false)
-	if err != nil {
-		return fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
-	}
-	_, err = f.ReadAt(b, offset*EntrySize-seg.base)
-	seg.done()
-	if err != nil {
+	if _, err := f.ReadAt(b, offset*EntrySize-seg.base); err != nil {
 		return fmt.Errorf("consumequeue: read %s at offset %d: %w", seg.name, offset, err)
 	}
 	for p := 0; p < len(b); p += EntrySize {

@@ -79,15 +79,14 @@ func (q *Queue) writeOut() error {
 // the next Flush that syncs writes them. Called with wmu held.
 func (q *Queue) deferWrite(minPages int) bool {
 	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.err != nil || q.closed || len(q.pending) == 0 || q.dirtyDir {
-		return false
+	skip := q.err != nil || q.closed || len(q.pending) == 0 || q.dirtyDir ||
+		(q.max*EntrySize)/pageSize-(q.synced*EntrySize)/pageSize >= int64(minPages)
+	var tail *segment
+	if n := len(q.segs); n > 0 && q.written*EntrySize < q.segs[n-1].base+q.fileSize {
+		tail = q.segs[n-1] // not released while we hold wmu
 	}
-	if (q.max*EntrySize)/pageSize-(q.synced*EntrySize)/pageSize >= int64(minPages) {
-		return false
-	}
-	if n := len(q.segs); n > 0 && q.written*EntrySize < q.segs[n-1].base+q.fileSize &&
-		q.files.isOpen(q.segs[n-1]) {
+	q.mu.RUnlock()
+	if skip || (tail != nil && q.files.isOpen(tail)) {
 		return false
 	}
 	return q.files.full()
