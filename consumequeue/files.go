@@ -266,6 +266,19 @@ func (c *fileCache) stats() (open, peak int) {
 	return c.open, c.peak
 }
 
+// retry runs op (a directory sync, which opens the directory) and, when
+// it fails with EMFILE or ENFILE, closes an idle file and runs it once more.
+func (c *fileCache) retry(op func() error) error {
+	err := op()
+	if err == nil || !tooManyFiles(err) {
+		return err
+	}
+	c.mu.Lock()
+	c.evictLocked()
+	c.mu.Unlock()
+	return op()
+}
+
 // tooManyFiles reports whether err is EMFILE or ENFILE.
 func tooManyFiles(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)

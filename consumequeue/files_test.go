@@ -400,3 +400,27 @@ func TestDefaultMaxOpenFiles(t *testing.T) {
 		t.Errorf("DefaultMaxOpenFiles = %d, want %d", got, want)
 	}
 }
+
+// TestSyncDirEMFILERetried: a directory sync (it opens the directory)
+// failing once with EMFILE is retried after closing an idle file; failing
+// twice takes the queue out of service.
+func TestSyncDirEMFILERetried(t *testing.T) {
+	mem := crashfs.New()
+	s := openBudget(t, mem, "/cq", 4, -1)
+	defer s.Close()
+	a := mustQueue(t, s, "A", 0)
+	putRange(t, a, 0, 3)
+	if err := a.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	mem.Inject(crashfs.Fault{Op: crashfs.OpSyncDir, Err: syscall.EMFILE, Once: true})
+	putRange(t, a, 3, 6) // a new file: the directory is synced
+	if err := a.Flush(0); err != nil {
+		t.Fatalf("Flush with one EMFILE on SyncDir: %v", err)
+	}
+	mem.Inject(crashfs.Fault{Op: crashfs.OpSyncDir, Err: syscall.EMFILE, After: 0})
+	putRange(t, a, 6, 10)
+	if err := a.Flush(0); !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("Flush with EMFILE on every SyncDir = %v", err)
+	}
+}

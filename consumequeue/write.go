@@ -223,12 +223,12 @@ func (q *Queue) syncDirs() error {
 	if !q.dirtyDir {
 		return nil
 	}
-	if err := q.fs.SyncDir(q.dir); err != nil {
+	if err := q.files.retry(func() error { return q.fs.SyncDir(q.dir) }); err != nil {
 		return err
 	}
 	if q.parentSync {
 		for _, d := range q.parents {
-			if err := q.fs.SyncDir(d); err != nil {
+			if err := q.files.retry(func() error { return q.fs.SyncDir(d) }); err != nil {
 				return err
 			}
 		}
