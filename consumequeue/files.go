@@ -170,37 +170,42 @@ func (c *fileCache) markSynced(s *segment, gen uint64) {
 // victimScan oldest, else the oldest, synced first. It returns false when
 // no file is idle. Called with mu held; mu is released during I/O.
 func (c *fileCache) evictLocked() bool {
-	var victim *segment
+	for {
+		victim := c.victimLocked()
+		if victim == nil {
+			return false
+		}
+		if victim.dirty {
+			// it stays the oldest: the next round closes it unless it
+			// was used (or written) meanwhile
+			c.syncVictimLocked(victim)
+			continue
+		}
+		c.idle.remove(victim)
+		f := victim.f
+		victim.f = nil
+		c.mu.Unlock()
+		c.closeFile(f)
+		c.mu.Lock()
+		return true
+	}
+}
+
+func (c *fileCache) victimLocked() *segment {
 	n := 0
 	for s := c.idle.head; s != nil && n < victimScan; s, n = s.next, n+1 {
 		if !s.dirty {
-			victim = s
-			break
+			return s
 		}
 	}
-	if victim == nil {
-		if victim = c.idle.head; victim == nil {
-			return false
-		}
-	}
-	if victim.dirty {
-		c.syncVictimLocked(victim)
-		return true // the victim may have been pinned or dirtied meanwhile: look again
-	}
-	c.idle.remove(victim)
-	f := victim.f
-	victim.f = nil
-	c.mu.Unlock()
-	c.closeFile(f)
-	c.mu.Lock()
-	return true
+	return c.idle.head
 }
 
 // syncVictimLocked fdatasyncs an idle dirty file before it may be closed.
 // A failure takes its queue out of service (the error stays sticky there,
 // so closing the file afterwards hides nothing) and clears dirty: the
-// queue's unsynced entries are dropped and rewritten by Reopen. Called and
-// returns with mu held.
+// queue's unsynced entries are dropped and rewritten by Reopen. The file
+// goes back to the head of the idle list. Called and returns with mu held.
 func (c *fileCache) syncVictimLocked(s *segment) {
 	c.pinLocked(s, false)
 	gen, f := s.gen, s.f
@@ -210,14 +215,21 @@ func (c *fileCache) syncVictimLocked(s *segment) {
 		_ = s.q.fail(fmt.Errorf("sync of %s before closing it: %w", s.name, err))
 	}
 	c.mu.Lock()
-	if err != nil {
-		s.dirty = false
-	} else if s.gen == gen {
+	if err != nil || s.gen == gen {
 		s.dirty = false
 	}
-	c.mu.Unlock()
-	c.unpin(s)
-	c.mu.Lock()
+	s.pins--
+	switch {
+	case s.pins > 0:
+	case s.dead:
+		s.f = nil
+		c.mu.Unlock()
+		c.closeFile(f)
+		c.mu.Lock()
+	default:
+		c.idle.pushFront(s)
+		c.cond.Broadcast()
+	}
 }
 
 // release closes s's file for good (its segment left its queue and no
@@ -314,6 +326,16 @@ func (l *lru) pushBack(s *segment) {
 		l.head = s
 	}
 	l.tail = s
+}
+
+func (l *lru) pushFront(s *segment) {
+	s.prev, s.next, s.inLRU = nil, l.head, true
+	if l.head != nil {
+		l.head.prev = s
+	} else {
+		l.tail = s
+	}
+	l.head = s
 }
 
 func (l *lru) remove(s *segment) {

@@ -424,3 +424,28 @@ func TestSyncDirEMFILERetried(t *testing.T) {
 		t.Fatalf("Flush with EMFILE on every SyncDir = %v", err)
 	}
 }
+
+// TestEMFILEEvictsDirtyFile: when the only idle file holds unsynced
+// bytes, an open failing with EMFILE syncs it, closes it and succeeds on
+// the retry; the file was not closed dirty.
+func TestEMFILEEvictsDirtyFile(t *testing.T) {
+	fsys := &countFS{FS: vfs.Default()}
+	s := openBudget(t, fsys, t.TempDir(), 4, -1)
+	defer s.Close()
+	a, b := mustQueue(t, s, "A", 0), mustQueue(t, s, "B", 0)
+	putRange(t, a, 0, 3)
+	if err := a.Flush(100); err != nil { // written, not synced
+		t.Fatal(err)
+	}
+	fsys.mu.Lock()
+	fsys.emfile = 1
+	fsys.mu.Unlock()
+	putRange(t, b, 0, 3)
+	if err := b.Flush(0); err != nil {
+		t.Fatalf("Flush after one EMFILE: %v", err)
+	}
+	if open, _, dc := fsys.state(); open != 1 || len(dc) > 0 {
+		t.Fatalf("%d files open (want 1), closed dirty: %v", open, dc)
+	}
+	checkRange(t, a, 0, 3)
+}
