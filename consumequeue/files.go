@@ -48,6 +48,9 @@ func newFileCache(fsys vfs.FS, limit int) *fileCache {
 	return c
 }
 
+// errRemoved: a file that was removed is not opened again by name.
+var errRemoved = fmt.Errorf("%w: file removed", ErrClosed)
+
 // victimScan is how many idle files, oldest first, eviction looks at for
 // a clean one before it syncs the oldest dirty one.
 const victimScan = 16
@@ -58,9 +61,9 @@ const victimScan = 16
 func (c *fileCache) pin(s *segment, flags vfs.OpenFlags, write bool) (vfs.File, error) {
 	c.mu.Lock()
 	for {
-		if s.dead {
+		if s.f == nil && (s.dead || s.detached) {
 			c.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s", ErrClosed, s.name)
+			return nil, fmt.Errorf("%w: %s", errRemoved, s.name)
 		}
 		if s.f != nil {
 			c.pinLocked(s, write)
@@ -89,6 +92,14 @@ func (c *fileCache) pin(s *segment, flags vfs.OpenFlags, write bool) (vfs.File, 
 	defer c.mu.Unlock()
 	s.opening = false
 	c.cond.Broadcast()
+	if err == nil && s.detached {
+		// removed while it was being opened: the name may already
+		// belong to a new file
+		c.mu.Unlock()
+		_ = f.Close()
+		c.mu.Lock()
+		err = fmt.Errorf("%w: %s", errRemoved, s.name)
+	}
 	if err != nil {
 		c.open--
 		return nil, err
@@ -230,6 +241,15 @@ func (c *fileCache) syncVictimLocked(s *segment) {
 		c.idle.pushFront(s)
 		c.cond.Broadcast()
 	}
+}
+
+// detach marks s's file as about to be removed: from now on it is never
+// opened by name again (a new file may take the name), only used through a
+// descriptor already open. Called before the removal.
+func (c *fileCache) detach(s *segment) {
+	c.mu.Lock()
+	s.detached = true
+	c.mu.Unlock()
 }
 
 // release closes s's file for good (its segment left its queue and no

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +27,7 @@ type countFS struct {
 	dirtyClose []string
 	emfile     int
 	opens      int
+	onOpen     func(name string) // called before each Open, without mu
 }
 
 type countFile struct {
@@ -42,7 +44,11 @@ func (c *countFS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("open %s: %w", name, syscall.EMFILE)
 	}
+	hook := c.onOpen
 	c.mu.Unlock()
+	if hook != nil {
+		hook(name)
+	}
 	f, err := c.FS.Open(name, flags)
 	if err != nil {
 		return nil, err
@@ -448,4 +454,49 @@ func TestEMFILEEvictsDirtyFile(t *testing.T) {
 		t.Fatalf("%d files open (want 1), closed dirty: %v", open, dc)
 	}
 	checkRange(t, a, 0, 3)
+}
+
+// TestReaderNeverOpensAReplacedFile: a reader looked a file up, its
+// descriptor had been closed, and before the reader opens it again the
+// queue is emptied and restarted at offset 2, which creates a new file of
+// the same name (prefill at 0 and 1). The reader must not read that file
+// with the old file's geometry (it would return a prefill entry): it
+// answers as of now, ErrBelowMin.
+func TestReaderNeverOpensAReplacedFile(t *testing.T) {
+	fsys := &countFS{FS: vfs.Default()}
+	s := openBudget(t, fsys, t.TempDir(), 4, 2)
+	defer s.Close()
+	a := mustQueue(t, s, "A", 0)
+	for _, q := range []*Queue{a, mustQueue(t, s, "B", 0), mustQueue(t, s, "C", 0)} {
+		putRange(t, q, 0, 3)
+		if err := q.Flush(0); err != nil { // the third closes A's file
+			t.Fatal(err)
+		}
+	}
+	var once sync.Once
+	fsys.mu.Lock()
+	fsys.onOpen = func(name string) {
+		if !strings.Contains(name, "/A/0/") {
+			return
+		}
+		once.Do(func() {
+			fsys.mu.Lock()
+			fsys.onOpen = nil
+			fsys.mu.Unlock()
+			if err := a.TruncateTo(0); err != nil {
+				t.Error(err)
+			}
+			putRange(t, a, 2, 4)
+			if err := a.Flush(0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	fsys.mu.Unlock()
+	got, err := a.Read(0, 3, nil)
+	if !errors.Is(err, ErrBelowMin) {
+		t.Fatalf("Read(0) after the file was replaced = %+v, %v; want ErrBelowMin", got, err)
+	}
+	checkOffsets(t, a, 2, 4)
+	checkRange(t, a, 2, 4)
 }

@@ -1,6 +1,7 @@
 package consumequeue
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path"
@@ -29,6 +30,9 @@ type segment struct {
 	dirty   bool     // written since the last successful fdatasync
 	gen     uint64   // counts pins for writing
 	dead    bool     // released: never opened again
+	// detached: the file is being or was removed; never opened by name
+	// again (the name may be reused)
+	detached bool
 	// place in the cache's idle list
 	prev, next *segment
 	inLRU      bool
@@ -304,41 +308,32 @@ func (q *Queue) readChunk(offset, end int64, dst *[]Entry) (n int64, done bool, 
 	defer seg.release()
 	f, err := seg.use(false)
 	if err != nil {
-		return 0, true, q.openFailed(offset, err)
+		return q.openFailed(offset, err)
 	}
 	defer seg.done()
-	if !q.holds(seg, offset) {
-		// the file may have been removed and another created under its
-		// name since the lookup: look again
-		return 0, false, nil
-	}
 	return n, false, q.preadEntries(f, seg, offset, n, dst)
-}
-
-// holds reports whether seg is still the queue's file for offset, so that
-// a descriptor opened by name after the lookup is that file's.
-func (q *Queue) holds(seg *segment, offset int64) bool {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	return !q.closed && offset >= q.min && offset < q.written && q.segmentAt(offset) == seg
 }
 
 // openFailed is the answer to a reader whose file could not be opened.
 // Retention or a truncation may have removed the file since the reader
 // looked it up (a file that stayed open could still be read after its
-// removal; a closed one cannot be opened again): then the reader gets what
-// it would get now. Otherwise the queue cannot be read for the moment
+// removal; a closed one is not opened again by name): then the reader gets
+// what it would get now, looking the offset up again if the queue still
+// holds it. Otherwise the queue cannot be read for the moment
 // (ErrUnavailable), though it stays in service.
-func (q *Queue) openFailed(offset int64, err error) error {
+func (q *Queue) openFailed(offset int64, err error) (n int64, done bool, _ error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if cerr := q.checkRead(offset); cerr != nil {
-		return cerr
+		return 0, true, cerr
 	}
 	if offset >= q.max {
-		return nil
+		return 0, true, nil
 	}
-	return fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
+	if errors.Is(err, errRemoved) {
+		return 0, false, nil
+	}
+	return 0, true, fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
 }
 
 // segmentAt returns the file holding offset, which must lie in

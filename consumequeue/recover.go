@@ -214,6 +214,7 @@ func (s *segment) truncate(size int64) error {
 func (q *Queue) removeSegments(segs []*segment) error {
 	var first error
 	for _, s := range segs {
+		q.files.detach(s)
 		if err := q.fs.Remove(s.name); err != nil && !vfs.IsNotExist(err) && first == nil {
 			first = err
 		}

@@ -276,6 +276,7 @@ func (q *Queue) destroy() error {
 	q.mu.Unlock()
 	var first error
 	for _, s := range segs {
+		q.files.detach(s)
 		if err := q.fs.Remove(s.name); err != nil && !vfs.IsNotExist(err) && first == nil {
 			first = err
 		}
