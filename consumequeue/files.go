@@ -29,8 +29,12 @@ import (
 //     hold the descriptors) closes one idle file and is retried once; an
 //     open that still fails is returned to the caller: a writer takes its
 //     queue out of service, a reader gets ErrUnavailable;
+//   - a file about to be removed (retention, truncation) is detached: it
+//     is never opened by name again, since a new file may take the name;
 //   - when every open file is pinned, a new open waits for an unpin. No
 //     goroutine holds two pins at once, so the wait always ends.
+//
+// mu is never held during I/O, and never taken while a queue's mu is held.
 type fileCache struct {
 	fs    vfs.FS
 	limit int // ≤ 0: unlimited (EMFILE still evicts)
