@@ -3,6 +3,8 @@ package consumequeue
 import (
 	"os"
 	"testing"
+
+	"github.com/mqd/mqd/internal/vfs"
 )
 
 // BenchmarkPut measures the dispatcher's append (memory only) with a flush
@@ -84,4 +86,66 @@ func BenchmarkFlushRound(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkManyQueuesBudget is the dispatcher and the pulls of many
+// queues with a small descriptor budget against no bound: an op puts one
+// entry into the next of 2,000 queues and reads 8 entries written to
+// files earlier from another queue; after every round over the queues
+// Store.Flush(2) runs, and Store.Flush(0) every 8th round (the engine's
+// checkpoint rounds). It reports the files opened per op. No assertion on
+// time: compare the two in one sitting.
+//
+//	go test -run '^$' -bench ManyQueuesBudget -benchtime 400000x ./consumequeue
+func BenchmarkManyQueuesBudget(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		budget int
+	}{{"budget64", 64}, {"unbounded", -1}} {
+		b.Run(bc.name, func(b *testing.B) { benchManyQueues(b, bc.budget) })
+	}
+}
+
+func benchManyQueues(b *testing.B, budget int) {
+	const queues, epf = 2000, 256
+	fsys := &countFS{FS: vfs.Default()}
+	s := openBudget(b, fsys, b.TempDir(), epf, budget)
+	defer s.Close()
+	qs := make([]*Queue, queues)
+	for i := range qs {
+		qs[i] = mustQueue(b, s, "T", i)
+		putRange(b, qs[i], 0, 16)
+	}
+	if err := s.Flush(0); err != nil {
+		b.Fatal(err)
+	}
+	opens := func() int {
+		fsys.mu.Lock()
+		defer fsys.mu.Unlock()
+		return fsys.opens
+	}
+	before := opens()
+	buf := make([]Entry, 0, 8)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		round, qi := int64(16+i/queues), i%queues
+		if err := qs[qi].Put(round, ent(round)); err != nil {
+			b.Fatal(err)
+		}
+		from := (round * 7) % 9 // below 16: in files since the first flush
+		if got, err := qs[(qi*31+7)%queues].Read(from, 8, buf[:0]); err != nil || len(got) != 8 {
+			b.Fatal(len(got), err)
+		}
+		if qi == queues-1 {
+			minPages := 2
+			if (i/queues)%8 == 7 {
+				minPages = 0
+			}
+			if err := s.Flush(minPages); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(opens()-before)/float64(b.N), "opens/op")
 }

@@ -30,6 +30,16 @@
 // while loading. A reader pins a file with a reference count before
 // releasing mu for its pread; a removed file is closed by its last user.
 //
+// # Open files
+//
+// A store opens a queue's files when they are used and keeps at most
+// Config.MaxOpenFiles of them open (DefaultMaxOpenFiles: half of
+// RLIMIT_NOFILE, at most 65 536): every use pins its file; the least
+// recently used idle file is closed when the budget is reached, after an
+// fdatasync when it holds unsynced bytes (files.go, FORMAT.md "Open
+// files"). The file-cache lock is never held across I/O and never taken
+// with a queue's mu held.
+//
 // # Failures
 //
 // A failed write or sync takes only its queue out of service (Put and

@@ -1,6 +1,7 @@
 package consumequeue
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path"
@@ -11,16 +12,34 @@ import (
 )
 
 // segment is one file of a queue. refs counts the queue's own reference
-// (1 while the segment is in Queue.segs) plus readers that pinned it for a
-// pread outside the queue lock; the last release closes the file.
+// (1 while the segment is in Queue.segs) plus readers that hold it for a
+// pread outside the queue lock; the last release closes the file for good.
+// The file itself is opened and closed by the store's fileCache (files.go):
+// every use pins it.
 type segment struct {
-	base int64 // first byte offset in the logical queue
-	f    vfs.File
-	refs atomic.Int32
+	base  int64  // first byte offset in the logical queue
+	name  string // path of the file
+	q     *Queue
+	cache *fileCache
+	refs  atomic.Int32
+
+	// guarded by cache.mu
+	f       vfs.File // nil while closed
+	pins    int      // uses in progress
+	opening bool     // a goroutine is opening f
+	dirty   bool     // written since the last successful fdatasync
+	gen     uint64   // counts pins for writing
+	dead    bool     // released: never opened again
+	// detached: the file is being or was removed; never opened by name
+	// again (the name may be reused)
+	detached bool
+	// place in the cache's idle list
+	prev, next *segment
+	inLRU      bool
 }
 
-func newSegment(base int64, f vfs.File) *segment {
-	s := &segment{base: base, f: f}
+func (q *Queue) newSegment(base int64) *segment {
+	s := &segment{base: base, name: path.Join(q.dir, fileName(base)), q: q, cache: q.files}
 	s.refs.Store(1)
 	return s
 }
@@ -29,9 +48,14 @@ func (s *segment) acquire() { s.refs.Add(1) }
 
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
-		_ = s.f.Close()
+		s.cache.release(s)
 	}
 }
+
+// use pins the file for reading (or, with write, for changing it).
+func (s *segment) use(write bool) (vfs.File, error) { return s.cache.pin(s, 0, write) }
+
+func (s *segment) done() { s.cache.unpin(s) }
 
 // Queue is one logical queue (topic, queueId). See the package doc for which
 // goroutine may call what.
@@ -49,6 +73,7 @@ type Queue struct {
 	dir      string
 	parents  []string // directories whose entries must be synced when dir is created
 	fs       vfs.FS
+	files    *fileCache
 	epf      int64 // entries per file
 	fileSize int64 // epf × EntrySize
 
@@ -81,7 +106,7 @@ type Queue struct {
 	repairing bool
 }
 
-func newQueue(fsys vfs.FS, root, topic string, id int, epf int64) *Queue {
+func newQueue(fsys vfs.FS, files *fileCache, root, topic string, id int, epf int64) *Queue {
 	topicDir := path.Join(root, topic)
 	return &Queue{
 		topic:    topic,
@@ -89,6 +114,7 @@ func newQueue(fsys vfs.FS, root, topic string, id int, epf int64) *Queue {
 		dir:      path.Join(topicDir, fmt.Sprint(id)),
 		parents:  []string{topicDir, root},
 		fs:       fsys,
+		files:    files,
 		epf:      epf,
 		fileSize: epf * EntrySize,
 		maxPhys:  -1,
@@ -280,7 +306,34 @@ func (q *Queue) readChunk(offset, end int64, dst *[]Entry) (n int64, done bool, 
 	seg.acquire()
 	q.mu.RUnlock()
 	defer seg.release()
-	return n, false, q.preadEntries(seg, offset, n, dst)
+	f, err := seg.use(false)
+	if err != nil {
+		return q.openFailed(offset, err)
+	}
+	defer seg.done()
+	return n, false, q.preadEntries(f, seg, offset, n, dst)
+}
+
+// openFailed is the answer to a reader whose file could not be opened.
+// Retention or a truncation may have removed the file since the reader
+// looked it up (a file that stayed open could still be read after its
+// removal; a closed one is not opened again by name): then the reader gets
+// what it would get now, looking the offset up again if the queue still
+// holds it. Otherwise the queue cannot be read for the moment
+// (ErrUnavailable), though it stays in service.
+func (q *Queue) openFailed(offset int64, err error) (n int64, done bool, _ error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if cerr := q.checkRead(offset); cerr != nil {
+		return 0, true, cerr
+	}
+	if offset >= q.max {
+		return 0, true, nil
+	}
+	if errors.Is(err, errRemoved) {
+		return 0, false, nil
+	}
+	return 0, true, fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
 }
 
 // segmentAt returns the file holding offset, which must lie in
@@ -290,12 +343,12 @@ func (q *Queue) segmentAt(offset int64) *segment {
 	return q.segs[i]
 }
 
-func (q *Queue) preadEntries(seg *segment, offset, n int64, dst *[]Entry) error {
+func (q *Queue) preadEntries(f vfs.File, seg *segment, offset, n int64, dst *[]Entry) error {
 	buf := scratchPool.Get().(*[chunkEntries * EntrySize]byte)
 	defer scratchPool.Put(buf)
 	b := buf[:n*EntrySize]
-	if _, err := seg.f.ReadAt(b, offset*EntrySize-seg.base); err != nil {
-		return fmt.Errorf("consumequeue: read %s at offset %d: %w", seg.f.Name(), offset, err)
+	if _, err := f.ReadAt(b, offset*EntrySize-seg.base); err != nil {
+		return fmt.Errorf("consumequeue: read %s at offset %d: %w", seg.name, offset, err)
 	}
 	for p := 0; p < len(b); p += EntrySize {
 		*dst = append(*dst, getEntry(b[p:p+EntrySize]))

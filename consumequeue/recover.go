@@ -20,8 +20,8 @@ const scanChunk = 3276 * EntrySize
 // loadQueue opens the files of one queue directory and recovers its tail.
 // It returns a queue with no entries (and no files) when nothing valid is
 // on disk. It runs before the queue is shared, so it takes no locks.
-func loadQueue(fsys vfs.FS, root, topic string, id int, epf int64) (*Queue, error) {
-	q := newQueue(fsys, root, topic, id, epf)
+func loadQueue(fsys vfs.FS, files *fileCache, root, topic string, id int, epf int64) (*Queue, error) {
+	q := newQueue(fsys, files, root, topic, id, epf)
 	q.dirMade = true
 	bases, err := q.listFiles()
 	if err != nil {
@@ -71,23 +71,32 @@ func (q *Queue) listFiles() ([]int64, error) {
 	return bases[max(first, 0):], nil
 }
 
+// openSegments adds the files to q.segs and checks their sizes. Their
+// descriptors are left to the file cache (files.go).
 func (q *Queue) openSegments(bases []int64) error {
 	for _, b := range bases {
-		f, err := q.fs.Open(path.Join(q.dir, fileName(b)), 0)
-		if err != nil {
-			return err
-		}
-		q.segs = append(q.segs, newSegment(b, f))
-		size, err := f.Size()
+		s := q.newSegment(b)
+		q.segs = append(q.segs, s)
+		size, err := s.size()
 		if err != nil {
 			return err
 		}
 		if size > q.fileSize {
 			return fmt.Errorf("%w: %s has %d bytes, more than the file size %d (was EntriesPerFile changed?)",
-				ErrCorrupt, f.Name(), size, q.fileSize)
+				ErrCorrupt, s.name, size, q.fileSize)
 		}
 	}
 	return nil
+}
+
+// size returns the file's size.
+func (s *segment) size() (int64, error) {
+	f, err := s.use(false)
+	if err != nil {
+		return 0, err
+	}
+	defer s.done()
+	return f.Size()
 }
 
 // recoverTail finds the end of the valid entries, truncates after it, and
@@ -116,7 +125,7 @@ func (q *Queue) recoverTail() error {
 func (q *Queue) findEnd() (cut int, n int64, err error) {
 	start := max(len(q.segs)-recoverScanFiles, 0)
 	for i := 0; i < start; i++ {
-		size, err := q.segs[i].f.Size()
+		size, err := q.segs[i].size()
 		if err != nil {
 			return 0, 0, err
 		}
@@ -137,7 +146,12 @@ func (q *Queue) findEnd() (cut int, n int64, err error) {
 // countValid counts the valid entries at the start of a file: it stops at
 // the first invalid (zeroed, torn) entry or at a partial entry at EOF.
 func (q *Queue) countValid(s *segment) (int64, error) {
-	size, err := s.f.Size()
+	f, err := s.use(false)
+	if err != nil {
+		return 0, err
+	}
+	defer s.done()
+	size, err := f.Size()
 	if err != nil {
 		return 0, err
 	}
@@ -145,7 +159,7 @@ func (q *Queue) countValid(s *segment) (int64, error) {
 	buf := make([]byte, scanChunk)
 	for off := int64(0); off < size; off += scanChunk {
 		b := buf[:min(scanChunk, size-off)]
-		if _, err := s.f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
 		for p := 0; p < len(b); p += EntrySize {
@@ -159,18 +173,8 @@ func (q *Queue) countValid(s *segment) (int64, error) {
 
 // cutAfter truncates file cut to size bytes and removes the later files.
 func (q *Queue) cutAfter(cut int, size int64) error {
-	s := q.segs[cut]
-	cur, err := s.f.Size()
-	if err != nil {
+	if err := q.segs[cut].truncate(size); err != nil {
 		return err
-	}
-	if cur != size {
-		if err := s.f.Truncate(size); err != nil {
-			return err
-		}
-		if err := s.f.Sync(); err != nil {
-			return err
-		}
 	}
 	q.mu.Lock()
 	later := q.segs[cut+1:]
@@ -182,12 +186,36 @@ func (q *Queue) cutAfter(cut int, size int64) error {
 	return q.syncDirs()
 }
 
+// truncate cuts the file to size bytes, if it is longer or shorter, and
+// fdatasyncs it.
+func (s *segment) truncate(size int64) error {
+	f, err := s.use(false)
+	if err != nil {
+		return err
+	}
+	cur, err := f.Size()
+	s.done()
+	if err != nil || cur == size {
+		return err
+	}
+	if f, err = s.use(true); err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	s.done()
+	if err != nil {
+		return err
+	}
+	return s.cache.sync(s)
+}
+
 // removeSegments removes files already detached from q.segs. Called with
 // wmu held (or before the queue is shared).
 func (q *Queue) removeSegments(segs []*segment) error {
 	var first error
 	for _, s := range segs {
-		if err := q.fs.Remove(s.f.Name()); err != nil && !vfs.IsNotExist(err) && first == nil {
+		q.files.detach(s)
+		if err := q.fs.Remove(s.name); err != nil && !vfs.IsNotExist(err) && first == nil {
 			first = err
 		}
 		q.dirtyDir = true
@@ -231,8 +259,14 @@ func (q *Queue) setMinAndMaxPhys() error {
 func (q *Queue) loadEntry(off int64) (Entry, error) {
 	var b [EntrySize]byte
 	s := q.segmentAt(off)
-	if _, err := s.f.ReadAt(b[:], off*EntrySize-s.base); err != nil {
-		return Entry{}, fmt.Errorf("consumequeue: read %s at offset %d: %w", s.f.Name(), off, err)
+	f, err := s.use(false)
+	if err != nil {
+		return Entry{}, err
+	}
+	_, err = f.ReadAt(b[:], off*EntrySize-s.base)
+	s.done()
+	if err != nil {
+		return Entry{}, fmt.Errorf("consumequeue: read %s at offset %d: %w", s.name, off, err)
 	}
 	return getEntry(b[:]), nil
 }

@@ -18,14 +18,20 @@ type Config struct {
 	// DefaultEntriesPerFile (6 000 000-byte files). It must not change
 	// between runs over the same directory (Open reports ErrCorrupt).
 	EntriesPerFile int
+	// MaxOpenFiles bounds how many consume-queue files the store keeps
+	// open at once (files.go); 0 means DefaultMaxOpenFiles(), negative
+	// means no bound (an open failing with EMFILE still closes idle
+	// files first).
+	MaxOpenFiles int
 }
 
 // Store holds every consume queue under one root directory
 // (<storePathRootDir>/consumequeue).
 type Store struct {
-	fs   vfs.FS
-	root string
-	epf  int64
+	fs    vfs.FS
+	files *fileCache
+	root  string
+	epf   int64
 
 	mu     sync.RWMutex
 	queues map[string]map[int]*Queue
@@ -45,7 +51,11 @@ func Open(fsys vfs.FS, root string, cfg Config) (*Store, error) {
 	if err := fsys.MkdirAll(root); err != nil {
 		return nil, err
 	}
-	s := &Store{fs: fsys, root: root, epf: epf, queues: map[string]map[int]*Queue{}}
+	limit := cfg.MaxOpenFiles
+	if limit == 0 {
+		limit = DefaultMaxOpenFiles()
+	}
+	s := &Store{fs: fsys, files: newFileCache(fsys, limit), root: root, epf: epf, queues: map[string]map[int]*Queue{}}
 	if err := s.load(); err != nil {
 		s.closeQueues()
 		return nil, err
@@ -68,7 +78,7 @@ func (s *Store) load() error {
 			if err != nil || id < 0 || strconv.Itoa(id) != name {
 				return fmt.Errorf("%w: unexpected directory %s", ErrCorrupt, path.Join(s.root, topic, name))
 			}
-			q, err := loadQueue(s.fs, s.root, topic, id, s.epf)
+			q, err := loadQueue(s.fs, s.files, s.root, topic, id, s.epf)
 			if err != nil {
 				return err
 			}
@@ -141,7 +151,7 @@ func (s *Store) Queue(topic string, queueID int) (*Queue, error) {
 	}
 	// topic may alias a commit-log buffer (the dispatcher passes record
 	// bytes): the queue and the map keep their own copy.
-	q := newQueue(s.fs, s.root, strings.Clone(topic), queueID, s.epf)
+	q := newQueue(s.fs, s.files, s.root, strings.Clone(topic), queueID, s.epf)
 	s.add(q)
 	return q, nil
 }
@@ -290,3 +300,7 @@ func (s *Store) closeQueues() {
 		q.close()
 	}
 }
+
+// OpenFiles returns how many consume-queue files are open now and the most
+// that were open at once (Config.MaxOpenFiles bounds both).
+func (s *Store) OpenFiles() (open, peak int) { return s.files.stats() }

@@ -2,7 +2,6 @@ package consumequeue
 
 import (
 	"fmt"
-	"path"
 
 	"github.com/mqd/mqd/internal/vfs"
 )
@@ -11,7 +10,8 @@ import (
 // long prefill or a burst) is left to the garbage collector.
 const maxSpare = 256 << 10
 
-// Flush writes pending entries to their files (pwrite, always) and, when at
+// Flush writes pending entries to their files (pwrite; see deferWrite for
+// when a Flush that does not sync leaves them in memory) and, when at
 // least minPages 4 KiB pages of the logical queue are not yet durable or
 // minPages ≤ 0, fdatasyncs them. It is called by the engine's flush
 // goroutine (and by Close); it runs concurrently with Put and readers and
@@ -19,6 +19,9 @@ const maxSpare = 256 << 10
 func (q *Queue) Flush(minPages int) error {
 	q.wmu.Lock()
 	defer q.wmu.Unlock()
+	if minPages > 0 && q.deferWrite(minPages) {
+		return nil
+	}
 	if err := q.writeOut(); err != nil {
 		return err
 	}
@@ -47,7 +50,13 @@ func (q *Queue) writeOut() error {
 			return q.fail(err)
 		}
 		n := min(int64(len(rest)), seg.base+q.fileSize-pos*EntrySize)
-		if _, err := seg.f.WriteAt(rest[:n], pos*EntrySize-seg.base); err != nil {
+		f, err := seg.use(true)
+		if err != nil {
+			return q.fail(err)
+		}
+		_, err = f.WriteAt(rest[:n], pos*EntrySize-seg.base)
+		seg.done()
+		if err != nil {
 			return q.fail(err)
 		}
 		rest = rest[n:]
@@ -60,6 +69,27 @@ func (q *Queue) writeOut() error {
 		q.mu.Unlock()
 	}
 	return nil
+}
+
+// deferWrite reports whether a Flush(minPages) should leave pending in
+// memory: it would not sync (too few pages), the file it would write to
+// is closed, and opening it would close another (the descriptor budget
+// is used up, files.go). Writing there would cost an open and, at the
+// eviction, an early fdatasync; the entries stay readable from pending and
+// the next Flush that syncs writes them. Called with wmu held.
+func (q *Queue) deferWrite(minPages int) bool {
+	q.mu.RLock()
+	skip := q.err != nil || q.closed || len(q.pending) == 0 || q.dirtyDir ||
+		(q.max*EntrySize)/pageSize-(q.synced*EntrySize)/pageSize >= int64(minPages)
+	var tail *segment
+	if n := len(q.segs); n > 0 && q.written*EntrySize < q.segs[n-1].base+q.fileSize {
+		tail = q.segs[n-1] // not released while we hold wmu
+	}
+	q.mu.RUnlock()
+	if skip || (tail != nil && q.files.isOpen(tail)) {
+		return false
+	}
+	return q.files.full()
 }
 
 func (q *Queue) usable() error {
@@ -101,7 +131,7 @@ func (q *Queue) segmentForWrite(pos int64) (*segment, error) {
 	base := b - b%q.fileSize
 	if last != nil && base != last.base+q.fileSize {
 		return nil, fmt.Errorf("%w: %s/%d: write at byte %d does not follow file %s",
-			ErrCorrupt, q.topic, q.id, b, last.f.Name())
+			ErrCorrupt, q.topic, q.id, b, last.name)
 	}
 	seg, err := q.createSegment(base)
 	if err != nil {
@@ -120,17 +150,21 @@ func (q *Queue) createSegment(base int64) (*segment, error) {
 		}
 		q.dirMade, q.parentSync = true, true
 	}
-	f, err := q.fs.Open(path.Join(q.dir, fileName(base)), vfs.Create)
+	seg := q.newSegment(base)
+	f, err := q.files.pin(seg, vfs.Create, true)
 	if err != nil {
+		seg.release()
 		return nil, err
 	}
 	// A leftover file of that name must not contribute stale entries.
-	if err := f.Truncate(0); err != nil {
-		_ = f.Close()
+	err = f.Truncate(0)
+	seg.done()
+	if err != nil {
+		seg.release()
 		return nil, err
 	}
 	q.dirtyDir = true
-	return newSegment(base, f), nil
+	return seg, nil
 }
 
 // syncLocked fdatasyncs the files holding [synced, written) when enough
@@ -152,7 +186,7 @@ func (q *Queue) syncLocked(minPages int) error {
 		return nil
 	}
 	for _, s := range todo {
-		if err := s.f.Sync(); err != nil {
+		if err := q.files.sync(s); err != nil {
 			return q.fail(err)
 		}
 	}
@@ -160,6 +194,13 @@ func (q *Queue) syncLocked(minPages int) error {
 		return q.fail(err)
 	}
 	q.mu.Lock()
+	if q.err != nil {
+		// a sync before an eviction failed meanwhile (files.go): what
+		// was written is not durable
+		err := q.err
+		q.mu.Unlock()
+		return err
+	}
 	q.synced = max(q.synced, written)
 	q.unsynced = firstReal(q.pending[min((q.synced-q.written)*EntrySize, int64(len(q.pending))):])
 	q.mu.Unlock()
@@ -182,12 +223,12 @@ func (q *Queue) syncDirs() error {
 	if !q.dirtyDir {
 		return nil
 	}
-	if err := q.fs.SyncDir(q.dir); err != nil {
+	if err := q.files.retry(func() error { return q.fs.SyncDir(q.dir) }); err != nil {
 		return err
 	}
 	if q.parentSync {
 		for _, d := range q.parents {
-			if err := q.fs.SyncDir(d); err != nil {
+			if err := q.files.retry(func() error { return q.fs.SyncDir(d) }); err != nil {
 				return err
 			}
 		}
@@ -235,7 +276,8 @@ func (q *Queue) destroy() error {
 	q.mu.Unlock()
 	var first error
 	for _, s := range segs {
-		if err := q.fs.Remove(s.f.Name()); err != nil && !vfs.IsNotExist(err) && first == nil {
+		q.files.detach(s)
+		if err := q.fs.Remove(s.name); err != nil && !vfs.IsNotExist(err) && first == nil {
 			first = err
 		}
 		s.release()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -38,9 +39,28 @@ func (d *dispatcher) repairQueues() {
 	if id := d.index(); id != nil && id.lost.Load() >= 0 {
 		d.reindex(id)
 	}
-	for _, q := range d.s.cq.Broken() {
-		d.repair(q)
+	if broken := d.s.cq.Broken(); len(broken) > 0 {
+		d.repair(broken)
 	}
+}
+
+// errStopping ends a replay when the store is closing: a rebuild left
+// half done is finished by the next run (the queue keeps its lost offset,
+// so the checkpoint stays below it).
+var errStopping = errors.New("engine: store closing")
+
+func (d *dispatcher) stopping() bool {
+	select {
+	case <-d.s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+type queueKey struct {
+	topic string
+	id    int
 }
 
 // reindex puts the keys of the records in [lost, dispatched) into the
@@ -64,8 +84,12 @@ func (d *dispatcher) replay(from int64, fn func(r *DispatchRequest) error) (int6
 	defer it.Close()
 	limit := d.done.Load()
 	var r DispatchRequest
+	d.replays.Add(1)
 	for {
 		at := it.Offset()
+		if d.stopping() {
+			return at, errStopping
+		}
 		phys, rec, err := it.Next(limit)
 		if err != nil {
 			return at, err
@@ -82,40 +106,79 @@ func (d *dispatcher) replay(from int64, fn func(r *DispatchRequest) error) (int6
 	}
 }
 
-func (d *dispatcher) repair(q *consumequeue.Queue) {
-	from, err := q.Reopen()
-	if err != nil {
-		d.s.log.Warn("engine: consume queue still out of service", "topic", q.Topic(), "queue", q.ID(), "err", err)
-		return
+// repair rebuilds the queues out of service with one pass over the log
+// from the smallest offset any of them misses, not one pass per queue: with
+// thousands of queues out of service (the process ran out of descriptors)
+// a pass per queue would take hours and hold up Close. It stops when the
+// store closes, and logs one line per attempt, not one per queue.
+func (d *dispatcher) repair(broken []*consumequeue.Queue) {
+	d.rounds.Add(1)
+	rebuild := make(map[queueKey]*consumequeue.Queue, len(broken))
+	from := int64(-1)
+	var failed int
+	var firstErr error
+	for _, q := range broken {
+		if d.stopping() {
+			return
+		}
+		f, err := q.Reopen()
+		if err != nil {
+			failed, firstErr = failed+1, cmp.Or(firstErr, err)
+			continue
+		}
+		rebuild[queueKey{q.Topic(), q.ID()}] = q
+		if f >= 0 && (from < 0 || f < from) {
+			from = f
+		}
 	}
 	if from >= 0 {
-		if err := d.redispatch(q, from); err != nil {
-			q.Abandon(err)
-			d.s.log.Error("engine: rebuilding consume queue failed", "topic", q.Topic(), "queue", q.ID(), "err", err)
+		if _, err := d.redispatch(rebuild, from); err != nil {
+			for _, q := range rebuild {
+				q.Abandon(err)
+			}
+			if !errors.Is(err, errStopping) {
+				d.s.log.Error("engine: rebuilding consume queues failed", "queues", len(rebuild), "from", from, "err", err)
+			}
 			return
 		}
 	}
-	if err := q.Flush(0); err != nil {
-		d.s.log.Warn("engine: consume queue still out of service", "topic", q.Topic(), "queue", q.ID(), "err", err)
-		return
+	repaired := 0
+	for _, q := range rebuild {
+		if err := q.Flush(0); err != nil {
+			failed, firstErr = failed+1, cmp.Or(firstErr, err)
+			continue
+		}
+		q.MarkRepaired()
+		repaired++
 	}
-	q.MarkRepaired()
-	d.s.log.Info("engine: consume queue rebuilt and back in service", "topic", q.Topic(), "queue", q.ID(),
-		"from", from, "to", d.done.Load(), "maxOffset", q.MaxOffset())
+	if repaired > 0 {
+		d.s.log.Info("engine: consume queues rebuilt and back in service", "queues", repaired,
+			"from", from, "to", d.done.Load())
+	}
+	if failed > 0 {
+		d.s.log.Warn("engine: consume queues still out of service", "queues", failed, "err", firstErr)
+	}
 }
 
-// redispatch puts the entries of q's records in [from, dispatched) again.
-func (d *dispatcher) redispatch(q *consumequeue.Queue, from int64) error {
-	_, err := d.replay(from, func(r *DispatchRequest) error {
-		if r.Topic != q.Topic() || int(r.QueueID) != q.ID() {
+// redispatch puts the entries of the records in [from, dispatched) into
+// the queues being rebuilt. A queue whose Put fails is taken out of
+// service again (and out of this rebuild); the others go on.
+func (d *dispatcher) redispatch(rebuild map[queueKey]*consumequeue.Queue, from int64) (int64, error) {
+	return d.replay(from, func(r *DispatchRequest) error {
+		k := queueKey{r.Topic, int(r.QueueID)}
+		q := rebuild[k]
+		if q == nil {
 			return nil
 		}
 		if t := r.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
 			return nil
 		}
-		return q.Put(r.QueueOffset, consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode})
+		if err := q.Put(r.QueueOffset, consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode}); err != nil {
+			q.Abandon(err)
+			delete(rebuild, k)
+		}
+		return nil
 	})
-	return err
 }
 
 // queueUnavailable reports whether err means a consume queue is out of

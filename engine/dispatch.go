@@ -49,6 +49,8 @@ type dispatcher struct {
 	// the dispatcher goroutine; see cqrepair.go).
 	lastRepair  time.Time
 	repairEvery atomic.Int64  // tests override repairInterval (ns; 0: default)
+	replays     atomic.Int64  // passes over the log by repairs (tests)
+	rounds      atomic.Int64  // repair attempts of queues out of service (tests)
 	limit       dispatchLimit // dispatchlimit.go
 }
 

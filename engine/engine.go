@@ -61,6 +61,11 @@ type Config struct {
 	CheckpointInterval time.Duration // 1 s
 	// ConsumeQueueEntriesPerFile is mappedFileSizeConsumeQueue / 20 (300 000).
 	ConsumeQueueEntriesPerFile int
+	// MaxOpenConsumeQueueFiles (maxOpenConsumeQueueFiles, mqd only) bounds
+	// the consume-queue files open at once; 0 means
+	// consumequeue.DefaultMaxOpenFiles() (half of RLIMIT_NOFILE, at most
+	// 65 536), negative means no bound (consumequeue/files.go).
+	MaxOpenConsumeQueueFiles int
 	// MaxHashSlotNum and MaxIndexNum size index files (5 000 000 / 20 000 000).
 	MaxHashSlotNum, MaxIndexNum int
 	// QueueFlushThoroughInterval is how often consume queues and the index

@@ -19,10 +19,13 @@ var testIOBackend = "auto"
 // large records and busy rounds are written in several pieces.
 const testMaxWrite = 8 << 10
 
+// testConfig keeps at most 2 consume-queue files open, so that every test
+// with more queue files closes and reopens them (consumequeue/files.go).
 func testConfig(dir string, ft FlushDiskType) Config {
 	return Config{Dir: dir, FlushDiskType: ft, IOBackend: testIOBackend, MappedFileSizeCommitLog: 256 << 10, CheckpointInterval: 10 * time.Millisecond,
 		FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10, CommitLogMaxWrite: testMaxWrite,
-		ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000, QueueFlushThoroughInterval: 50 * time.Millisecond}
+		ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000, QueueFlushThoroughInterval: 50 * time.Millisecond,
+		MaxOpenConsumeQueueFiles: 2}
 }
 
 func msg(topic string, q int32, body string, props map[string]string) *message.Message {

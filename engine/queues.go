@@ -82,7 +82,8 @@ func (d *indexDispatcher) put(r *DispatchRequest) error {
 // dispatched again (dispatch is idempotent).
 func (s *Store) openQueues(clean bool) (int64, error) {
 	var err error
-	s.cq, err = consumequeue.Open(s.fs, s.path("consumequeue"), consumequeue.Config{EntriesPerFile: s.cfg.ConsumeQueueEntriesPerFile})
+	s.cq, err = consumequeue.Open(s.fs, s.path("consumequeue"), consumequeue.Config{
+		EntriesPerFile: s.cfg.ConsumeQueueEntriesPerFile, MaxOpenFiles: s.cfg.MaxOpenConsumeQueueFiles})
 	if err != nil {
 		return 0, fmt.Errorf("engine: consume queues: %w", err)
 	}

@@ -141,9 +141,11 @@ func failoverTimes(times []time.Duration) {
 // controller (not from its slaves): a slave is elected, and once it has
 // switched the old master can no longer collect the acknowledgement of
 // its whole in-sync set (allAckInSyncStateSet), so it refuses writes
-// (they time out) although it is not fenced; when the cut heals it
-// rejoins as a slave of the new master. Every acknowledged message reads
-// back on the final master.
+// (they time out) although it is not fenced; while cut it goes on
+// registering as brokerId 0 every second, but the nameservers never route
+// brokerId 0 to it again (its master epoch, the stateVersion, is older);
+// when the cut heals it rejoins as a slave of the new master. Every
+// acknowledged message reads back on the final master.
 func TestFailoverPartitionedMaster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process failover")
@@ -157,6 +159,8 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	m := c.master()
 	c.cutController(m, true)
 	nm := c.waitMaster(m, 30*time.Second)
+	cutAt := time.Now()
+	polled, pollStop := c.pollNotRoutedAsMaster(m)
 	// the new master has switched (it took the probe): the old one lacks
 	// its acknowledgement, so the send is stored but times out waiting
 	// for the whole in-sync set (FLUSH_SLAVE_TIMEOUT), which is this
@@ -165,6 +169,11 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	// client waits past the broker's syncFlushTimeout (5 s)
 	if code, _, err := sendWithin(c.bAddrs[m], "to the old master", 8*time.Second); err != nil || code != protocol.ResponseFlushSlaveTimeout {
 		t.Fatalf("send to the partitioned old master: code %d err %v, want FLUSH_SLAVE_TIMEOUT (%d)", code, err, protocol.ResponseFlushSlaveTimeout)
+	}
+	time.Sleep(time.Until(cutAt.Add(5 * time.Second))) // ≥ 5 of the old master's registrations
+	close(pollStop)
+	if p := <-polled; p.err != "" || p.polls < 100 {
+		t.Fatalf("routes during the cut (%d polls): %s", p.polls, p.err)
 	}
 	c.cutController(m, false)
 	info := c.waitInSync(3, 60*time.Second)
@@ -275,4 +284,37 @@ func TestFailoverControllerLossSlaveKilled(t *testing.T) {
 	if after, _ := c.replicaInfo(); after.MasterEpoch != info.MasterEpoch || after.MasterID != info.MasterID {
 		t.Fatalf("the master changed: %+v, was %+v", after, info)
 	}
+}
+
+// pollResult is what pollNotRoutedAsMaster saw.
+type pollResult struct {
+	polls int
+	err   string // the first route naming the old master, if any
+}
+
+// pollNotRoutedAsMaster polls every nameserver's routes every 20 ms until
+// stop is closed and reports whether any of them routed brokerId 0 of
+// broker-a to broker old (the cluster info is what routes are built
+// from).
+func (c *cluster) pollNotRoutedAsMaster(old int) (<-chan pollResult, chan struct{}) {
+	out, stop := make(chan pollResult, 1), make(chan struct{})
+	go func() {
+		var r pollResult
+		defer func() { out <- r }()
+		for {
+			for i, ns := range c.ns {
+				addrs := ns.ClusterInfo().BrokerAddrTable["broker-a"].BrokerAddrs
+				if a := addrs[protocol.MasterID]; a == c.bAddrs[old] && r.err == "" {
+					r.err = fmt.Sprintf("nameserver %d routes brokerId 0 to the old master %s (poll %d): %v", i, a, r.polls, addrs)
+				}
+			}
+			r.polls++
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return out, stop
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mqd/mqd/internal/broker"
 )
 
 // usage is what `mqd -h` prints.
@@ -50,5 +52,31 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		if !strings.Contains(string(readme), s) {
 			t.Errorf("README.md does not document %q", s)
 		}
+	}
+}
+
+// README's broker.conf tables document the keys only mqd has, and the
+// broker accepts each of them.
+func TestREADMEDocumentsMqdOnlyKeys(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{"maxOpenConsumeQueueFiles": "64", "haSlaveAckDurable": "true",
+		"haStreamCompression": "none", "haAdvertisedAddr": "127.0.0.1:10912"}
+	for k, v := range keys {
+		if !strings.Contains(string(readme), "| `"+k+"` |") {
+			t.Errorf("README.md has no table row for broker.conf key %s", k)
+		}
+		cfg := broker.NewConfig()
+		ignored, err := broker.ApplyProperties(map[string]string{k: v}, &cfg)
+		if err != nil || len(ignored) > 0 {
+			t.Errorf("broker.conf %s=%s: ignored %v, err %v", k, v, ignored, err)
+		}
+	}
+	cfg := broker.NewConfig()
+	if _, err := broker.ApplyProperties(map[string]string{"maxOpenConsumeQueueFiles": "64"}, &cfg); err != nil ||
+		cfg.Store.MaxOpenConsumeQueueFiles != 64 {
+		t.Errorf("maxOpenConsumeQueueFiles=64 sets %d (err %v)", cfg.Store.MaxOpenConsumeQueueFiles, err)
 	}
 }

@@ -133,7 +133,7 @@ func (c *Config) ConfigProperties() map[string]string {
 		"compressedRegister": b(c.CompressedRegister), "brokerRole": "ASYNC_MASTER",
 		"maxProducerGroups": i(c.MaxProducerGroups), "maxProducerGroupsPerConnection": i(c.MaxProducerGroupsPerConnection),
 		"maxQueryReplyBytes": i(c.MaxQueryReplyBytes), "storePathRootDir": s.Dir, "flushDiskType": string(s.FlushDiskType), "mappedFileSizeCommitLog": i64(s.MappedFileSizeCommitLog),
-		"mappedFileSizeConsumeQueue": i(s.ConsumeQueueEntriesPerFile * 20), "maxMessageSize": i(s.MaxMessageSize),
+		"mappedFileSizeConsumeQueue": i(s.ConsumeQueueEntriesPerFile * 20), "maxOpenConsumeQueueFiles": i(s.MaxOpenConsumeQueueFiles), "maxMessageSize": i(s.MaxMessageSize),
 		"syncFlushTimeout": ms(s.SyncFlushTimeout), "flushIntervalCommitLog": ms(s.FlushInterval),
 		"flushCommitLogLeastPages": i(s.FlushLeastPages), "flushCommitLogThoroughInterval": ms(s.FlushThoroughInterval),
 		"flushConsumeQueueThoroughInterval": ms(s.QueueFlushThoroughInterval), "maxHashSlotNum": i(s.MaxHashSlotNum),

@@ -170,6 +170,8 @@ func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 		s.FlushDiskType = engine.FlushDiskType(v)
 	case "mappedFileSizeCommitLog":
 		return true, setInt64(&s.MappedFileSizeCommitLog, v)
+	case "maxOpenConsumeQueueFiles":
+		return true, setInt(&s.MaxOpenConsumeQueueFiles, v)
 	case "mappedFileSizeConsumeQueue":
 		var n int
 		err := setInt(&n, v)

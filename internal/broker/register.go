@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,13 @@ func (b *Broker) invokeRegister(ctx context.Context, addr string, body *register
 	if err == nil && resp.Code != protocol.ResponseSuccess {
 		err = fmt.Errorf("code %s: %s", protocol.ResponseCodeName(resp.Code), resp.Remark)
 	}
+	if err == nil && strings.HasPrefix(resp.Remark, protocol.RemarkStaleRegistration) {
+		// Not an error of the body: the nameserver routes another master
+		// of a newer epoch (controller mode) and keeps doing so.
+		b.log.Warn("register broker: the nameserver ignored this registration: another broker holds this brokerId with a newer master epoch",
+			"namesrv", addr, "broker_id", b.cfg.BrokerID, "state_version", body.stateVersion, "remark", resp.Remark)
+		return nil
+	}
 	if err == nil {
 		b.learnFromRegister(resp) // ha.go: a slave learns its master
 	}
@@ -187,8 +195,9 @@ func (b *Broker) registerHeader(body *registerBody) protocol.RegisterBrokerReque
 
 // registerBody is an encoded REGISTER_BROKER body.
 type registerBody struct {
-	data       []byte
-	compressed bool
+	data         []byte
+	compressed   bool
+	stateVersion int64 // for logs
 }
 
 const (
@@ -207,9 +216,10 @@ const (
 // the table is large; an error when even that exceeds a frame.
 func (b *Broker) registerBody() (*registerBody, error) {
 	rb := b.registerTable()
+	sv := rb.TopicConfigSerializeWrapper.DataVersion.StateVersion
 	if !b.cfg.CompressedRegister && len(rb.TopicConfigSerializeWrapper.TopicConfigTable) <= registerCompressAbove {
 		data, err := rb.Encode()
-		return &registerBody{data: data}, err
+		return &registerBody{data: data, stateVersion: sv}, err
 	}
 	z, err := rb.EncodeCompressed()
 	if err != nil {
@@ -219,7 +229,19 @@ func (b *Broker) registerBody() (*registerBody, error) {
 		return nil, fmt.Errorf("compressed register body of %d bytes (%d topics) exceeds %d", len(z),
 			len(rb.TopicConfigSerializeWrapper.TopicConfigTable), registerMaxBody)
 	}
-	return &registerBody{data: z, compressed: true}, nil
+	return &registerBody{data: z, compressed: true, stateVersion: sv}, nil
+}
+
+// stateVersion is the DataVersion.stateVersion this broker registers: in
+// controller mode a master's epoch (Java 5 ReplicasManager sets it on a
+// role change), so a nameserver keeps routing the newest master when an
+// older one, cut off from the controllers, still registers as brokerId 0;
+// otherwise 0, which a 4.x nameserver never sees (protocol.DataVersion).
+func (b *Broker) stateVersion() int64 {
+	if !b.cfg.Controller.Enable || b.isSlave() {
+		return 0
+	}
+	return int64(b.cfg.HA.Epoch)
 }
 
 // registerTable is the topic table; when the broker is not both readable
@@ -233,6 +255,7 @@ func (b *Broker) registerTable() *protocol.RegisterBrokerBody {
 			snap.TopicConfigTable[name] = tc
 		}
 	}
+	snap.DataVersion.StateVersion = b.stateVersion()
 	return &protocol.RegisterBrokerBody{TopicConfigSerializeWrapper: snap}
 }
 

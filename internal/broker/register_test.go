@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"hash/crc32"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +18,10 @@ import (
 
 // fakeNamesrv records REGISTER_BROKER and UNREGISTER_BROKER requests.
 type fakeNamesrv struct {
-	addr string
-	mu   sync.Mutex
-	reqs []*protocol.Command // in arrival order
+	addr   string
+	mu     sync.Mutex
+	reqs   []*protocol.Command // in arrival order
+	remark string              // of every SUCCESS answer
 }
 
 func startFakeNamesrv(t *testing.T) *fakeNamesrv {
@@ -31,8 +35,9 @@ func startFakeNamesrv(t *testing.T) *fakeNamesrv {
 	record := func(_ context.Context, _ *remoting.Conn, req *protocol.Command) *protocol.Command {
 		ns.mu.Lock()
 		ns.reqs = append(ns.reqs, req)
+		remark := ns.remark
 		ns.mu.Unlock()
-		return protocol.NewResponse(req, protocol.ResponseSuccess, "")
+		return protocol.NewResponse(req, protocol.ResponseSuccess, remark)
 	}
 	s.Handle(protocol.RegisterBroker, record)
 	s.Handle(protocol.UnregisterBroker, record)
@@ -210,4 +215,59 @@ func TestRegisterHeaderHAAddress(t *testing.T) {
 	if h.HaServerAddr != "10.0.0.1:10912" || h.BodyCrc32 != 907060870 || h.BrokerID != 1 {
 		t.Fatalf("%+v", h)
 	}
+}
+
+// TestRegisterStateVersion: in controller mode a master registers its
+// epoch as DataVersion.stateVersion; a statically configured master with
+// an epoch registers the 4.x form (no stateVersion). An answer saying the
+// nameserver ignored the registration is logged, not retried.
+func TestRegisterStateVersion(t *testing.T) {
+	for _, controller := range []bool{true, false} {
+		ns := startFakeNamesrv(t)
+		ns.mu.Lock()
+		ns.remark = protocol.RemarkStaleRegistration + ": brokerId 0 of broker-a is held by x with stateVersion 9 > 3"
+		ns.mu.Unlock()
+		var logs syncBuffer
+		startBroker(t, func(cfg *Config) {
+			cfg.NamesrvAddrs = []string{ns.addr}
+			cfg.RegisterNameServerPeriod = time.Hour
+			cfg.Controller.Enable = controller
+			cfg.HA.Epoch = 3
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		_, body := ns.lastRegistration(t, func(*protocol.RegisterBrokerBody) bool { return true })
+		raw := string(ns.requests()[0].Body)
+		want := int64(0)
+		if controller {
+			want = 3
+		}
+		if sv := body.TopicConfigSerializeWrapper.DataVersion.StateVersion; sv != want ||
+			strings.Contains(raw, "stateVersion") != controller {
+			t.Fatalf("controller=%v: stateVersion %d, body %.200s", controller, sv, raw)
+		}
+		awaitCond(t, "the ignored registration logged", func() bool {
+			return strings.Contains(logs.String(), "the nameserver ignored this registration")
+		})
+		if l := logs.String(); strings.Contains(l, "register broker refused or failed") {
+			t.Fatalf("an ignored registration taken for a failure:\n%s", l)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -73,7 +73,12 @@ func TestReplyPushedAndStored(t *testing.T) {
 		!strings.HasPrefix(ph.BornHost, "127.0.0.1:") || ph.StoreTimestamp == 0 || ph.BornTimestamp != 1700000000000 {
 		t.Fatalf("push %+v body %q", ph, push.Body)
 	}
-	if n := b.store.MaxOffsetInQueue("DefaultCluster_REPLY_TOPIC", 0); n != 1 {
+	// The dispatcher builds the consume queue just after the put returns.
+	n := b.store.MaxOffsetInQueue("DefaultCluster_REPLY_TOPIC", 0)
+	for deadline := time.Now().Add(5 * time.Second); n < 1 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		n = b.store.MaxOffsetInQueue("DefaultCluster_REPLY_TOPIC", 0)
+	}
+	if n != 1 {
 		t.Fatalf("stored replies %d, want 1", n)
 	}
 }

@@ -40,13 +40,26 @@
 //     Config.BrokerExpiry, then closes their connections. It owns only its
 //     ticker.
 //
-// # Rules (Java 4.9.7 RouteInfoManager / DefaultRequestProcessor)
+// # Rules (Java 4.9.7 RouteInfoManager / DefaultRequestProcessor, plus Java 5's master epochs)
 //
 //   - Only a master (brokerId 0) writes topic queue data, and only on its
 //     first registration or when its DataVersion changed; topics are
 //     upserted, never removed by a registration.
 //   - An address registered under a different brokerId of the same
 //     brokerName is dropped first (slave → master switch).
+//   - Master epochs (Java 5 RouteInfoManager): a registration for a
+//     brokerId of its brokerName that another live address holds with a
+//     higher topic-config DataVersion.stateVersion is ignored: nothing
+//     of it is applied, its address's id stays as it was, the address
+//     loses its liveness when it holds no id at all (as Java drops it)
+//     and is not refreshed otherwise. The answer is SUCCESS without a
+//     master address, as in Java 5, with a remark starting with
+//     protocol.RemarkStaleRegistration. Equal or lower replaces the
+//     holder. Controller-mode masters register their master epoch there;
+//     4.x brokers send none (0), so among them nothing is ever ignored.
+//     stateVersions are compared as int64; a value beyond makes the body
+//     undecodable. The holder leaving (unregister, expiry, its connection
+//     closing) frees the id.
 //   - When an address goes (expiry, close, UNREGISTER_BROKER) it leaves its
 //     brokerName; a brokerName without addresses leaves its cluster and
 //     every topic's queue data; a topic without queue data disappears.

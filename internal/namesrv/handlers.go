@@ -3,6 +3,7 @@ package namesrv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"strconv"
@@ -94,7 +95,17 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 	if res.dropped {
 		return nil // the connection is gone; nobody to answer
 	}
-	if res.newAddr {
+	resp := success(req)
+	if ref := res.refused; ref != nil {
+		// Java 5 answers SUCCESS without a master address; the remark,
+		// which Java brokers ignore on success, tells ours why.
+		resp.Remark = fmt.Sprintf("%s: brokerId %d of %s is held by %s with stateVersion %d > %d",
+			protocol.RemarkStaleRegistration, h.BrokerID, h.BrokerName, ref.holder, ref.holderState, ref.state)
+		s.log.Warn("namesrv: register broker refused: its brokerId is held with a higher stateVersion (master epoch)",
+			"cluster", h.ClusterName, "broker_name", h.BrokerName, "broker_id", h.BrokerID,
+			"broker_addr", h.BrokerAddr, "state_version", ref.state, "holder", ref.holder,
+			"holder_state_version", ref.holderState, "remote", c.RemoteAddrString())
+	} else if res.newAddr {
 		s.log.Info("namesrv: broker registered", "cluster", h.ClusterName,
 			"broker_name", h.BrokerName, "broker_id", h.BrokerID, "broker_addr", h.BrokerAddr,
 			"ha_addr", h.HaServerAddr, "topics", len(reg.topics), "remote", c.RemoteAddrString())
@@ -103,7 +114,6 @@ func (s *Server) handleRegisterBroker(_ context.Context, c *remoting.Conn, req *
 			"broker_addr", h.BrokerAddr, "topics", len(reg.topics),
 			"data_version", reg.version.Counter)
 	}
-	resp := success(req)
 	resp.SetHeader(&protocol.RegisterBrokerResponseHeader{
 		HaServerAddr: res.masterHAAddr, MasterAddr: res.masterAddr,
 	})

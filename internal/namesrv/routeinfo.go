@@ -61,6 +61,16 @@ type registerResult struct {
 	newAddr                  bool   // the address was not live before
 	topicsApplied            bool   // the topic table was (re)applied
 	dropped                  bool   // the connection closed; nothing kept
+	// refused is set when the brokerId is held by another live address
+	// with a higher stateVersion (Java 5 RouteInfoManager): nothing of the
+	// registration was applied.
+	refused *refusal
+}
+
+// refusal describes a registration refused for its stateVersion.
+type refusal struct {
+	holder             string // the address holding the brokerId
+	holderState, state int64  // the holder's and the refused stateVersion
 }
 
 // register applies a registration at time now.
@@ -74,6 +84,10 @@ func (r *routeInfo) register(reg registration, now time.Time) registerResult {
 	// lock, so either we see it here or the hook removes us afterwards.
 	if reg.conn != nil && reg.conn.Closed() {
 		res.dropped = true
+		return res
+	}
+	if ref := r.staleLocked(reg); ref != nil {
+		res.refused = ref
 		return res
 	}
 	names := r.clusterAddrs[reg.cluster]
@@ -130,6 +144,47 @@ func (r *routeInfo) register(reg registration, now time.Time) registerResult {
 		}
 	}
 	return res
+}
+
+// staleLocked refuses a registration whose brokerId of its brokerName is
+// held by another live address that registered a higher stateVersion
+// (Java 5 RouteInfoManager.registerBroker: equal or lower is replaced; a
+// 4.x broker sends none, 0, so among 4.x brokers nothing is refused).
+// stateVersions are compared as plain numbers, whatever their size.
+// Unlike Java, nothing is changed before the check: the refused address
+// keeps any other id it holds. It loses its liveness only when it holds
+// no id anywhere (as Java drops it), so it leaves no entry behind; when
+// it still holds one, its liveness is not refreshed and expires with it.
+func (r *routeInfo) staleLocked(reg registration) *refusal {
+	be := r.brokerAddrs[reg.name]
+	if be == nil {
+		return nil
+	}
+	holder, ok := be.addrs[reg.id]
+	if !ok || holder == reg.addr {
+		return nil
+	}
+	hl := r.brokerLive[holder]
+	if hl == nil || hl.dataVersion.StateVersion <= reg.version.StateVersion {
+		return nil
+	}
+	if !r.holdsAnyIDLocked(reg.addr) {
+		delete(r.brokerLive, reg.addr)
+		delete(r.filterServers, reg.addr)
+	}
+	return &refusal{holder: holder, holderState: hl.dataVersion.StateVersion, state: reg.version.StateVersion}
+}
+
+// holdsAnyIDLocked reports whether addr is some brokerName's address.
+func (r *routeInfo) holdsAnyIDLocked(addr string) bool {
+	for _, be := range r.brokerAddrs {
+		for _, a := range be.addrs {
+			if a == addr {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *routeInfo) upsertQueueDataLocked(brokerName string, tc protocol.TopicConfig) {

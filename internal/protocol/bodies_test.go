@@ -225,3 +225,34 @@ func TestMessageQueueKeyedTables(t *testing.T) {
 		}
 	}
 }
+
+// TestDataVersionStateVersion: stateVersion 0 (every 4.x sender) is not
+// written, so the 4.x form is unchanged; any other value is written and
+// read back in both register forms, and Java 5's form (counter,
+// stateVersion, timestamp) decodes.
+func TestDataVersionStateVersion(t *testing.T) {
+	dv, err := json.Marshal(DataVersion{Timestamp: 1700000000000, Counter: 7})
+	if err != nil || string(dv) != `{"timestamp":1700000000000,"counter":7}` {
+		t.Fatalf("%s %v", dv, err)
+	}
+	rb := registerBody()
+	rb.TopicConfigSerializeWrapper.DataVersion.StateVersion = -1 << 63
+	for _, compressed := range []bool{false, true} {
+		enc, err := rb.Encode()
+		if compressed {
+			enc, err = rb.EncodeCompressed()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeRegisterBrokerBody(enc, compressed)
+		if err != nil || got.TopicConfigSerializeWrapper.DataVersion != rb.TopicConfigSerializeWrapper.DataVersion {
+			t.Fatalf("compressed=%v: %+v %v", compressed, got, err)
+		}
+	}
+	in := `{"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":{"counter":7,"stateVersion":12,"timestamp":1700000000000},"topicConfigTable":{}}}`
+	b, err := DecodeRegisterBrokerBody([]byte(in), false)
+	if err != nil || b.TopicConfigSerializeWrapper.DataVersion != (DataVersion{StateVersion: 12, Timestamp: 1700000000000, Counter: 7}) {
+		t.Fatalf("%+v %v", b, err)
+	}
+}

@@ -92,6 +92,13 @@ func (h *RegisterBrokerRequestHeader) Decode(ext map[string]string) error {
 	return r.err
 }
 
+// RemarkStaleRegistration starts the remark of mqd's nameserver's
+// REGISTER_BROKER answer when the registration was ignored because its
+// brokerId is held by another address with a higher stateVersion
+// (DataVersion). The code is SUCCESS without a master address, as Java 5
+// answers; Java brokers ignore the remark of a success.
+const RemarkStaleRegistration = "registration ignored"
+
 // RegisterBrokerResponseHeader is the response header of code 103; both
 // fields are filled for slaves once their master is registered.
 type RegisterBrokerResponseHeader struct {
@@ -304,10 +311,15 @@ func (h *GetKVConfigResponseHeader) Decode(ext map[string]string) error {
 }
 
 // DataVersion versions a broker's topic table (counter increments on every
-// change).
+// change). StateVersion is Java 5's field: in controller mode a master
+// registers its master epoch there, and a nameserver refuses a
+// registration of a brokerId held by another address with a higher one
+// (internal/namesrv doc.go). 4.x senders have no such field (0); it is
+// written only when not 0, so a 4.x peer sees the 4.x form.
 type DataVersion struct {
-	Timestamp int64 `json:"timestamp"`
-	Counter   int64 `json:"counter"`
+	StateVersion int64 `json:"stateVersion,omitempty"`
+	Timestamp    int64 `json:"timestamp"`
+	Counter      int64 `json:"counter"`
 }
 
 // TopicConfig is one topic's configuration as registered and persisted.
