@@ -33,11 +33,35 @@
 // (ha/isr.go; Java's allAckInSyncStateSet), and refuses sends while the
 // set, itself counted, is below minInSyncReplicas (default 2). The set it
 // waits for is the committed one united with every change it proposed
-// whose outcome it does not know (controller/agent/isr.go): the in-sync
-// set of a master epoch changes only by that master's proposals, so the
-// committed set is always within it. A slave joins a proposal only once
-// the master already waits for it and its acknowledgement covers every
-// send acknowledged so far.
+// whose outcome it does not know and every slave it is admitting
+// (controller/agent/isr.go): the in-sync set of a master epoch changes
+// only by that master's proposals, so the committed set is always within
+// it. A slave joins a proposal only once the master already waits for it
+// and its acknowledgement reached what had been acknowledged when the
+// waiting began, so it holds every send acknowledged so far.
+//
+// Outcomes are learnt from committed facts only, never from time: every
+// proposal carries a sequence number (Op.Seq); the state machine refuses
+// one at or below the highest it applied from the master at its epoch
+// (BrokerSet.AlterSeq), and every answer it gives, success or refusal,
+// carries the set after the op. By Raft's log order, once the state
+// machine answered Seq n, every earlier proposal either shows in that set
+// or never takes effect, however long its request sat in a controller or
+// its entry stayed uncommitted. A master with unresolved proposals sends
+// one every interval (the committed set itself when it wants no change:
+// a seal). An answer naming another master epoch or no master fences the
+// master and switches it at once. A broker made master by the first role
+// of its run (it may have proposed at that epoch before a restart) waits
+// for every replica until its first seal is answered. The leader requires
+// only the members a proposal adds to be alive: keeping a member the
+// leader sees dead never makes the set less safe.
+//
+// Consumers see a message only once the in-sync set has it: such a master
+// dispatches consume-queue entries only below its confirm offset, the
+// least offset every slave it waits for acknowledged (Java's
+// confirmOffset; engine.Store.SetDispatchLimit), so no consumer commits
+// an offset past a message a failover may lose and whose queue offset
+// the next master may reuse.
 //
 // Invariant: every acknowledged message is in the log of every member of
 // the committed in-sync set of its epoch, below where that member's next
@@ -72,7 +96,10 @@
 //     change commits, so a master whose whole set acknowledges goes on
 //     acknowledging (the data path survives the controllers), and one
 //     whose set member died times out its sends rather than acknowledging
-//     with a smaller set.
+//     with a smaller set (a timed-out send leaves the wait queue).
+//   - A master's proposal racing its own retries, a restart of the
+//     master, or a new controller leader: resolved by sequence numbers
+//     and seals (above), never by a guess about time.
 //   - Cold restart (every broker down, the controllers keep the set): the
 //     master is cleared when its heartbeats stop; whichever member of the
 //     committed set comes back first may be elected, since each holds
@@ -82,15 +109,21 @@
 // master or a newer epoch (the agent fences it before switching role) or
 // of no master at all. The guarantee does not hold for an unclean
 // election (Config.Unclean) and, for a power loss of the machines, needs
-// haSlaveAckDurable on the slaves (and SYNC_FLUSH on the master). It
-// assumes a controller handles a CONTROLLER_ALTER_SYNC_STATE_SET within
-// controllerHeartBeatTimeoutMills or never (agent/isr.go).
+// haSlaveAckDurable on the slaves (and SYNC_FLUSH on the master). Consume
+// visibility has one gap: a broker reopens its store in each role and
+// recovery dispatches the whole recovered log, so a master restarted
+// within the heartbeat timeout (same epoch) exposes its unreplicated tail
+// to consumers until a slave truncates it after a later failover; and a
+// slave dispatches everything it replicated (Java limits it to the
+// master's confirm offset), so consumers reading from a slave may see a
+// message not yet on every in-sync member.
 //
-// # Lease (controllerLeaseMills; only without allAckInSyncStateSet)
+// # Lease (controllerLeaseMills; without allAckInSyncStateSet, or for an ASYNC_MASTER)
 //
 // With allAckInSyncStateSet=false a SYNC_MASTER acknowledges with one
-// slave's ack (4.x), which is safe against two masters only with a
-// lease, on by default in that mode: a master counts its lease from when
+// slave's ack (4.x), and an ASYNC_MASTER with none; either is safe against
+// two masters acknowledging only with a lease, on by default in those
+// modes: a master counts its lease from when
 // it SENT its last answered heartbeat; it must stop acknowledging writes
 // once the lease (shorter than its controllerHeartBeatTimeoutMills) runs
 // out. The leader elects a replacement only after that timeout passed

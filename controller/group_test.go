@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"testing"
@@ -344,4 +345,45 @@ func TestGroupLeaderChangeKeepsDetection(t *testing.T) {
 		t.Fatalf("elected %+v, want %d", info, slave)
 	}
 	t.Logf("dead master replaced %v after the leader change", time.Since(start))
+}
+
+// TestGroupShrinkKeepsDeadMembers (review finding 6): a shrink is accepted
+// although a member it keeps is not alive for the controller (cut from
+// the controllers, still replicating); only a member a proposal adds must
+// be alive. A refusal of the state machine carries the set after it.
+func TestGroupShrinkKeepsDeadMembers(t *testing.T) {
+	g := newGroup(t)
+	g.leader(10 * time.Second)
+	hbs := g.brokers()
+	info := g.beatUntil(hbs, []bool{true, true, true}, 5*time.Second, func(i protocol.ReplicaSetInfo) bool { return i.MasterID != 0 })
+	m := info.MasterID
+	s1, s2 := m%3+1, (m+1)%3+1
+	alter := func(epoch int32, seq int64, ids ...int64) *protocol.Command {
+		return call(t, g.addrs(), protocol.RequestControllerAlterSyncState, protocol.AlterSyncStateSetBody{Cluster: "c", BrokerName: "b",
+			MasterID: m, MasterEpoch: info.MasterEpoch, SyncStateSetEpoch: epoch, SyncStateSet: ids, Seq: seq}, 5*time.Second)
+	}
+	full := decodeInfo(t, alter(info.SyncStateSetEpoch, 10, m, s1, s2))
+	beating := []bool{false, false, false}
+	beating[m-1] = true
+	g.beatUntil(hbs, beating, 5*time.Second, func(i protocol.ReplicaSetInfo) bool {
+		return !slices.ContainsFunc(i.Replicas, func(r protocol.ReplicaInfo) bool { return r.BrokerID != m && r.Alive })
+	})
+	shrunk := decodeInfo(t, alter(full.SyncStateSetEpoch, 11, m, s1))
+	if !slices.Equal(shrunk.SyncStateSet, sorted(m, s1)) || shrunk.AlterSeq != 11 {
+		t.Fatalf("shrink keeping a member the controller sees dead: %+v", shrunk)
+	}
+	if resp := alter(shrunk.SyncStateSetEpoch, 12, m, s1, s2); resp.Code != protocol.ResponseControllerBrokerNotAlive {
+		t.Fatalf("adding a dead member: code %d %s", resp.Code, resp.Remark)
+	}
+	if resp := alter(shrunk.SyncStateSetEpoch, math.MaxInt64, m, s1); resp.Code != protocol.ResponseControllerInvalidRequest {
+		t.Fatalf("a sequence number far ahead of the clock: code %d %s", resp.Code, resp.Remark)
+	}
+	resp := alter(full.SyncStateSetEpoch, 9, m)
+	if resp.Code != protocol.ResponseControllerFencedSyncStateSet {
+		t.Fatalf("a proposal below the applied sequence: code %d %s", resp.Code, resp.Remark)
+	}
+	after, err := protocol.DecodeReplicaSetInfo(resp.Body)
+	if err != nil || !slices.Equal(after.SyncStateSet, shrunk.SyncStateSet) || after.SyncStateSetEpoch != shrunk.SyncStateSetEpoch {
+		t.Fatalf("refusal body %+v (%v), want the committed set %v", after, err, shrunk.SyncStateSet)
+	}
 }

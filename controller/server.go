@@ -133,25 +133,43 @@ func (s *server) failed(req *protocol.Command, res Result, err error) *protocol.
 	return nil
 }
 
-// alterSync checks that every proposed member is alive (Java: 2006
-// CONTROLLER_BROKER_NOT_ALIVE), then commits the new set; the FSM checks
-// the master and the epochs.
+// maxSeqAhead bounds how far a proposal's sequence number may run ahead
+// of the leader's clock (AlterSyncStateSetBody.Seq).
+const maxSeqAhead = 24 * time.Hour
+
+// alterSync checks that every member the proposal adds to the committed
+// set is alive (Java: 2006 CONTROLLER_BROKER_NOT_ALIVE), then commits the
+// new set; the FSM checks the master and the epochs. A member the
+// committed set already holds needs no liveness: keeping or removing it
+// never makes the set less safe, and refusing would keep a master waiting
+// for a dead member while another is cut from the controllers. A refusal
+// made by the FSM carries the committed set after the op (the master
+// resolves its earlier proposals with it, controller/agent/isr.go).
 func (s *server) alterSync(req *protocol.Command) *protocol.Command {
 	a, err := protocol.DecodeAlterSyncStateSet(req.Body)
 	if err != nil {
 		s.n.log.Warn("controller: bad in-sync report", "err", err)
 		return invalid(req, err)
 	}
-	live := s.n.live.snapshot(a.Cluster, a.BrokerName)
 	now := time.Now()
+	if a.Seq < 0 || a.Seq > now.Add(maxSeqAhead).UnixNano() {
+		// Seq is the master's clock in ns (agent/isr.go): one far ahead
+		// would make the master's next proposals look stale for good
+		return protocol.NewResponse(req, protocol.ResponseControllerInvalidRequest, "proposal sequence out of range")
+	}
+	cur, _ := s.n.fsm.get(a.Cluster, a.BrokerName)
+	live := s.n.live.snapshot(a.Cluster, a.BrokerName)
 	for _, id := range a.SyncStateSet {
-		if l := live[id]; !l.Alive(now) || l.Seeded {
+		if l := live[id]; !cur.InSync(id) && (!l.Alive(now) || l.Seeded) {
 			return protocol.NewResponse(req, protocol.ResponseControllerBrokerNotAlive, "in-sync member not alive")
 		}
 	}
 	res, err := s.n.Propose(Op{Kind: OpAlterSync, Cluster: a.Cluster, Name: a.BrokerName, MasterID: a.MasterID,
-		MasterEpoch: a.MasterEpoch, SyncEpoch: a.SyncStateSetEpoch, SyncStateSet: a.SyncStateSet})
+		MasterEpoch: a.MasterEpoch, SyncEpoch: a.SyncStateSetEpoch, SyncStateSet: a.SyncStateSet, Seq: a.Seq})
 	if resp := s.failed(req, res, err); resp != nil {
+		if err == nil && res.Set.Name != "" {
+			resp.Body = protocol.EncodeControllerJSON(Info(res.Set, a.MasterID, live, now))
+		}
 		return resp
 	}
 	return s.infoResponse(req, res.Set, a.MasterID)
@@ -205,7 +223,7 @@ func (s *server) metadata(_ context.Context, _ *remoting.Conn, req *protocol.Com
 // wire answer for broker id.
 func Info(bs BrokerSet, id int64, live map[int64]Live, now time.Time) protocol.ReplicaSetInfo {
 	info := protocol.ReplicaSetInfo{Cluster: bs.Cluster, BrokerName: bs.Name, BrokerID: id, MasterID: bs.MasterID,
-		MasterEpoch: bs.MasterEpoch, SyncStateSet: bs.SyncStateSet, SyncStateSetEpoch: bs.SyncStateSetEpoch}
+		MasterEpoch: bs.MasterEpoch, SyncStateSet: bs.SyncStateSet, SyncStateSetEpoch: bs.SyncStateSetEpoch, AlterSeq: bs.AlterSeq}
 	for _, r := range bs.Replicas {
 		l := live[r.ID]
 		info.Replicas = append(info.Replicas, protocol.ReplicaInfo{BrokerID: r.ID, Addr: r.Addr, HAAddr: r.HAAddr,

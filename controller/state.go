@@ -30,6 +30,12 @@ type BrokerSet struct {
 	MasterEpoch       int32   `json:"masterEpoch"`
 	SyncStateSet      []int64 `json:"syncStateSet"` // sorted; contains MasterID when MasterID != 0
 	SyncStateSetEpoch int32   `json:"syncStateSetEpoch"`
+	// AlterSeq is the highest Op.Seq applied from MasterID at MasterEpoch
+	// (reset by every election): a proposal at or below it is refused, so
+	// once the state machine answered a proposal every earlier one from
+	// that master either shows in the state or never takes effect
+	// (controller/agent/isr.go).
+	AlterSeq int64 `json:"alterSeq,omitempty"`
 }
 
 // Replica is one broker process of a broker name.
@@ -68,6 +74,7 @@ type Op struct {
 	MasterEpoch  int32   `json:"masterEpoch,omitempty"`
 	SyncEpoch    int32   `json:"syncEpoch,omitempty"`
 	SyncStateSet []int64 `json:"syncStateSet,omitempty"`
+	Seq          int64   `json:"seq,omitempty"` // see BrokerSet.AlterSeq; 0: unordered (older brokers)
 }
 
 // Result is what Apply returns for one op.
@@ -201,6 +208,7 @@ func (s *State) elect(op Op) Result {
 	}
 	bs.MasterID = op.NewMaster
 	bs.MasterEpoch++
+	bs.AlterSeq = 0
 	if op.NewMaster != 0 {
 		// Java's electMaster: the new master's set is just itself; the
 		// master reports the others as they catch up. A cleared master
@@ -213,36 +221,49 @@ func (s *State) elect(op Op) Result {
 
 // alterSync replaces the in-sync set on the master's report (Java's
 // ReplicasInfoManager.alterSyncStateSet rules, facts-2 §21.6; liveness of
-// the members is checked by the leader before it proposes the op).
+// the members is checked by the leader before it proposes the op). Every
+// refusal past the lookup carries the set as it is after the op (the
+// master learns from it what its earlier proposals did).
 func (s *State) alterSync(op Op) Result {
 	bs := s.Sets[setKey(op.Cluster, op.Name)]
 	switch {
 	case bs == nil:
 		return fail(protocol.ResponseControllerInvalidRequest, "broker %s/%s not registered", op.Cluster, op.Name)
 	case bs.MasterID == 0 || bs.MasterID != op.MasterID:
-		return fail(protocol.ResponseControllerInvalidMaster, "broker id %d is not the master (%d)", op.MasterID, bs.MasterID)
+		return bs.refuse(protocol.ResponseControllerInvalidMaster, "broker id %d is not the master (%d)", op.MasterID, bs.MasterID)
 	case bs.MasterEpoch != op.MasterEpoch:
-		return fail(protocol.ResponseControllerFencedMasterEpoch, "master epoch %d, current %d", op.MasterEpoch, bs.MasterEpoch)
-	case bs.SyncStateSetEpoch != op.SyncEpoch:
-		return fail(protocol.ResponseControllerFencedSyncStateSet, "sync state set epoch %d, current %d", op.SyncEpoch, bs.SyncStateSetEpoch)
+		return bs.refuse(protocol.ResponseControllerFencedMasterEpoch, "master epoch %d, current %d", op.MasterEpoch, bs.MasterEpoch)
+	case op.Seq != 0 && op.Seq <= bs.AlterSeq:
+		return bs.refuse(protocol.ResponseControllerFencedSyncStateSet, "proposal %d is not after %d", op.Seq, bs.AlterSeq)
+	}
+	bs.AlterSeq = max(bs.AlterSeq, op.Seq)
+	if bs.SyncStateSetEpoch != op.SyncEpoch {
+		return bs.refuse(protocol.ResponseControllerFencedSyncStateSet, "sync state set epoch %d, current %d", op.SyncEpoch, bs.SyncStateSetEpoch)
 	}
 	set := slices.Clone(op.SyncStateSet)
 	slices.Sort(set)
 	set = slices.Compact(set)
 	if !slices.Contains(set, bs.MasterID) {
-		return fail(protocol.ResponseControllerAlterSyncFailed, "the in-sync set must contain the master %d", bs.MasterID)
+		return bs.refuse(protocol.ResponseControllerAlterSyncFailed, "the in-sync set must contain the master %d", bs.MasterID)
 	}
 	for _, id := range set {
 		if _, ok := bs.Replica(id); !ok {
-			return fail(protocol.ResponseControllerInvalidReplicas, "broker id %d not registered", id)
+			return bs.refuse(protocol.ResponseControllerInvalidReplicas, "broker id %d not registered", id)
 		}
 	}
 	if slices.Equal(set, bs.SyncStateSet) {
-		return fail(protocol.ResponseControllerAlterSyncFailed, "in-sync set unchanged")
+		return bs.refuse(protocol.ResponseControllerAlterSyncFailed, "in-sync set unchanged")
 	}
 	bs.SyncStateSet = set
 	bs.SyncStateSetEpoch++
 	return Result{Set: bs.clone()}
+}
+
+// refuse is fail with the set as it is.
+func (bs *BrokerSet) refuse(code int16, format string, args ...any) Result {
+	r := fail(code, format, args...)
+	r.Set = bs.clone()
+	return r
 }
 
 // Marshal encodes the State (snapshots).

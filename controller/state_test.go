@@ -230,3 +230,37 @@ func TestRegisterBounds(t *testing.T) {
 		t.Fatalf("replica beyond the bound: %+v", res)
 	}
 }
+
+// TestAlterSeq: once the state machine applied a proposal with Seq n from
+// the master, every proposal with Seq ≤ n is refused (whatever its set
+// epoch), refusals carry the set, and an election starts the sequence
+// afresh.
+func TestAlterSeq(t *testing.T) {
+	s := threeReplicas(t)
+	mustApply(t, s, Op{Kind: OpElect, Cluster: "c", Name: "b", NewMaster: 1})
+	alter := func(seq int64, epoch int32, ids ...int64) Result {
+		return s.Apply(Op{Kind: OpAlterSync, Cluster: "c", Name: "b", MasterID: 1, MasterEpoch: 1, SyncEpoch: epoch, SyncStateSet: ids, Seq: seq})
+	}
+	// A seal: unchanged, refused, but its Seq is recorded.
+	if res := alter(5, 1, 1); res.Code != protocol.ResponseControllerAlterSyncFailed || res.Set.AlterSeq != 5 || res.Set.Name != "b" {
+		t.Fatalf("seal: %+v", res)
+	}
+	// An earlier proposal arriving late never takes effect.
+	if res := alter(4, 1, 1, 2); res.Code != protocol.ResponseControllerFencedSyncStateSet || !slices.Equal(res.Set.SyncStateSet, []int64{1}) {
+		t.Fatalf("late proposal: %+v", res)
+	}
+	if res := alter(6, 1, 1, 2); res.Code != 0 || res.Set.AlterSeq != 6 {
+		t.Fatalf("next proposal: %+v", res)
+	}
+	// A stale master's proposal does not touch the sequence.
+	if res := s.Apply(Op{Kind: OpAlterSync, Cluster: "c", Name: "b", MasterID: 2, MasterEpoch: 1, SyncEpoch: 2, SyncStateSet: []int64{1, 2, 3}, Seq: 99}); res.Code != protocol.ResponseControllerInvalidMaster || res.Set.AlterSeq != 6 {
+		t.Fatalf("stale master: %+v", res)
+	}
+	// Seq 0 (an older broker) is not ordered.
+	if res := alter(0, 2, 1, 2, 3); res.Code != 0 || res.Set.AlterSeq != 6 {
+		t.Fatalf("unordered proposal: %+v", res)
+	}
+	if bs := mustApply(t, s, Op{Kind: OpElect, Cluster: "c", Name: "b", NewMaster: 2, ExpectEpoch: 1}); bs.AlterSeq != 0 {
+		t.Fatalf("election kept the sequence %d", bs.AlterSeq)
+	}
+}

@@ -48,9 +48,10 @@ type dispatcher struct {
 	// lastRepair is when queues out of service were last rebuilt (owned by
 	// the dispatcher goroutine; see cqrepair.go).
 	lastRepair  time.Time
-	repairEvery atomic.Int64 // tests override repairInterval (ns; 0: default)
-	replays     atomic.Int64 // passes over the log by repairs (tests)
-	rounds      atomic.Int64 // repair attempts of queues out of service (tests)
+	repairEvery atomic.Int64  // tests override repairInterval (ns; 0: default)
+	replays     atomic.Int64  // passes over the log by repairs (tests)
+	rounds      atomic.Int64  // repair attempts of queues out of service (tests)
+	limit       dispatchLimit // dispatchlimit.go
 }
 
 func newDispatcher(s *Store, from int64, targets []Dispatcher) *dispatcher {
@@ -66,7 +67,7 @@ func (d *dispatcher) kick() {
 	}
 }
 
-func (d *dispatcher) visible() int64 { return d.s.cl.Visible() }
+func (d *dispatcher) visible() int64 { return d.limit.cap(d.s.cl.Visible()) }
 
 type dispatchProgress struct{ offset, timestamp int64 }
 

@@ -363,6 +363,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.stop)
 	s.wg.Wait()
+	s.dispatch.limit.f.Store(nil) // dispatchlimit.go: the final dispatch takes the whole log
 	err := s.cl.Flush()
 	if err == nil {
 		s.dispatch.drain() // dispatch what the final flush made visible

@@ -35,6 +35,9 @@ type SyncSet struct {
 	// MinInSync is minInSyncReplicas: the least in-sync count, the master
 	// included, with which a send is accepted (≤ 1: any).
 	MinInSync int
+	// OnConfirm, if set, is called when ConfirmOffset may have risen
+	// (under the server's lock: it must not block nor call the server).
+	OnConfirm func()
 }
 
 // isrState is the server's all-in-sync configuration (guarded by
@@ -42,7 +45,9 @@ type SyncSet struct {
 type isrState struct {
 	need      []int64 // union of Committed and Pending, sorted, deduplicated
 	minInSync int
-	confirmed int64 // highest send end released (Java's confirmOffset, as far as this server knows)
+	confirmed int64 // highest send end released
+	covered   int64 // last ConfirmOffset OnConfirm was called for
+	onConfirm func()
 }
 
 // SetSyncSet switches the server to all-in-sync acknowledgement (for good:
@@ -58,8 +63,24 @@ func (s *Server) SetSyncSet(ss SyncSet) {
 	if s.isr == nil {
 		s.isr = &isrState{}
 	}
-	s.isr.need, s.isr.minInSync = need, ss.MinInSync
+	s.isr.need, s.isr.minInSync, s.isr.onConfirm = need, ss.MinInSync, ss.OnConfirm
 	s.releaseCoveredLocked()
+}
+
+// ConfirmOffset is Java's confirmOffset: the least offset every slave the
+// server waits for (committed and pending in-sync members) acknowledged,
+// 0 while one has no connection; with no slave to wait for, or under the
+// 4.x rule, max int64 (the master alone is the reference). A master in
+// all-in-sync mode dispatches consume-queue entries only below it
+// (engine.Store.SetDispatchLimit), so consumers never see a message the
+// in-sync set does not hold.
+func (s *Server) ConfirmOffset() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isr == nil {
+		return 1<<63 - 1
+	}
+	return s.coveredLocked()
 }
 
 // Confirmed is the highest send end released in all-in-sync mode: every
@@ -103,10 +124,16 @@ func (s *Server) coveredLocked() int64 {
 // releaseCoveredLocked releases every waiter the in-sync set covers, if
 // the set is large enough and the server may acknowledge.
 func (s *Server) releaseCoveredLocked() {
+	covered := s.coveredLocked()
+	if covered != s.isr.covered {
+		s.isr.covered = covered
+		if covered > 0 && s.isr.onConfirm != nil {
+			s.isr.onConfirm()
+		}
+	}
 	if !s.isr.enoughLocked() || !s.holdsLocked(time.Now()) {
 		return
 	}
-	covered := s.coveredLocked()
 	var rest []*flush.Waiter
 	for _, w := range s.waiters.Take(nil) {
 		if w.End <= covered {
@@ -134,6 +161,22 @@ func (s *Server) waitISR(end int64) (*flush.Waiter, error) {
 		return nil, nil
 	}
 	return s.waiters.Add(end), nil
+}
+
+// dropWaiter removes a timed-out send's waiter from the queue: in
+// all-in-sync mode nothing else would (a missing in-sync slave holds every
+// send, and no FallBehindMax bound applies), so the queue, rescanned under
+// s.mu on every report, would grow with every send. A waiter released
+// between its timeout and here is no longer queued; the send still
+// reports the timeout (never a false success).
+func (s *Server) dropWaiter(w *flush.Waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiters.Take(nil)
+	if i := slices.Index(ws, w); i >= 0 {
+		ws = slices.Delete(ws, i, i+1)
+	}
+	s.waiters.Requeue(ws)
 }
 
 // EnoughInSync reports whether a SYNC_MASTER send may be accepted: always

@@ -2,6 +2,7 @@ package ha_test
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,5 +141,98 @@ func TestAllInSyncStoreRefusal(t *testing.T) {
 	}
 	if c.master.WrittenOffset() != before {
 		t.Fatal("a refused put was written")
+	}
+}
+
+// TestAllInSyncTimedOutWaitersLeave (review finding 4): while an in-sync
+// slave is missing and another is connected, every send times out; a
+// timed-out send must leave the queue, or the queue (rescanned under the
+// server's lock on every report) grows without bound.
+func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	put(t, c.master, 0, 5)
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	end := c.master.WrittenOffset()
+	const n = 200
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- c.srv.WaitAck(end, 20*time.Millisecond) }()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; !errors.Is(err, ha.ErrSlaveTimeout) {
+			t.Fatalf("send %d: %v, want ErrSlaveTimeout", i, err)
+		}
+	}
+	if w := c.srv.Waiting(); w != 0 {
+		t.Fatalf("%d timed-out sends still queued", w)
+	}
+}
+
+// TestAllInSyncConfirmOffset: ConfirmOffset (the dispatch limit of an
+// all-in-sync master) is unbounded under the 4.x rule and for a master
+// with no slave to wait for, 0 while an in-sync slave has no connection,
+// and what every in-sync slave acknowledged once all have; OnConfirm
+// tells when it rose.
+func TestAllInSyncConfirmOffset(t *testing.T) {
+	const unbounded = 1<<63 - 1
+	c := newCluster(t, engine.SyncFlush)
+	if got := c.srv.ConfirmOffset(); got != unbounded {
+		t.Fatalf("4.x rule: %d", got)
+	}
+	var rose atomic.Int32
+	c.srv.SetSyncSet(ha.SyncSet{MinInSync: 1, OnConfirm: func() { rose.Add(1) }})
+	if got := c.srv.ConfirmOffset(); got != unbounded {
+		t.Fatalf("lone master: %d", got)
+	}
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2, OnConfirm: func() { rose.Add(1) }})
+	s1, stop1 := c.slaveID(1)
+	defer stop1()
+	put(t, c.master, 0, 20)
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	if got := c.srv.ConfirmOffset(); got != 0 {
+		t.Fatalf("slave 2 absent: %d", got)
+	}
+	before := rose.Load()
+	s2, stop2 := c.slaveID(2)
+	defer stop2()
+	waitFor(t, "slave 2 copy", caughtUp(c.master, s2))
+	end := c.master.WrittenOffset()
+	waitFor(t, "confirm offset at the log end", func() bool { return c.srv.ConfirmOffset() == end })
+	if rose.Load() == before {
+		t.Fatal("OnConfirm not called as the confirm offset rose")
+	}
+}
+
+// TestAllInSyncReconnectingSlaveBestLink: a slave that reconnects may
+// briefly have two links; its acknowledgement is the higher of the two
+// (the old link's bytes are in its log), so a fresh link starting from a
+// lower offset does not pull the confirm offset back, and once the old
+// link is gone the new one counts alone.
+func TestAllInSyncReconnectingSlaveBestLink(t *testing.T) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	put(t, c.master, 0, 200)
+	end := c.master.WrittenOffset()
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	waitFor(t, "confirm offset at the log end", func() bool { return c.srv.ConfirmOffset() == end })
+	s1b, stop1b := c.slaveID(1) // a second link for id 1, from an empty log
+	defer stop1b()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && !caughtUp(c.master, s1b)() {
+		if got := c.srv.ConfirmOffset(); got < end {
+			t.Fatalf("confirm offset fell to %d (< %d) when a second link of slave 1 connected", got, end)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop1()
+	put(t, c.master, 200, 210)
+	end = c.master.WrittenOffset()
+	waitFor(t, "the new link alone confirms", func() bool { return c.srv.ConfirmOffset() == end })
+	if err := c.srv.WaitAck(end, 5*time.Second); err != nil {
+		t.Fatalf("send acknowledged by the new link: %v", err)
 	}
 }

@@ -177,6 +177,7 @@ func (s *Server) WaitAck(end int64, timeout time.Duration) error {
 	}
 	err := w.Wait(timeout)
 	if errors.Is(err, flush.ErrTimeout) {
+		s.dropWaiter(w) // isr.go
 		return ErrSlaveTimeout
 	}
 	return err

@@ -282,7 +282,10 @@ func client(addr string) (*remoting.Client, error) {
 
 // sendOne sends a message to topic FT on addr; it returns the code and,
 // on success, the commit-log offset.
-func sendOne(addr, body string) (int16, int64, error) {
+func sendOne(addr, body string) (int16, int64, error) { return sendWithin(addr, body, 5*time.Second) }
+
+// sendWithin is sendOne with the client's timeout.
+func sendWithin(addr, body string, timeout time.Duration) (int16, int64, error) {
 	c, err := client(addr)
 	if err != nil {
 		return 0, 0, err
@@ -291,7 +294,7 @@ func sendOne(addr, body string) (int16, int64, error) {
 	req.ExtFields = (&protocol.SendMessageRequestHeader{ProducerGroup: "pg", Topic: "FT", DefaultTopic: "TBW102",
 		DefaultTopicQueueNums: 2, QueueID: 0, BornTimestamp: time.Now().UnixMilli()}).Encode()
 	req.Body = []byte(body)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	resp, err := c.Invoke(ctx, req)
 	if err != nil {

@@ -44,10 +44,7 @@ func startControlled(cfg broker.Config, log *slog.Logger, sig <-chan os.Signal) 
 	cc := cfg.Controller
 	r := &controlled{opt: failover.Options{Broker: cfg, MasterRole: masterRole, AllAck: cc.AllAck, MinInSync: cc.MinInSync},
 		started: make(chan struct{})}
-	a, err := agent.New(agent.Config{Cluster: cfg.ClusterName, BrokerName: cfg.BrokerName,
-		BrokerAddr: net.JoinHostPort(ip, strconv.Itoa(cfg.ListenPort)), HAAddr: haAddr,
-		Controllers: cc.Addrs, Interval: cc.HeartbeatInterval, Timeout: cc.HeartbeatTimeout, Lease: cc.Lease, AllAck: cc.AllAck,
-		InSyncLag: cc.InSyncLag, Priority: cc.Priority, Logger: log}, r)
+	a, err := agent.New(agentConfig(cfg, masterRole, net.JoinHostPort(ip, strconv.Itoa(cfg.ListenPort)), haAddr, log), r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,6 +60,18 @@ func startControlled(cfg broker.Config, log *slog.Logger, sig <-chan os.Signal) 
 		stop()
 		return nil, nil, errInterrupted
 	}
+}
+
+// agentConfig is the agent's configuration. All-in-sync acknowledgement
+// (agent.Config.AllAck, which turns the lease off by default) applies
+// only when the master runs as SYNC_MASTER: an ASYNC_MASTER acknowledges
+// without any slave, so only the lease keeps a master cut from the
+// controllers from acknowledging next to its replacement.
+func agentConfig(cfg broker.Config, masterRole, addr, haAddr string, log *slog.Logger) agent.Config {
+	cc := cfg.Controller
+	return agent.Config{Cluster: cfg.ClusterName, BrokerName: cfg.BrokerName, BrokerAddr: addr, HAAddr: haAddr,
+		Controllers: cc.Addrs, Interval: cc.HeartbeatInterval, Timeout: cc.HeartbeatTimeout, Lease: cc.Lease,
+		AllAck: cc.AllAck && masterRole == broker.RoleSyncMaster, InSyncLag: cc.InSyncLag, Priority: cc.Priority, Logger: log}
 }
 
 // controlled is the broker as the agent drives it: the failover.Node is
@@ -104,8 +113,9 @@ func (c *controlled) Lease(until time.Time) {
 
 // SyncStateSet forwards whose acknowledgement a send needs
 // (failover.Node.SyncStateSet); before the node runs it is kept for its
-// start. Pending slaves before the start cannot exist: a proposal needs
-// a running master.
+// start, pending slaves united with the committed ones (a master at the
+// first role of its run waits for every replica until its first seal,
+// controller/agent/isr.go).
 func (c *controlled) SyncStateSet(committed, pending []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

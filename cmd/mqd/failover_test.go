@@ -162,9 +162,13 @@ func TestFailoverPartitionedMaster(t *testing.T) {
 	cutAt := time.Now()
 	polled, pollStop := c.pollNotRoutedAsMaster(m)
 	// the new master has switched (it took the probe): the old one lacks
-	// its acknowledgement and refuses writes
-	if code, _, err := sendOne(c.bAddrs[m], "to the old master"); err == nil && code == protocol.ResponseSuccess {
-		t.Fatal("the partitioned old master still acknowledges writes")
+	// its acknowledgement, so the send is stored but times out waiting
+	// for the whole in-sync set (FLUSH_SLAVE_TIMEOUT), which is this
+	// mechanism and not a fence (a fenced master refuses the send
+	// unwritten, SERVICE_NOT_AVAILABLE) nor a refused connection; the
+	// client waits past the broker's syncFlushTimeout (5 s)
+	if code, _, err := sendWithin(c.bAddrs[m], "to the old master", 8*time.Second); err != nil || code != protocol.ResponseFlushSlaveTimeout {
+		t.Fatalf("send to the partitioned old master: code %d err %v, want FLUSH_SLAVE_TIMEOUT (%d)", code, err, protocol.ResponseFlushSlaveTimeout)
 	}
 	time.Sleep(time.Until(cutAt.Add(5 * time.Second))) // ≥ 5 of the old master's registrations
 	close(pollStop)

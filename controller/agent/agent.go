@@ -74,9 +74,9 @@ type Replica interface {
 	Lease(until time.Time)
 	// SyncStateSet (AllAck) names the slaves whose acknowledgement a
 	// SYNC_MASTER send needs: the committed in-sync set and the slaves of
-	// proposals whose outcome is unknown, both without this broker. It is
-	// called before SwitchRole makes the broker master, and it must hold
-	// across role switches.
+	// proposals whose outcome is unknown or being admitted (isr.go), both
+	// without this broker. It is called before SwitchRole makes the broker
+	// master, and it must hold across role switches.
 	SyncStateSet(committed, pending []int64)
 	Status() Status
 }
@@ -152,6 +152,12 @@ type Agent struct {
 
 	history []sample  // master: own log end over the last InSyncLag
 	props   proposals // master, AllAck: in-sync changes not resolved (isr.go)
+	seq     int64     // AllAck: the last proposal's number (isr.go)
+	// prevConfirmed is Status.Confirmed at the previous report (isr.go).
+	prevConfirmed int64
+	applied       bool // a role was applied since the process started
+	// alterFn replaces the controller for proposals in tests (isr.go).
+	alterFn func(context.Context, protocol.AlterSyncStateSetBody) (protocol.ReplicaSetInfo, *protocol.Command, error)
 }
 
 // sample is the master's log end at a time.
@@ -246,6 +252,9 @@ func (a *Agent) apply(info protocol.ReplicaSetInfo, sent time.Time) {
 		a.setFenced(true)
 		a.role, a.history, a.props = nil, nil, proposals{}
 		if want.Master && a.cfg.AllAck {
+			if !a.applied {
+				a.props = a.unsealed(info) // an earlier run may have proposed at this epoch (isr.go)
+			}
 			a.installSync() // before the switch: the new master waits for its whole set at once
 		}
 		err := a.r.SwitchRole(want)
@@ -255,6 +264,7 @@ func (a *Agent) apply(info protocol.ReplicaSetInfo, sent time.Time) {
 			a.setFenced(true)
 			return
 		}
+		a.applied = true
 		a.log.Info("agent: role applied", "master", want.Master, "epoch", want.Epoch, "brokerId", want.BrokerID, "masterAddr", want.MasterAddr)
 		a.role = &want
 	}
@@ -263,7 +273,7 @@ func (a *Agent) apply(info protocol.ReplicaSetInfo, sent time.Time) {
 		return
 	}
 	if a.cfg.AllAck {
-		a.resolve(sent) // isr.go
+		a.resolve() // isr.go
 	}
 	if a.cfg.Lease > 0 {
 		a.leaseFrom = sent

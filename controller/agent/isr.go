@@ -12,24 +12,34 @@ package agent
 // expansion therefore counts from the moment it is proposed, a shrink
 // only once an answer shows it committed.
 //
-// A proposal is resolved by:
-//   - an answer with a newer set epoch (or another master epoch): every
-//     proposal at the older base either is that set or can never commit
-//     (the controller compares the set epoch);
-//   - a refusal the controller's state machine made (the op went through
-//     the log and changed nothing; a copy of the same body sent earlier
-//     would be refused the same way), or a liveness refusal of a proposal
-//     never sent without an answer;
-//   - for a proposal some attempt of which got no answer: a heartbeat
-//     sent Timeout after that attempt, answered with the same base. This
-//     assumes the controller handles a request within
-//     controllerHeartBeatTimeoutMills or never; until then the broker
-//     keeps waiting for the proposal's slaves (safe, at worst slow).
+// Every proposal carries a sequence number (Seq) above every earlier one;
+// the controller's state machine refuses a proposal whose Seq is not
+// above the highest it applied from this master at this epoch
+// (controller.BrokerSet.AlterSeq), and every answer its state machine
+// gives (success or refusal) carries the set after the op. Proposals are
+// resolved only by committed facts, never by time (a request may sit in
+// a controller, and a log entry uncommitted, for any time):
+//   - an answer of the state machine to Seq n: every proposal up to n
+//     either shows in the set it carries or never takes effect; the
+//     master adopts that set and forgets its proposals. While proposals
+//     are unresolved the master sends one every Interval, the committed
+//     set itself when it wants no change (refused "unchanged": a seal);
+//   - an answer with a newer set epoch or another master epoch: a
+//     proposal at the older base can never commit (the state machine
+//     compares both epochs);
+//   - a refusal before the log (a member not alive) of a proposal no
+//     attempt of which went unanswered.
 //
-// A slave joins a proposal only if, once the broker already waits for
-// it, its HA acknowledgement covers every send acknowledged so far
-// (Status.Confirmed, Java's confirmOffset rule): from the proposal on it
-// holds every acknowledged byte, so electing it loses nothing.
+// An answer naming another master epoch or no master (FENCED_MASTER_EPOCH,
+// INVALID_MASTER) is applied like a heartbeat answer: the master fences
+// and follows the new master at once.
+//
+// A slave joins a proposal only once the broker waits for it and its HA
+// acknowledgement reached what had been acknowledged (Status.Confirmed)
+// when the broker began waiting: sends released since needed its
+// acknowledgement, so it then holds every acknowledged byte (Java's
+// confirmOffset rule, kept true under sustained writes). A slave that
+// does not get there within InSyncLag is no longer waited for.
 
 import (
 	"context"
@@ -40,15 +50,22 @@ import (
 )
 
 // proposals are the in-sync changes proposed at one base (master epoch,
-// set epoch) whose outcome is not known.
+// set epoch) whose outcome is not known, and the slaves being admitted.
 type proposals struct {
 	masterEpoch, syncEpoch int32
 	sets                   []proposal
+	joining                map[int64]joiner
 }
 
 type proposal struct {
-	set     []int64   // sorted, the master included
-	unknown time.Time // last attempt that got no answer; zero: none
+	set     []int64 // sorted, the master included
+	unknown bool    // an attempt got no answer from the state machine
+}
+
+// joiner is a slave the broker waits for before it is proposed.
+type joiner struct {
+	floor int64     // Confirmed once the broker waited for it
+	since time.Time // when the broker began waiting for it
 }
 
 func (p *proposals) find(set []int64) int {
@@ -57,11 +74,14 @@ func (p *proposals) find(set []int64) int {
 
 func (p *proposals) remove(i int) { p.sets = slices.Delete(p.sets, i, i+1) }
 
-// union is every member of every proposal.
+// union is every member of every proposal and every joining slave.
 func (p *proposals) union() []int64 {
 	var u []int64
 	for _, q := range p.sets {
 		u = append(u, q.set...)
+	}
+	for id := range p.joining {
+		u = append(u, id)
 	}
 	slices.Sort(u)
 	return slices.Compact(u)
@@ -77,106 +97,150 @@ func (a *Agent) installSync() {
 	a.r.SyncStateSet(without(a.info.SyncStateSet, a.id), without(a.props.union(), a.id))
 }
 
-// resolve applies a committed answer (heartbeat, registration) to the
-// proposals, then tells the broker the set (apply, master only). sent is
-// when the answered request was sent.
-func (a *Agent) resolve(sent time.Time) {
+// resolve applies a committed answer (heartbeat, registration, a state
+// machine's answer) to the proposals, then tells the broker the set
+// (apply, master only): only a new base resolves proposals here.
+func (a *Agent) resolve() {
 	if a.props.masterEpoch != a.info.MasterEpoch || a.props.syncEpoch != a.info.SyncStateSetEpoch {
-		a.props = proposals{}
-	} else {
-		a.props.sets = slices.DeleteFunc(a.props.sets, func(q proposal) bool {
-			return !q.unknown.IsZero() && sent.Sub(q.unknown) > a.cfg.Timeout
-		})
+		a.props.sets = nil
+		a.props.masterEpoch, a.props.syncEpoch = a.info.MasterEpoch, a.info.SyncStateSetEpoch
 	}
 	a.installSync()
 }
 
+// unsealed starts a master's proposals when it may have proposed at this
+// epoch in an earlier run (the broker restarted within the heartbeat
+// timeout and is still master): every replica is waited for until the
+// first answer of the state machine seals whatever that run proposed.
+func (a *Agent) unsealed(info protocol.ReplicaSetInfo) proposals {
+	p := proposals{masterEpoch: info.MasterEpoch, syncEpoch: info.SyncStateSetEpoch}
+	all := []int64{a.id}
+	for _, r := range info.Replicas {
+		all = append(all, r.BrokerID)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if !slices.Equal(all, info.SyncStateSet) {
+		p.sets = []proposal{{set: all, unknown: true}}
+	}
+	return p
+}
+
+// nextSeq is a proposal number above every earlier one of this master,
+// also across restarts (the wall clock) and above what the controller
+// applied.
+func (a *Agent) nextSeq() int64 {
+	a.seq = max(a.seq+1, a.info.AlterSeq+1, time.Now().UnixNano())
+	return a.seq
+}
+
 // reportAllAck proposes the master's view of its in-sync set when it
-// differs from the committed one (CONTROLLER_ALTER_SYNC_STATE_SET).
+// differs from the committed one, or the committed one while earlier
+// proposals are unresolved (CONTROLLER_ALTER_SYNC_STATE_SET).
 func (a *Agent) reportAllAck(ctx context.Context, now time.Time) {
-	set := a.inSync(now)
-	if slices.Equal(set, a.info.SyncStateSet) {
+	set := a.admit(a.inSync(now), now)
+	if slices.Equal(set, a.info.SyncStateSet) && len(a.props.sets) == 0 {
 		return
 	}
 	if len(a.props.sets) == 0 {
 		a.props.masterEpoch, a.props.syncEpoch = a.info.MasterEpoch, a.info.SyncStateSetEpoch
 	}
 	i := a.props.find(set)
-	if i < 0 {
-		if set = a.admit(set); slices.Equal(set, a.info.SyncStateSet) {
-			return
-		}
-		if i = a.props.find(set); i < 0 {
-			a.props.sets = append(a.props.sets, proposal{set: set})
-			i = len(a.props.sets) - 1
-			a.installSync()
-		}
+	if i < 0 && !slices.Equal(set, a.info.SyncStateSet) {
+		a.props.sets = append(a.props.sets, proposal{set: set})
+		i = len(a.props.sets) - 1
+		a.installSync()
 	}
 	body := protocol.AlterSyncStateSetBody{Cluster: a.cfg.Cluster, BrokerName: a.cfg.BrokerName, MasterID: a.id,
-		MasterEpoch: a.props.masterEpoch, SyncStateSetEpoch: a.props.syncEpoch, SyncStateSet: set}
-	info, refused, err := a.call(ctx, protocol.RequestControllerAlterSyncState, body)
+		MasterEpoch: a.props.masterEpoch, SyncStateSetEpoch: a.props.syncEpoch, SyncStateSet: set, Seq: a.nextSeq()}
+	info, refused, err := a.alter(ctx, body)
+	if err == nil && refused != nil && len(refused.Body) > 0 {
+		info, err = protocol.DecodeReplicaSetInfo(refused.Body)
+	}
 	switch {
-	case err != nil || refused != nil && !definitive(refused.Code, a.props.sets[i].unknown.IsZero()):
-		a.props.sets[i].unknown = now
+	case err == nil && refused != nil && len(refused.Body) > 0: // the state machine refused it
+		a.log.Warn("agent: in-sync change refused", "set", set, "code", refused.Code, "remark", refused.Remark)
+		a.sealed(info, now)
+	case err == nil && refused == nil:
+		a.sealed(info, now)
+		a.log.Info("agent: in-sync set changed", "set", a.info.SyncStateSet, "epoch", a.info.SyncStateSetEpoch)
+	case i < 0:
+	case err == nil && refused.Code == protocol.ResponseControllerBrokerNotAlive && !a.props.sets[i].unknown:
+		a.log.Warn("agent: in-sync change refused", "set", set, "code", refused.Code, "remark", refused.Remark)
+		a.props.remove(i) // never in the log, and no earlier attempt is outstanding
+		a.installSync()
+	default:
+		a.props.sets[i].unknown = true
 		if refused != nil {
 			a.log.Warn("agent: in-sync change not confirmed", "set", set, "code", refused.Code, "remark", refused.Remark)
 		}
-	case refused != nil:
-		a.log.Warn("agent: in-sync change refused", "set", set, "code", refused.Code, "remark", refused.Remark)
-		a.props.remove(i)
-		a.installSync()
-	default:
-		a.info = info
-		a.props = proposals{}
-		a.installSync()
-		a.log.Info("agent: in-sync set changed", "set", info.SyncStateSet, "epoch", info.SyncStateSetEpoch)
 	}
 }
 
-// admit drops from set the slaves that would join the in-sync set without
-// holding every acknowledged send: the broker first waits for them (so
-// Confirmed can only grow with their acknowledgement), then their
-// acknowledged offsets are compared with Confirmed.
-func (a *Agent) admit(set []int64) []int64 {
-	var added []int64
-	for _, id := range set {
-		if !slices.Contains(a.info.SyncStateSet, id) && !slices.Contains(a.props.union(), id) {
-			added = append(added, id)
-		}
+// alter sends one proposal (tests replace it with a scripted controller).
+func (a *Agent) alter(ctx context.Context, body protocol.AlterSyncStateSetBody) (protocol.ReplicaSetInfo, *protocol.Command, error) {
+	if a.alterFn != nil {
+		return a.alterFn(ctx, body)
 	}
-	if len(added) == 0 {
+	return a.call(ctx, protocol.RequestControllerAlterSyncState, body)
+}
+
+// sealed applies an answer of the state machine: every proposal sent so
+// far shows in info or never takes effect. Another master epoch or no
+// master fences and switches the broker (apply).
+func (a *Agent) sealed(info protocol.ReplicaSetInfo, sent time.Time) {
+	a.props.sets = nil
+	a.props.masterEpoch, a.props.syncEpoch = info.MasterEpoch, info.SyncStateSetEpoch
+	a.apply(info, sent)
+}
+
+// admit keeps in set the slaves it adds to the committed set and to the
+// proposals only once they qualify (the joining rule above); a slave
+// within one round of the acknowledged sends (at least the Confirmed of
+// the previous report) starts joining: the broker waits for it.
+func (a *Agent) admit(set []int64, now time.Time) []int64 {
+	st := a.r.Status()
+	prev := a.prevConfirmed
+	a.prevConfirmed = st.Confirmed
+	if st.Acked == nil {
 		return set
 	}
-	a.props.sets = append(a.props.sets, proposal{set: set})
-	a.installSync()
-	st := a.r.Status()
-	a.props.remove(len(a.props.sets) - 1)
-	out := slices.DeleteFunc(slices.Clone(set), func(id int64) bool {
-		if !slices.Contains(added, id) || st.Acked == nil {
-			return false
+	known := append(slices.Clone(a.info.SyncStateSet), a.props.union()...)
+	changed := false
+	for id := range a.props.joining {
+		if !slices.Contains(set, id) || now.Sub(a.props.joining[id].since) > a.cfg.InSyncLag {
+			delete(a.props.joining, id) // fell out of sync, or never caught up
+			changed = true
 		}
-		off, ok := st.Acked[id]
-		return !ok || off < st.Confirmed
-	})
-	if len(out) != len(set) {
+	}
+	var fresh []int64
+	for _, id := range set {
+		if off, ok := st.Acked[id]; !slices.Contains(known, id) && ok && off >= prev {
+			if a.props.joining == nil {
+				a.props.joining = map[int64]joiner{}
+			}
+			a.props.joining[id] = joiner{since: now}
+			fresh = append(fresh, id)
+		}
+	}
+	if len(fresh) > 0 || changed {
 		a.installSync()
 	}
-	return out
-}
-
-// definitive reports whether a refusal means the proposal never takes
-// effect: the state machine refused it (the same body is refused at the
-// same base whenever it is applied), or a member was not alive and no
-// earlier attempt is outstanding. A fenced set epoch means the set
-// changed (by an earlier attempt): the next answer tells how.
-func definitive(code int16, noEarlierAttempt bool) bool {
-	switch code {
-	case protocol.ResponseControllerAlterSyncFailed, protocol.ResponseControllerInvalidReplicas,
-		protocol.ResponseControllerInvalidMaster, protocol.ResponseControllerFencedMasterEpoch,
-		protocol.ResponseControllerInvalidRequest:
-		return true
-	case protocol.ResponseControllerBrokerNotAlive:
-		return noEarlierAttempt
+	if len(fresh) > 0 {
+		st = a.r.Status() // Confirmed once the broker waits for them
+		for _, id := range fresh {
+			a.props.joining[id] = joiner{floor: st.Confirmed, since: now}
+		}
 	}
-	return false
+	return slices.DeleteFunc(slices.Clone(set), func(id int64) bool {
+		if slices.Contains(a.info.SyncStateSet, id) || slices.ContainsFunc(a.props.sets, func(q proposal) bool { return slices.Contains(q.set, id) }) {
+			return false
+		}
+		j, ok := a.props.joining[id]
+		if !ok || st.Acked[id] < j.floor {
+			return true
+		}
+		delete(a.props.joining, id) // proposed: waited for as a proposal's member
+		return false
+	})
 }

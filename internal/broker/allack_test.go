@@ -45,3 +45,36 @@ func TestAllAckSyncMaster(t *testing.T) {
 		t.Fatalf("confirmed %d, log end %d", st.Confirmed, m.store.MaxPhysOffset())
 	}
 }
+
+// TestAllAckConsumeVisibility (review finding 7): an all-in-sync master
+// builds consume-queue entries only up to its confirm offset (every
+// in-sync slave has the bytes), as Java's allAckInSyncStateSet does: a
+// send stored while an in-sync slave is missing is not consumable until
+// the set holds it; a lone all-in-sync master (minInSyncReplicas 1) and
+// the slave dispatch as before.
+func TestAllAckConsumeVisibility(t *testing.T) {
+	m, mc := startBroker(t, func(c *Config) {
+		c.HA.Role, c.HA.AllAck, c.HA.MinInSync = RoleSyncMaster, true, 1
+		c.Store.SyncFlushTimeout = 300 * time.Millisecond
+	})
+	addTopic(t, m, "AV", 1)
+	mustSendOK(t, produce(t, mc, protocol.SendMessage, sendHeader("AV", 0, ""), []byte("lone")))
+	waitFor(t, "a lone master's entry", func() bool { return m.store.MaxOffsetInQueue("AV", 0) == 1 })
+	s, _ := startBroker(t, func(c *Config) {
+		c.BrokerID = 1
+		c.HA = HAConfig{Role: RoleSlave, MasterAddress: m.HAAddr()}
+	})
+	waitFor(t, "slave connected", func() bool { return m.HAStatus().Slaves == 1 })
+	m.SetSyncStateSet([]int64{1}, []int64{1, 2}) // slave 2 joining, not connected
+	resp := produce(t, mc, protocol.SendMessage, sendHeader("AV", 0, ""), []byte("two needed"))
+	if resp.Code != protocol.ResponseFlushSlaveTimeout {
+		t.Fatalf("in-sync slave 2 missing: code %d remark %q", resp.Code, resp.Remark)
+	}
+	waitFor(t, "the slave's entry", func() bool { return s.store.MaxOffsetInQueue("AV", 0) == 2 })
+	time.Sleep(300 * time.Millisecond) // several dispatcher rounds
+	if got := m.store.MaxOffsetInQueue("AV", 0); got != 1 {
+		t.Fatalf("master's queue ends at %d with the send not on slave 2, want 1", got)
+	}
+	m.SetSyncStateSet([]int64{1}, nil) // the joining slave given up: slave 1 alone has it
+	waitFor(t, "the entry once the in-sync set holds it", func() bool { return m.store.MaxOffsetInQueue("AV", 0) == 2 })
+}

@@ -30,8 +30,9 @@ type ControllerConfig struct {
 	HeartbeatTimeout time.Duration
 	// Lease is controllerLeaseMills (mqd only): a master that has had no
 	// heartbeat answered for this long stops acknowledging writes; must be
-	// below the timeout. Default: off with AllAck (all-in-sync
-	// acknowledgement needs no lease, controller/doc.go), else
+	// below the timeout. Default: off with AllAck on a SYNC_MASTER
+	// (all-in-sync acknowledgement needs no lease, controller/doc.go), else
+	// (also for an ASYNC_MASTER, which acknowledges without slaves)
 	// HeartbeatTimeout − 2 × HeartbeatInterval (a 4.x one-slave
 	// acknowledgement is safe only with it).
 	Lease time.Duration

@@ -85,7 +85,7 @@ func (b *Broker) SetLease(until time.Time) {
 // controller's committed in-sync set and the slaves of proposals not
 // resolved yet. Without AllAck it is only remembered.
 func (b *Broker) SetSyncStateSet(committed, pending []int64) {
-	ss := ha.SyncSet{Committed: committed, Pending: pending, MinInSync: b.cfg.HA.MinInSync}
+	ss := ha.SyncSet{Committed: committed, Pending: pending, MinInSync: b.cfg.HA.MinInSync, OnConfirm: b.store.KickDispatch}
 	b.ha.syncSet.Store(&ss)
 	if b.ha.server != nil && b.allAck() {
 		b.ha.server.SetSyncSet(ss)
@@ -100,7 +100,7 @@ func (b *Broker) syncSet() ha.SyncSet {
 	if p := b.ha.syncSet.Load(); p != nil {
 		return *p
 	}
-	return ha.SyncSet{MinInSync: b.cfg.HA.MinInSync}
+	return ha.SyncSet{MinInSync: b.cfg.HA.MinInSync, OnConfirm: b.store.KickDispatch}
 }
 
 // Fenced reports whether the broker is fenced.

@@ -249,6 +249,9 @@ func (b *Broker) startHA() error {
 	}
 	if b.allAck() {
 		b.ha.server.SetSyncSet(b.syncSet()) // SetSyncStateSet before Start, or none yet
+		// consumers see a message once the whole in-sync set has it
+		// (Java's confirmOffset; engine/dispatchlimit.go)
+		b.store.SetDispatchLimit(b.ha.server.ConfirmOffset)
 	}
 	go b.ha.server.Serve()
 	if b.cfg.HA.Role == RoleSyncMaster {

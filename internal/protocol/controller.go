@@ -78,6 +78,12 @@ type AlterSyncStateSetBody struct {
 	MasterEpoch       int32   `json:"masterEpoch"`
 	SyncStateSetEpoch int32   `json:"syncStateSetEpoch"`
 	SyncStateSet      []int64 `json:"syncStateSet"`
+	// Seq (mqd extension, 0: none) orders one master's proposals at its
+	// master epoch: the controller refuses a proposal whose Seq is not
+	// above every Seq it applied from that master, so an answer the state
+	// machine gave to Seq n seals every proposal up to n
+	// (controller/agent/isr.go).
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // ElectMasterBody asks the leader to elect now (CONTROLLER_ELECT_MASTER,
@@ -115,6 +121,9 @@ type ReplicaSetInfo struct {
 	SyncStateSet      []int64       `json:"syncStateSet"`
 	SyncStateSetEpoch int32         `json:"syncStateSetEpoch"`
 	Replicas          []ReplicaInfo `json:"replicas"`
+	// AlterSeq (mqd extension) is the highest AlterSyncStateSetBody.Seq
+	// the state machine applied from the current master at this epoch.
+	AlterSeq int64 `json:"alterSeq,omitempty"`
 }
 
 // ControllerMetadata answers CONTROLLER_GET_METADATA_INFO.
