@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/mqd/mqd/internal/protocol"
+	"github.com/mqd/mqd/internal/remoting"
 )
 
 // TestAllAckSyncMaster: a controller-mode SYNC_MASTER (HAConfig.AllAck)
@@ -43,6 +45,32 @@ func TestAllAckSyncMaster(t *testing.T) {
 	}
 	if st := m.HAStatus(); st.Confirmed == 0 || st.Confirmed >= m.store.MaxPhysOffset() {
 		t.Fatalf("confirmed %d, log end %d", st.Confirmed, m.store.MaxPhysOffset())
+	}
+}
+
+// TestNoSendServedBeforeReplication: the remoting server serves only once
+// replication is set up, so the first send an all-in-sync SYNC_MASTER can
+// serve already obeys minInSyncReplicas (it was acknowledged by the master
+// alone while the server started before startHA).
+func TestNoSendServedBeforeReplication(t *testing.T) {
+	var first *protocol.Command
+	testHookServing = func(b *Broker) {
+		addTopic(t, b, "AT0", 1)
+		c, err := remoting.Dial(context.Background(), b.Addr(), remoting.ClientConfig{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		first = produce(t, c, protocol.SendMessage, sendHeader("AT0", 0, ""), []byte("first"))
+	}
+	defer func() { testHookServing = nil }()
+	startBroker(t, func(c *Config) {
+		c.HA.Role, c.HA.AllAck, c.HA.MinInSync = RoleSyncMaster, true, 2
+		c.Store.SyncFlushTimeout = 500 * time.Millisecond
+	})
+	if first == nil || first.Code != protocol.ResponseSystemError || first.Remark != "in-sync replicas not enough" {
+		t.Fatalf("first send served: %+v", first)
 	}
 }
 

@@ -146,11 +146,19 @@ func (b *Broker) Start() error {
 	if err := b.store.AwaitNextSegment(); err != nil {
 		b.log.Warn("next commit-log segment not prepared before start", "err", err)
 	}
-	if err := b.server.Start(); err != nil {
-		return err
-	}
+	// Replication before traffic: a SYNC_MASTER's replica wait (and an
+	// all-in-sync master's minInSyncReplicas check) is installed by
+	// startHA, and a send served before it would be acknowledged by the
+	// master alone.
 	if err := b.startHA(); err != nil { // ha.go
 		return err
+	}
+	if err := b.server.Start(); err != nil {
+		b.stopHA()
+		return err
+	}
+	if testHookServing != nil {
+		testHookServing(b)
 	}
 	b.topics.OnChange(func() { b.registerAll() })
 	b.startLoops()
@@ -158,6 +166,10 @@ func (b *Broker) Start() error {
 		"flush", b.cfg.Store.FlushDiskType, "namesrv", b.cfg.NamesrvAddrs, "role", b.cfg.HA.Role, "ha", b.HAAddr())
 	return nil
 }
+
+// testHookServing, set by tests only, runs as soon as the remoting server
+// serves (before Start returns).
+var testHookServing func(*Broker)
 
 // registerHandlers installs every request family's handlers.
 func (b *Broker) registerHandlers() {
