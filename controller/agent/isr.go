@@ -55,6 +55,9 @@ type proposals struct {
 	masterEpoch, syncEpoch int32
 	sets                   []proposal
 	joining                map[int64]joiner
+	// retryAt holds back a slave given up as a joiner until then, so a
+	// slave that keeps stalling does not stall the sends again every round.
+	retryAt map[int64]time.Time
 }
 
 type proposal struct {
@@ -194,6 +197,22 @@ func (a *Agent) sealed(info protocol.ReplicaSetInfo, sent time.Time) {
 	a.apply(info, sent)
 }
 
+// joinWait bounds how long sends wait for a joining slave to reach its
+// floor: two heartbeat intervals, since a slave within one round of the
+// acknowledged sends needs about one to pass them; a slave that stalls
+// meanwhile holds every send for at most this long (never the
+// haMaxTimeSlaveNotCatchup a member of the set is allowed).
+func (a *Agent) joinWait() time.Duration { return min(2*a.cfg.Interval, a.cfg.InSyncLag) }
+
+// holdBack keeps a slave given up as a joiner from joining again for
+// haMaxTimeSlaveNotCatchup.
+func (a *Agent) holdBack(id int64, now time.Time) {
+	if a.props.retryAt == nil {
+		a.props.retryAt = map[int64]time.Time{}
+	}
+	a.props.retryAt[id] = now.Add(a.cfg.InSyncLag)
+}
+
 // admit keeps in set the slaves it adds to the committed set and to the
 // proposals only once they qualify (the joining rule above); a slave
 // within one round of the acknowledged sends (at least the Confirmed of
@@ -208,14 +227,15 @@ func (a *Agent) admit(set []int64, now time.Time) []int64 {
 	known := append(slices.Clone(a.info.SyncStateSet), a.props.union()...)
 	changed := false
 	for id := range a.props.joining {
-		if !slices.Contains(set, id) || now.Sub(a.props.joining[id].since) > a.cfg.InSyncLag {
+		if !slices.Contains(set, id) || now.Sub(a.props.joining[id].since) > a.joinWait() {
 			delete(a.props.joining, id) // fell out of sync, or never caught up
+			a.holdBack(id, now)
 			changed = true
 		}
 	}
 	var fresh []int64
 	for _, id := range set {
-		if off, ok := st.Acked[id]; !slices.Contains(known, id) && ok && off >= prev {
+		if off, ok := st.Acked[id]; !slices.Contains(known, id) && ok && off >= prev && !now.Before(a.props.retryAt[id]) {
 			if a.props.joining == nil {
 				a.props.joining = map[int64]joiner{}
 			}

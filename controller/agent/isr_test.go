@@ -290,12 +290,28 @@ func TestAllAckJoinerGivenUp(t *testing.T) {
 	if got := f.sync(); !eq(got, []int64{2}, []int64{3}) {
 		t.Fatalf("broker told %v", got)
 	}
-	t1 := t0.Add(a.cfg.InSyncLag + time.Millisecond)
+	t1 := t0.Add(a.joinWait() + time.Millisecond)                // far below haMaxTimeSlaveNotCatchup
 	a.history = []sample{{at: t1.Add(-a.cfg.InSyncLag), end: 0}} // still in sync, still below 400
 	f.setStatus(Status{MaxOffset: 420, Confirmed: 400, Acked: map[int64]int64{2: 420, 3: 399}})
 	a.reportAllAck(ctx, t1)
 	if got := f.sync(); !eq(got, []int64{2}, nil) {
-		t.Fatalf("a joiner stuck below its floor still waited for: %v", got)
+		t.Fatalf("a joiner stuck below its floor still waited for after %v: %v", a.joinWait(), got)
+	}
+	// caught up again at once: held back, so a stalling slave cannot stall
+	// the sends every round
+	t2 := t1.Add(a.cfg.Interval)
+	a.history = []sample{{at: t2.Add(-a.cfg.InSyncLag), end: 0}}
+	f.setStatus(Status{MaxOffset: 440, Confirmed: 440, Acked: map[int64]int64{2: 440, 3: 440}})
+	a.reportAllAck(ctx, t2)
+	if got := f.sync(); !eq(got, []int64{2}, nil) {
+		t.Fatalf("a slave given up joined again at once: %v", got)
+	}
+	t3 := t1.Add(a.cfg.InSyncLag + time.Millisecond)
+	a.history = []sample{{at: t3.Add(-a.cfg.InSyncLag), end: 0}}
+	f.setStatus(Status{MaxOffset: 460, Confirmed: 460, Acked: map[int64]int64{2: 460, 3: 460}})
+	a.reportAllAck(ctx, t3)
+	if got := f.sync(); !slices.Contains(got[1], 3) {
+		t.Fatalf("a slave held back did not join again after haMaxTimeSlaveNotCatchup: %v", got)
 	}
 	c, g := allAckMaster(t)
 	c.info.SyncStateSet = []int64{1, 2}
