@@ -163,21 +163,35 @@ func (s *Server) waitISR(end int64) (*flush.Waiter, error) {
 	return s.waiters.Add(end), nil
 }
 
-// dropWaiter removes a timed-out send's waiter from the queue: in
-// all-in-sync mode nothing else would (a missing in-sync slave holds every
-// send, and no FallBehindMax bound applies), so the queue, rescanned under
-// s.mu on every report, would grow with every send. A waiter released
-// between its timeout and here is no longer queued; the send still
-// reports the timeout (never a false success).
+// dropWaiter forgets a timed-out send's waiter: in all-in-sync mode
+// nothing else would take it off the queue (a missing in-sync slave holds
+// every send, and no FallBehindMax bound applies), so the queue, rescanned
+// under s.mu on every report, would grow with every send. Removal is lazy
+// so that n timeouts cost O(n), not O(n²) under s.mu: the waiter is
+// marked, and the queue is compacted once the marked ones reach half of
+// it (and at least abandonBatch). A marked waiter released meanwhile gets
+// a value nobody reads (timed-out waiters are never recycled); the send
+// still reports the timeout (never a false success).
 func (s *Server) dropWaiter(w *flush.Waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ws := s.waiters.Take(nil)
-	if i := slices.Index(ws, w); i >= 0 {
-		ws = slices.Delete(ws, i, i+1)
+	if s.abandoned == nil {
+		s.abandoned = map[*flush.Waiter]struct{}{}
 	}
+	s.abandoned[w] = struct{}{}
+	if n := len(s.abandoned); n < abandonBatch || 2*n < s.waiters.Len() {
+		return
+	}
+	ws := slices.DeleteFunc(s.waiters.Take(nil), func(w *flush.Waiter) bool {
+		_, gone := s.abandoned[w]
+		return gone
+	})
 	s.waiters.Requeue(ws)
+	clear(s.abandoned)
 }
+
+// abandonBatch is the fewest timed-out waiters dropWaiter compacts for.
+const abandonBatch = 64
 
 // EnoughInSync reports whether a SYNC_MASTER send may be accepted: always
 // under the 4.x rule, in all-in-sync mode when the in-sync count reaches

@@ -167,7 +167,20 @@ func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
 		}
 	}
 	if w := c.srv.Waiting(); w != 0 {
-		t.Fatalf("%d timed-out sends still queued", w)
+		t.Fatalf("%d timed-out sends still waiting", w)
+	}
+	// The queue itself stays bounded: timed-out waiters are compacted
+	// away in batches (O(n) for n timeouts, not O(n²) under the lock).
+	for round := 0; round < 5; round++ {
+		for i := 0; i < n; i++ {
+			go func() { errs <- c.srv.WaitAck(end, 5*time.Millisecond) }()
+		}
+		for i := 0; i < n; i++ {
+			<-errs
+		}
+		if q := c.srv.Queued(); q > n {
+			t.Fatalf("round %d: %d waiters queued after %d timed out", round, q, n)
+		}
 	}
 }
 

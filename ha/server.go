@@ -26,11 +26,13 @@ type Server struct {
 	conns   map[*serverConn]struct{}
 	acked   int64 // push2SlaveMaxOffset: highest offset any slave reported
 	waiters flush.Queue
-	closed  bool
-	fenced  bool      // fence.go: no waiter is released
-	lease   time.Time // fence.go: no waiter is released after it (zero: no lease)
-	isr     *isrState // isr.go: all-in-sync acknowledgement; nil: the 4.x rule
-	wg      sync.WaitGroup
+	// abandoned marks timed-out waiters still queued (isr.go dropWaiter)
+	abandoned map[*flush.Waiter]struct{}
+	closed    bool
+	fenced    bool      // fence.go: no waiter is released
+	lease     time.Time // fence.go: no waiter is released after it (zero: no lease)
+	isr       *isrState // isr.go: all-in-sync acknowledgement; nil: the 4.x rule
+	wg        sync.WaitGroup
 }
 
 type serverConn struct {
