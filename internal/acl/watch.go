@@ -24,8 +24,8 @@ type Watcher struct {
 	v    *Validator
 
 	// Owned by the goroutine calling Poll (Run's): what the file looked
-	// like when it was last read.
-	seen fileStamp
+	// like when it was last read, and a changed look not yet read.
+	seen, changed fileStamp
 }
 
 type fileStamp struct {
@@ -62,12 +62,21 @@ func (w *Watcher) Validator() *Validator { return w.v }
 // Path is the watched file.
 func (w *Watcher) Path() string { return w.path }
 
-// Poll reloads the file if it changed since it was last read. It reports
-// whether a new table is in force; err is the reason a changed file was
-// not taken.
+// Poll reloads the file if it changed since it was last read and has
+// stayed the same since the previous Poll: a file rewritten in place is
+// first truncated, then written, and a Poll in between must not take the
+// empty or half-written file (with an empty one every account would be
+// gone until the next Poll). So a change takes effect one to two
+// intervals after the writer is done. It reports whether a new table is
+// in force; err is the reason a changed file was not taken.
 func (w *Watcher) Poll() (reloaded bool, err error) {
 	st := stamp(w.path)
 	if st == w.seen {
+		w.changed = st
+		return false, nil
+	}
+	if st != w.changed {
+		w.changed = st // settling: read it if it looks the same next time
 		return false, nil
 	}
 	st, t, err := w.load()

@@ -39,7 +39,16 @@ func TestWatcherReloadsAndKeepsLastGood(t *testing.T) {
 	if ok, err := w.Poll(); ok || err != nil {
 		t.Fatalf("unchanged file reloaded: %v %v", ok, err)
 	}
+	// A torn rewrite (truncated, not yet written) seen by one Poll is not
+	// taken: a change must hold from one Poll to the next.
+	writeFile(t, path, "", t0.Add(time.Second/2))
+	if ok, err := w.Poll(); ok || err != nil || w.Validator().Table().Accounts["account1"] == nil {
+		t.Fatalf("a file seen changing was taken at once: %v %v", ok, err)
+	}
 	writeFile(t, path, oneAccount+"  - accessKey: account2\n    secretKey: secret22\n", t0.Add(time.Second))
+	if ok, err := w.Poll(); ok || err != nil || w.Validator().Table().Accounts["account1"] == nil {
+		t.Fatalf("the rewritten file was taken before it settled: %v %v", ok, err)
+	}
 	if ok, err := w.Poll(); !ok || err != nil {
 		t.Fatalf("changed file not reloaded: %v %v", ok, err)
 	}
@@ -49,6 +58,7 @@ func TestWatcherReloadsAndKeepsLastGood(t *testing.T) {
 	good := w.Validator().Table()
 
 	writeFile(t, path, "accounts:\n  - accessKey: short\n    secretKey: x\n", t0.Add(2*time.Second))
+	w.Poll() // settling
 	if ok, err := w.Poll(); ok || err == nil {
 		t.Fatalf("bad file taken: %v %v", ok, err)
 	}
@@ -59,11 +69,13 @@ func TestWatcherReloadsAndKeepsLastGood(t *testing.T) {
 		t.Fatalf("bad file retried without a change: %v %v", ok, err)
 	}
 	os.Remove(path)
+	w.Poll() // settling
 	if ok, err := w.Poll(); ok || err == nil || w.Validator().Table() != good {
 		t.Fatalf("removed file: %v %v", ok, err)
 	}
 	// Same size, new time: a change.
 	writeFile(t, path, oneAccount, t0.Add(3*time.Second))
+	w.Poll() // settling
 	if ok, err := w.Poll(); !ok || err != nil {
 		t.Fatalf("restored file: %v %v", ok, err)
 	}
