@@ -2,7 +2,10 @@ package main
 
 import (
 	"io"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -78,5 +81,47 @@ func TestREADMEDocumentsMqdOnlyKeys(t *testing.T) {
 	if _, err := broker.ApplyProperties(map[string]string{"maxOpenConsumeQueueFiles": "64"}, &cfg); err != nil ||
 		cfg.Store.MaxOpenConsumeQueueFiles != 64 {
 		t.Errorf("maxOpenConsumeQueueFiles=64 sets %d (err %v)", cfg.Store.MaxOpenConsumeQueueFiles, err)
+	}
+}
+
+// README's Layout table names every package of the module (or a parent
+// directory whose row covers it, as `cmd` covers cmd/mqd).
+func TestREADMELayoutNamesEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README has no Layout section")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\|([^|]*)\\|").FindAllStringSubmatch(layout, -1) {
+		for _, n := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(m[1], -1) {
+			named[n[1]] = true
+		}
+	}
+	err = filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel("../..", p)
+		if strings.HasPrefix(d.Name(), ".") && rel != "." || d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if gos, _ := filepath.Glob(filepath.Join(p, "*.go")); len(gos) == 0 || rel == "." {
+			return nil
+		}
+		for dir := filepath.ToSlash(rel); dir != "."; dir = path.Dir(dir) {
+			if named[dir] {
+				return nil
+			}
+		}
+		t.Errorf("README's Layout table does not name package %s", filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
