@@ -92,6 +92,9 @@ func TestReplyNotStored(t *testing.T) {
 		t.Fatalf("reply: %d %s %+v %v", resp.Code, resp.Remark, rh, err)
 	}
 	<-got
+	// Let the dispatcher reach the log's end, so a stored reply would show.
+	for deadline := time.Now().Add(5 * time.Second); b.store.Dispatched() < b.store.WrittenOffset() && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	}
 	if n := b.store.MaxOffsetInQueue("DefaultCluster_REPLY_TOPIC", 0); n != 0 {
 		t.Fatalf("stored replies %d with storeReplyMessageEnable=false", n)
 	}
