@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,8 +94,22 @@ func freeAddr(t *testing.T) string {
 }
 
 // startGroup starts three controllers and returns them with their
-// remoting addresses.
+// remoting addresses. A free port found by freeAddr may be taken by
+// another process (an outgoing connection's ephemeral port) before the
+// controller binds it, so a bind failure starts over on new ports.
 func startGroup(t *testing.T) ([]*controller.Node, []string) {
+	for attempt := 1; ; attempt++ {
+		nodes, addrs, err := tryStartGroup(t)
+		if err == nil {
+			return nodes, addrs
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tryStartGroup(t *testing.T) ([]*controller.Node, []string, error) {
 	var peers []controller.Peer
 	for i := 0; i < 3; i++ {
 		peers = append(peers, controller.Peer{ID: fmt.Sprintf("n%d", i), RaftAddr: freeAddr(t), Addr: freeAddr(t)})
@@ -104,13 +120,18 @@ func startGroup(t *testing.T) ([]*controller.Node, []string) {
 		n, err := controller.Start(controller.Config{ID: p.ID, Peers: peers, Dir: t.TempDir(), ScanInterval: 100 * time.Millisecond,
 			RaftHeartbeat: 300 * time.Millisecond, SeedTimeout: 2 * time.Second, Logger: quiet, RaftLog: io.Discard})
 		if err != nil {
-			t.Fatal(err)
+			for _, n := range nodes {
+				n.Close()
+			}
+			return nil, nil, err
 		}
-		t.Cleanup(func() { n.Close() })
 		nodes = append(nodes, n)
 		addrs = append(addrs, p.Addr)
 	}
-	return nodes, addrs
+	for _, n := range nodes {
+		t.Cleanup(func() { n.Close() })
+	}
+	return nodes, addrs, nil
 }
 
 type broker struct {
