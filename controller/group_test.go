@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,15 +28,19 @@ type group struct {
 
 func newGroup(t *testing.T) *group { return newGroupSeed(t, 2*time.Second) }
 
+// newGroupSeed starts three controllers. A port freeAddr found free may be
+// taken (by another test package's freeAddr or outgoing connection)
+// before the controller binds it: a bind failure starts over on new ports.
 func newGroupSeed(t *testing.T, seed time.Duration) *group {
 	g := &group{t: t, seed: seed}
-	for i := 0; i < 3; i++ {
-		g.peers = append(g.peers, Peer{ID: fmt.Sprintf("n%d", i), RaftAddr: freeAddr(t), Addr: freeAddr(t)})
-		g.dirs = append(g.dirs, t.TempDir())
-	}
-	g.nodes = make([]*Node, 3)
-	for i := range g.nodes {
-		g.start(i)
+	for attempt := 1; ; attempt++ {
+		err := g.tryStartAll()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
 		for _, n := range g.nodes {
@@ -57,11 +63,38 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// tryStartAll picks fresh addresses and starts every node; on an error
+// it closes what it started.
+func (g *group) tryStartAll() error {
+	g.peers, g.dirs, g.nodes = nil, nil, make([]*Node, 3)
+	for i := 0; i < 3; i++ {
+		g.peers = append(g.peers, Peer{ID: fmt.Sprintf("n%d", i), RaftAddr: freeAddr(g.t), Addr: freeAddr(g.t)})
+		g.dirs = append(g.dirs, g.t.TempDir())
+	}
+	for i := range g.nodes {
+		n, err := Start(g.config(i))
+		if err != nil {
+			for _, n := range g.nodes {
+				if n != nil {
+					n.Close()
+				}
+			}
+			return err
+		}
+		g.nodes[i] = n
+	}
+	return nil
+}
+
+func (g *group) config(i int) Config {
+	return Config{ID: g.peers[i].ID, Peers: g.peers, Dir: g.dirs[i], ScanInterval: 100 * time.Millisecond,
+		RaftHeartbeat: 300 * time.Millisecond, SeedTimeout: g.seed,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard}
+}
+
 func (g *group) start(i int) {
 	g.t.Helper()
-	n, err := Start(Config{ID: g.peers[i].ID, Peers: g.peers, Dir: g.dirs[i], ScanInterval: 100 * time.Millisecond,
-		RaftHeartbeat: 300 * time.Millisecond, SeedTimeout: g.seed,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard})
+	n, err := Start(g.config(i))
 	if err != nil {
 		g.t.Fatal(err)
 	}
