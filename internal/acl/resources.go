@@ -84,7 +84,7 @@ func AdminCodes() []int16 {
 // originTopic, which the broker then requires the copied record to be of
 // (4.9.7 copies a record of any topic into one's own retry topic).
 func Needs(req *protocol.Command) ([]Need, error) {
-	ext := req.ExtFields
+	ext := req.Fields() // a typed send (no AccessKey) comes back as a map
 	if ext == nil {
 		// Java returns before looking at the body: such a request has no
 		// AccessKey and passes only from a white-listed address.

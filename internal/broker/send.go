@@ -103,7 +103,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *protoco
 func (b *Broker) decodeSend(req *protocol.Command, h *protocol.SendMessageRequestHeader) (sendTarget, *protocol.Command) {
 	// Decoded directly, not through decodeExt's interface, so the
 	// caller's h stays on the stack.
-	if err := h.Decode(req.ExtFields); err != nil {
+	if err := h.DecodeRequest(req); err != nil {
 		return sendTarget{}, respond(req, protocol.ResponseSystemError, err.Error())
 	}
 	if len(h.Properties) > maxPropertiesLength {

@@ -60,7 +60,7 @@ func benchSendPath(b *testing.B, code int16, st protocol.SerializeType) {
 	b.SetBytes(int64(len(req.Body)))
 	b.ResetTimer()
 	for range b.N {
-		cmd, err := protocol.DecodeFrame(frame)
+		cmd, err := protocol.DecodeRequestFrame(frame) // as remoting's read loop does
 		if err != nil {
 			b.Fatal(err)
 		}

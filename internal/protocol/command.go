@@ -94,12 +94,14 @@ func LanguageCode(name string) byte {
 // Command aliases the frame buffer it was read into; it is never reused by
 // the decoder, so holding on to it is safe.
 type Command struct {
-	Code      int16
-	Language  string // JSON name, e.g. "JAVA", "GO"
-	Version   int16
-	Opaque    int32
-	Flag      int32
-	Remark    string
+	Code     int16
+	Language string // JSON name, e.g. "JAVA", "GO"
+	Version  int16
+	Opaque   int32
+	Flag     int32
+	Remark   string
+	// ExtFields is nil also for a send request whose header the server's
+	// decoder typed (SendHeader, Fields).
 	ExtFields map[string]string
 	Body      []byte
 	// BodyParts is used only when sending: the parts are written after Body,
@@ -109,6 +111,13 @@ type Command struct {
 	// SerializeType is the header encoding used on the wire. Decoders set
 	// it from the frame; encoders honour it.
 	SerializeType SerializeType
+
+	// A send request DecodeRequestFrame typed (send_json.go): its header,
+	// the naming it arrived in and where its extFields began.
+	send      SendMessageRequestHeader
+	typedSend bool
+	sendV2    bool
+	sendExtAt int
 }
 
 // HeaderEncoder is implemented by every typed header in this package.
@@ -151,8 +160,8 @@ func (c *Command) MarkResponse() { c.Flag |= FlagResponse }
 // MarkOneway sets the oneway flag bit.
 func (c *Command) MarkOneway() { c.Flag |= FlagOneway }
 
-// Ext returns ExtFields[key] ("" when absent).
-func (c *Command) Ext(key string) string { return c.ExtFields[key] }
+// Ext returns Fields()[key] ("" when absent).
+func (c *Command) Ext(key string) string { return c.Fields()[key] }
 
 // SetExt sets one ext field, allocating the map when needed.
 func (c *Command) SetExt(key, value string) {

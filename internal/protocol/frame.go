@@ -130,7 +130,14 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 // Command's Body aliases frame; nothing else does (every string is copied
 // out of the header), so a caller may reuse the header bytes at once
 // (remoting's read loop does).
-func DecodeFrame(frame []byte) (*Command, error) {
+func DecodeFrame(frame []byte) (*Command, error) { return decodeFrame(frame, false) }
+
+// DecodeRequestFrame is DecodeFrame for a server's read loop: a send
+// request's JSON header may come back typed (ExtFields nil; read it with
+// SendMessageRequestHeader.DecodeRequest, or Fields for the map).
+func DecodeRequestFrame(frame []byte) (*Command, error) { return decodeFrame(frame, true) }
+
+func decodeFrame(frame []byte, typedSend bool) (*Command, error) {
 	if len(frame) < 4 {
 		return nil, frameErr(ErrFrameLength, "frame of %d bytes has no header length", len(frame))
 	}
@@ -147,7 +154,7 @@ func DecodeFrame(frame []byte) (*Command, error) {
 	)
 	switch st {
 	case SerializeJSON:
-		c, err = decodeJSONHeader(header)
+		c, err = decodeJSONHeader(header, typedSend)
 	case SerializeRocketMQ:
 		c, err = decodeBinaryHeader(header)
 	default:

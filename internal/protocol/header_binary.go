@@ -27,11 +27,12 @@ func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	lenAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	var stack [16]string
-	for _, k := range sortedKeys(c.ExtFields, stack[:0]) {
+	ext := c.Fields()
+	for _, k := range sortedKeys(ext, stack[:0]) {
 		if len(k) > math.MaxInt16 {
 			return dst, frameErr(ErrEncode, "ext key of %d bytes exceeds int16", len(k))
 		}
-		v := c.ExtFields[k]
+		v := ext[k]
 		dst = be.AppendUint16(dst, uint16(len(k)))
 		dst = append(dst, k...)
 		dst = be.AppendUint32(dst, uint32(len(v)))

@@ -25,7 +25,7 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `,"remark":`...)
 	dst = appendJSONString(dst, c.Remark)
 	dst = append(dst, `,"extFields":`...)
-	dst = appendStringMap(dst, c.ExtFields)
+	dst = appendStringMap(dst, c.Fields())
 	return append(dst, '}')
 }
 
@@ -58,14 +58,15 @@ func sortedKeys(m map[string]string, buf []string) []string {
 // skipped, numbers may also arrive as quoted strings, language may be a
 // name or a numeric code, and non-string extFields values are kept as
 // their literal text (null values are dropped).
-func decodeJSONHeader(b []byte) (*Command, error) {
+// typedSend lets a send request's extFields be typed (send_json.go).
+func decodeJSONHeader(b []byte, typedSend bool) (*Command, error) {
 	s := jsonScanner{b: b}
 	c := newCommand()
 	if err := s.expect('{'); err != nil {
 		return nil, err
 	}
 	if !s.consume('}') {
-		if err := decodeHeaderMembers(&s, c); err != nil {
+		if err := decodeHeaderMembers(&s, c, typedSend); err != nil {
 			return nil, err
 		}
 	}
@@ -73,10 +74,13 @@ func decodeJSONHeader(b []byte) (*Command, error) {
 	if s.i != len(s.b) {
 		return nil, s.errAt("trailing data after header")
 	}
+	if err := untypeIfNotSend(b, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
-func decodeHeaderMembers(s *jsonScanner, c *Command) error {
+func decodeHeaderMembers(s *jsonScanner, c *Command, typedSend bool) error {
 	for {
 		s.ws()
 		key, err := s.rawString()
@@ -87,7 +91,7 @@ func decodeHeaderMembers(s *jsonScanner, c *Command) error {
 			return err
 		}
 		s.ws()
-		if err := decodeHeaderMember(s, c, key); err != nil {
+		if err := decodeHeaderMember(s, c, key, typedSend); err != nil {
 			return errors.New(strconv.Quote(string(key)) + ": " + err.Error())
 		}
 		if s.consume('}') {
@@ -99,7 +103,7 @@ func decodeHeaderMembers(s *jsonScanner, c *Command) error {
 	}
 }
 
-func decodeHeaderMember(s *jsonScanner, c *Command, key []byte) error {
+func decodeHeaderMember(s *jsonScanner, c *Command, key []byte, typedSend bool) error {
 	var err error
 	switch string(key) {
 	case "code":
@@ -115,7 +119,7 @@ func decodeHeaderMember(s *jsonScanner, c *Command, key []byte) error {
 	case "remark":
 		c.Remark, err = jsonNullableString(s)
 	case "extFields":
-		c.ExtFields, err = jsonStringMap(s)
+		err = decodeExtFields(s, c, typedSend)
 	default:
 		err = s.skip(0)
 	}

@@ -128,7 +128,7 @@ func FuzzReplyHeader(f *testing.F) {
 	}
 	f.Add([]byte(`{"code":326,"extFields":{"queueId":"-1","storeTimestamp":"9223372036854775807","unitMode":"TRUE"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := decodeJSONHeader(data)
+		c, err := decodeJSONHeader(data, false)
 		if err != nil {
 			return
 		}

@@ -193,7 +193,7 @@ func (f *frameReader) readFrame() (*protocol.Command, error) {
 		return nil, err
 	}
 	copy(buf, f.prefix[4:])
-	cmd, err := protocol.DecodeFrame(buf[:head])
+	cmd, err := protocol.DecodeRequestFrame(buf[:head])
 	if err != nil || head == n {
 		return cmd, err
 	}
@@ -240,7 +240,7 @@ func (f *frameReader) readSmall(head, n int64) (*protocol.Command, error) {
 	if _, err := io.ReadFull(f.r, hdr[4:]); err != nil {
 		return nil, unexpected(err)
 	}
-	cmd, err := protocol.DecodeFrame(hdr)
+	cmd, err := protocol.DecodeRequestFrame(hdr)
 	if err != nil || head == n {
 		return cmd, err
 	}
