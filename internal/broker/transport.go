@@ -25,6 +25,7 @@ func (b *Broker) serverConfig(ln net.Listener) remoting.ServerConfig {
 		Listener: ln, Logger: b.log,
 		MaxConns: b.cfg.MaxConnections, MaxConnBytes: budget,
 		MaxInboundBytes: b.cfg.MaxInboundBytes, MaxRequestBody: bodilessRequests,
+		TypedSendHeaders: true, // send.go reads them with DecodeRequest
 		ResponseReserve: map[int16]int64{
 			protocol.PullMessage: pullReserve,
 			// A query answers up to maxNum whole messages: one at a time

@@ -163,8 +163,10 @@ func (c *Command) MarkOneway() { c.Flag |= FlagOneway }
 // Ext returns Fields()[key] ("" when absent).
 func (c *Command) Ext(key string) string { return c.Fields()[key] }
 
-// SetExt sets one ext field, allocating the map when needed.
+// SetExt sets one ext field, allocating the map when needed (a typed
+// send header becomes its map first).
 func (c *Command) SetExt(key, value string) {
+	c.untype()
 	if c.ExtFields == nil {
 		c.ExtFields = make(map[string]string, 8)
 	}
@@ -173,6 +175,7 @@ func (c *Command) SetExt(key, value string) {
 
 // SetHeader replaces ExtFields with the encoded header (nil clears them).
 func (c *Command) SetHeader(h HeaderEncoder) {
+	c.typedSend, c.send = false, SendMessageRequestHeader{}
 	if h == nil {
 		c.ExtFields = nil
 		return

@@ -234,12 +234,25 @@ func (c *Command) SendHeader() (*SendMessageRequestHeader, bool) {
 
 // Fields returns the ext fields as a map: ExtFields, or for a typed send
 // request its header encoded in the naming it arrived in (a new map; the
-// paths that need it, ACL and re-encoding, are not the hot one).
+// paths that need it, ACL and re-encoding, are not the hot one). That map
+// is the header's canonical form: a value the client sent as "+4" or
+// "TRUE" comes back as "4" or "true", and optional fields it left out as
+// their defaults. Every field means what it meant; nothing in mqd reads a
+// received send's fields as text.
 func (c *Command) Fields() map[string]string {
 	if c.ExtFields == nil && c.typedSend {
 		return c.send.encode(boolIndex(c.sendV2))
 	}
 	return c.ExtFields
+}
+
+// untype turns a typed send header into ExtFields (its canonical form)
+// before ExtFields is edited.
+func (c *Command) untype() {
+	if c.typedSend {
+		c.ExtFields = c.Fields()
+		c.typedSend, c.send = false, SendMessageRequestHeader{}
+	}
 }
 
 func boolIndex(b bool) int {

@@ -1,13 +1,13 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -69,6 +69,22 @@ func TestTypedSendFallsBack(t *testing.T) {
 				t.Fatalf("differs from DecodeFrame:\n %+v\n %+v", typed, plain)
 			}
 		})
+	}
+}
+
+// TestTypedSendEdits: editing a typed command's ext fields starts from
+// its canonical map; replacing its header drops the typed one.
+func TestTypedSendEdits(t *testing.T) {
+	const hdr = `{"code":310,"extFields":{"a":"g","b":"T","c":"TBW102","d":"+4","e":"1","f":"0","g":"1","h":"0"}}`
+	typed, _ := decodeBoth(t, []byte(hdr))
+	typed.SetExt("x", "y")
+	if _, ok := typed.SendHeader(); ok || typed.ExtFields["b"] != "T" || typed.ExtFields["d"] != "4" || typed.Ext("x") != "y" {
+		t.Fatalf("SetExt on a typed send: typed=%v ext=%v", ok, typed.ExtFields)
+	}
+	typed, _ = decodeBoth(t, []byte(hdr))
+	typed.SetHeader(nil)
+	if _, ok := typed.SendHeader(); ok || typed.Fields() != nil {
+		t.Fatalf("SetHeader(nil) kept the typed header: %v", typed.Fields())
 	}
 }
 
@@ -151,7 +167,14 @@ func sameSendHeader(t *testing.T, typed, plain *Command) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("typed header differs:\n typed %+v\n map   %+v", a, b)
 	}
-	if !strings.EqualFold(typed.Language, plain.Language) || typed.Opaque != plain.Opaque || typed.Code != plain.Code {
-		t.Fatalf("command fields differ")
+	if typed.Language != plain.Language || typed.Opaque != plain.Opaque || typed.Code != plain.Code ||
+		typed.Version != plain.Version || typed.Flag != plain.Flag || typed.Remark != plain.Remark ||
+		typed.SerializeType != plain.SerializeType || !bytes.Equal(typed.Body, plain.Body) {
+		t.Fatalf("command fields differ:\n typed %+v\n plain %+v", typed, plain)
+	}
+	// Fields is the canonical form: the same header once decoded.
+	var c SendMessageRequestHeader
+	if err := c.Decode(typed.Fields()); err != nil || !reflect.DeepEqual(c, a) {
+		t.Fatalf("Fields() %v decodes to %+v (%v), want %+v", typed.Fields(), c, err, a)
 	}
 }

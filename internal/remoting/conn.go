@@ -42,6 +42,7 @@ type connConfig struct {
 	inbound      *inboundBudget  // shared by a server's connections (inbound.go); nil: none
 	maxBody      map[int16]int32 // largest request body kept per code (inbound.go)
 	bodyLog      *rateLog
+	typedSend    bool // ServerConfig.TypedSendHeaders
 }
 
 var connIDs atomic.Uint64

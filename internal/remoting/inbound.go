@@ -193,7 +193,7 @@ func (f *frameReader) readFrame() (*protocol.Command, error) {
 		return nil, err
 	}
 	copy(buf, f.prefix[4:])
-	cmd, err := protocol.DecodeRequestFrame(buf[:head])
+	cmd, err := f.decode(buf[:head])
 	if err != nil || head == n {
 		return cmd, err
 	}
@@ -205,6 +205,15 @@ func (f *frameReader) readFrame() (*protocol.Command, error) {
 	}
 	cmd.Body = buf[head:n:n]
 	return cmd, nil
+}
+
+// decode decodes a frame without its length field, typing send headers
+// when the server asked for it (ServerConfig.TypedSendHeaders).
+func (f *frameReader) decode(frame []byte) (*protocol.Command, error) {
+	if f.c.cfg.typedSend {
+		return protocol.DecodeRequestFrame(frame)
+	}
+	return protocol.DecodeFrame(frame)
 }
 
 // bodyWanted reports whether cmd's body of n bytes is to be read; one
@@ -240,7 +249,7 @@ func (f *frameReader) readSmall(head, n int64) (*protocol.Command, error) {
 	if _, err := io.ReadFull(f.r, hdr[4:]); err != nil {
 		return nil, unexpected(err)
 	}
-	cmd, err := protocol.DecodeRequestFrame(hdr)
+	cmd, err := f.decode(hdr)
 	if err != nil || head == n {
 		return cmd, err
 	}

@@ -64,6 +64,12 @@ type ServerConfig struct {
 	MaxRequestBody map[int16]int32
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
+	// TypedSendHeaders decodes the JSON header of send requests (codes
+	// 10/310/320/324/325) into a typed header where it can
+	// (protocol.DecodeRequestFrame): their ExtFields are then nil, and
+	// handlers read them with SendMessageRequestHeader.DecodeRequest or
+	// Command.Fields. Only the broker, whose send handlers do, sets it.
+	TypedSendHeaders bool
 }
 
 // Server accepts remoting connections and dispatches requests to handlers
@@ -110,6 +116,7 @@ func NewServer(cfg ServerConfig) *Server {
 		maxInflight: cfg.MaxInflightPerConn, onClose: s.connClosed, tracker: &s.tracker,
 		maxBytes: cfg.MaxConnBytes, reserve: cfg.ResponseReserve, limitLog: &rateLog{},
 		inbound: newInboundBudget(cfg.MaxInboundBytes), maxBody: cfg.MaxRequestBody, bodyLog: &rateLog{},
+		typedSend: cfg.TypedSendHeaders,
 	}
 	return s
 }
