@@ -168,6 +168,7 @@ type Log struct {
 	next         *segment              // a prepared segment taken by awaitPrepared (mu)
 	noSpace      atomic.Pointer[error] // a write failed with ENOSPC; cleared by a write that works
 	flushStats   flushCounters         // stats.go
+	spare        mirrorSpare           // the last retired mirror's memory (mirror.go)
 }
 
 func (c *Config) defaults() error {
@@ -212,6 +213,7 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 	}
 	if err := l.recover(); err != nil {
 		l.closeSegments()
+		l.spare.close()
 		return nil, err
 	}
 	l.publish()
@@ -440,6 +442,7 @@ func (l *Log) Close() error {
 	}
 	l.rollMu.Unlock()
 	l.closeSegments()
+	l.spare.close()
 	if err := l.Err(); err != nil {
 		return err
 	}

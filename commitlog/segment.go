@@ -12,7 +12,6 @@ import (
 
 	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/vfs"
-	"golang.org/x/sys/unix"
 )
 
 // segment is one file of the log, named by its 20-digit base offset.
@@ -77,45 +76,6 @@ func (s *segment) releaseFiles() {
 	}
 }
 
-// mirror is an in-memory copy of a segment: appenders encode into it, the
-// flush loop writes from it, and readers copy recent records out of it. Its
-// bytes below the log tail never change once written. It is reference
-// counted because readers may still copy from it when the log retires it.
-type mirror struct {
-	buf  []byte
-	refs refCount // 1 for the log while the segment is recent, +1 per reader
-}
-
-// acquire takes a reader reference, or returns false when the mirror is
-// already released.
-func (m *mirror) acquire() bool { return m.refs.acquire() }
-
-// release drops a reference and frees the memory with the last one.
-func (m *mirror) release() {
-	if m.refs.release() {
-		vfs.FreeAligned(m.buf)
-	}
-}
-
-func newMirror(size int64, prefault bool, stop <-chan struct{}) (*mirror, error) {
-	buf, err := vfs.AlignedBuffer(int(size))
-	if err != nil {
-		return nil, err
-	}
-	if prefault {
-		// Touching 1 GiB of fresh pages costs ~260k page faults; take them
-		// here, off the append path. Failure (old kernel) only costs speed;
-		// a Close stops it early.
-		_ = unix.Madvise(buf, unix.MADV_HUGEPAGE)
-		for off := 0; off < len(buf) && !pause(stop, preparePause); off += prepareStep {
-			_ = unix.Madvise(buf[off:min(off+prepareStep, len(buf))], 23 /* MADV_POPULATE_WRITE */)
-		}
-	}
-	m := &mirror{buf: buf}
-	m.refs.n.Store(1)
-	return m, nil
-}
-
 // segmentName is the file name of the segment starting at base.
 func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
 
@@ -132,10 +92,6 @@ func (l *Log) segmentPath(base int64) string { return filepath.Join(l.cfg.Dir, s
 
 // errStopped ends a preparation interrupted by Close.
 var errStopped = errors.New("commitlog: closing")
-
-// prepareStep is how much of a segment is zero-filled or prefaulted
-// between checks for Close, so closing never waits for a whole 1 GiB.
-const prepareStep = 64 << 20
 
 // createSegment makes the segment at base ready for appends: created (or
 // reopened after a crash), zero-filled to full size, its directory entry
@@ -154,23 +110,26 @@ func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) 
 	}
 	s := newSegment(base)
 	s.wf = wf
+	p := l.pacer(base, stop) // pace.go
 	if l.cfg.Fallocate {
 		if err := vfs.Fallocate(l.fs, wf, l.cfg.SegmentSize); err != nil {
 			wf.Close()
 			return nil, fmt.Errorf("commitlog: fallocate %s: %w", path, err)
 		}
 	}
-	for size := int64(prepareStep); !l.cfg.Fallocate; size += prepareStep {
-		if size > prepareStep && pause(stop, preparePause) {
-			wf.Close()
-			return nil, errStopped
-		}
-		if err := l.fs.Preallocate(wf, min(size, l.cfg.SegmentSize)); err != nil {
+	for size := int64(prepareFileStep); !l.cfg.Fallocate; size += prepareFileStep {
+		var err error
+		stopped := p.step(func() { err = l.fs.Preallocate(wf, min(size, l.cfg.SegmentSize)) })
+		if err != nil {
 			wf.Close()
 			return nil, fmt.Errorf("commitlog: preallocate %s: %w", path, err)
 		}
 		if size >= l.cfg.SegmentSize {
 			break
+		}
+		if stopped {
+			wf.Close()
+			return nil, errStopped
 		}
 	}
 	if err := l.fs.SyncDir(l.cfg.Dir); err != nil {
@@ -181,37 +140,13 @@ func (l *Log) createSegment(base int64, stop <-chan struct{}) (*segment, error) 
 		wf.Close()
 		return nil, err
 	}
-	m, err := newMirror(l.cfg.SegmentSize, l.cfg.Prefault, stop)
+	m, err := l.newMirror(l.cfg.SegmentSize, p) // mirror.go
 	if err != nil {
 		s.close()
 		return nil, err
 	}
 	s.mem.Store(m)
 	return s, nil
-}
-
-// preparePause spaces the steps of a background segment preparation, so
-// that zero-filling and prefaulting 1 GiB (a disk-bound and a CPU-bound
-// job) leave room for the appends and fdatasyncs being served meanwhile:
-// measured, an unpaced preparation right after start-up pushed SYNC_FLUSH
-// ack p99 at 10k msg/s from ~2 ms to ~150 ms. 16 steps of 64 MiB with
-// 30 ms pauses still prepare a segment in about 1.5 s, far ahead of need.
-const preparePause = 30 * time.Millisecond
-
-// pause waits d or until stop closes (reported true). A nil stop (the
-// synchronous preparation in Open) does not wait.
-func pause(stop <-chan struct{}, d time.Duration) bool {
-	if stop == nil {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-stop:
-		return true
-	case <-t.C:
-		return false
-	}
 }
 
 // dropMirror releases the log's reference to the mirror; readers then go to
