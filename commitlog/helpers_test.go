@@ -106,3 +106,29 @@ func waitWritten(t *testing.T, l *Log, off int64) {
 }
 
 func crcOf(b []byte) uint32 { return crc32Checksum(b) }
+
+// checkRecords iterates the log from 0 and expects exactly n records, the
+// i-th at its own offset with body body(i).
+func checkRecords(t *testing.T, l *Log, n int, body func(i int) string) {
+	t.Helper()
+	it := l.NewIterator(0)
+	defer it.Close()
+	got := 0
+	for {
+		off, rec, err := it.Next(l.Written())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec == nil {
+			break
+		}
+		v, err := message.Parse(rec)
+		if err != nil || v.PhysOffset != off || string(v.Body) != body(got) {
+			t.Fatalf("record %d at %d: %v, body %.20q", got, off, err, v.Body)
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("read %d records, appended %d", got, n)
+	}
+}

@@ -65,26 +65,7 @@ func TestIteratorSkipsBlanks(t *testing.T) {
 			n++
 		}
 		waitWritten(t, l, l.Tail())
-		it := l.NewIterator(0)
-		defer it.Close()
-		got := 0
-		for {
-			off, rec, err := it.Next(l.Written())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec == nil {
-				break
-			}
-			v, err := message.Parse(rec)
-			if err != nil || v.PhysOffset != off || !bytes.HasPrefix(v.Body, []byte(fmt.Sprintf("%d-", got))) {
-				t.Fatalf("record %d at %d: %v", got, off, err)
-			}
-			got++
-		}
-		if got != n {
-			t.Fatalf("iterated %d records, appended %d", got, n)
-		}
+		checkRecords(t, l, n, func(i int) string { return fmt.Sprintf("%d-%s", i, bytes.Repeat([]byte("y"), 900)) })
 	})
 }
 
