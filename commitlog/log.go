@@ -169,6 +169,7 @@ type Log struct {
 	noSpace      atomic.Pointer[error] // a write failed with ENOSPC; cleared by a write that works
 	flushStats   flushCounters         // stats.go
 	spare        mirrorSpare           // the last retired mirror's memory (mirror.go)
+	hurry        atomic.Int32          // goroutines waiting for the segment being prepared (pace.go)
 }
 
 func (c *Config) defaults() error {

@@ -37,9 +37,12 @@ type pacer struct {
 }
 
 // pacer returns the pacing for preparing the segment at base: urgent once
-// the bytes written come within a quarter segment of base.
+// the bytes written come within a quarter segment of base, or while
+// someone waits for it (an appender at the roll, the broker's start).
 func (l *Log) pacer(base int64, stop <-chan struct{}) pacer {
-	return pacer{stop: stop, urgent: func() bool { return base-l.written.Load() < l.cfg.SegmentSize/4 }}
+	return pacer{stop: stop, urgent: func() bool {
+		return l.hurry.Load() > 0 || base-l.written.Load() < l.cfg.SegmentSize/4
+	}}
 }
 
 // step runs f, then pauses. It reports whether stop has closed (then it

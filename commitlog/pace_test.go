@@ -35,8 +35,9 @@ func TestPacer(t *testing.T) {
 	}
 }
 
-// TestPacerUrgentNearSegment: the log's pacer turns urgent when the bytes
-// written come within a quarter segment of the segment being prepared.
+// TestPacerUrgentNearSegment: the log's pacer turns urgent while someone
+// waits for the segment being prepared, and when the bytes written come
+// within a quarter segment of it.
 func TestPacerUrgentNearSegment(t *testing.T) {
 	l := &Log{cfg: Config{SegmentSize: 1000}}
 	p := l.pacer(2000, make(chan struct{}))
@@ -44,6 +45,11 @@ func TestPacerUrgentNearSegment(t *testing.T) {
 	if p.urgent() {
 		t.Fatal("urgent a whole segment ahead")
 	}
+	l.hurry.Add(1)
+	if !p.urgent() {
+		t.Fatal("not urgent while someone waits for the segment")
+	}
+	l.hurry.Add(-1)
 	l.written.Store(1751)
 	if !p.urgent() {
 		t.Fatal("not urgent within a quarter segment")

@@ -42,7 +42,8 @@ type connConfig struct {
 	inbound      *inboundBudget  // shared by a server's connections (inbound.go); nil: none
 	maxBody      map[int16]int32 // largest request body kept per code (inbound.go)
 	bodyLog      *rateLog
-	typedSend    bool // ServerConfig.TypedSendHeaders
+	typedSend    bool     // ServerConfig.TypedSendHeaders
+	workers      *workers // a server's handler goroutines (workers.go); nil: one per request
 }
 
 var connIDs atomic.Uint64
@@ -279,7 +280,11 @@ func (c *Conn) dispatch(req *protocol.Command, held int64, body *bodyBuf) bool {
 	}
 	c.reserved.Add(r)
 	h, recycle := c.cfg.mux.dispatch(req.Code)
-	go c.runHandler(h, recycle, req, r, held, body)
+	if w := c.cfg.workers; w != nil {
+		w.run(task{c: c, h: h, recycle: recycle, req: req, r: r, held: held, body: body})
+	} else {
+		go c.runHandler(h, recycle, req, r, held, body)
+	}
 	return true
 }
 

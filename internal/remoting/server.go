@@ -116,7 +116,7 @@ func NewServer(cfg ServerConfig) *Server {
 		maxInflight: cfg.MaxInflightPerConn, onClose: s.connClosed, tracker: &s.tracker,
 		maxBytes: cfg.MaxConnBytes, reserve: cfg.ResponseReserve, limitLog: &rateLog{},
 		inbound: newInboundBudget(cfg.MaxInboundBytes), maxBody: cfg.MaxRequestBody, bodyLog: &rateLog{},
-		typedSend: cfg.TypedSendHeaders,
+		typedSend: cfg.TypedSendHeaders, workers: newWorkers(),
 	}
 	return s
 }
@@ -309,6 +309,7 @@ func (s *Server) snapshotConns() []*Conn {
 // replies (long polls) still outstanding are not waited for.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
+	defer s.connCfg.workers.stop()
 	err := s.tracker.closeAndWait(ctx)
 	conns := s.snapshotConns()
 	if err == nil {
@@ -326,6 +327,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listener and every connection immediately.
 func (s *Server) Close() error {
 	s.stopAccepting()
+	s.connCfg.workers.stop()
 	for _, c := range s.snapshotConns() {
 		c.closeWith(ErrServerClosed)
 	}
