@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
 )
@@ -105,4 +106,35 @@ func TestAllAckConsumeVisibility(t *testing.T) {
 	}
 	m.SetSyncStateSet([]int64{1}, nil) // the joining slave given up: slave 1 alone has it
 	waitFor(t, "the entry once the in-sync set holds it", func() bool { return m.store.MaxOffsetInQueue("AV", 0) == 2 })
+}
+
+// TestSendBackNotDurableIsAnError: CONSUMER_SEND_MSG_BACK answers SUCCESS
+// only for PUT_OK, as Java does; a retry record whose slave wait timed out
+// is SYSTEM_ERROR with the status, so the consumer sends the retry itself
+// instead of moving past a message whose copy may be lost.
+func TestSendBackNotDurableIsAnError(t *testing.T) {
+	m, mc := startBroker(t, func(c *Config) {
+		c.HA.Role, c.HA.AllAck, c.HA.MinInSync = RoleSyncMaster, true, 2
+		c.Store.SyncFlushTimeout = 300 * time.Millisecond
+	})
+	addTopic(t, m, "SBD", 1)
+	startBroker(t, func(c *Config) {
+		c.BrokerID = 1
+		c.HA = HAConfig{Role: RoleSlave, MasterAddress: m.HAAddr()}
+	})
+	waitFor(t, "slave connected", func() bool { return m.HAStatus().Slaves == 1 })
+	m.SetSyncStateSet([]int64{1}, nil)
+	rh := mustSendOK(t, produce(t, mc, protocol.SendMessage, sendHeader("SBD", 0, ""), []byte("orig")))
+	_, off, err := message.ParseOffsetMsgID(rh.MsgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := call(t, mc, sendBackReq("cg-sbd", off)); resp.Code != protocol.ResponseSuccess {
+		t.Fatalf("send back with the in-sync set holding it: %d %q", resp.Code, resp.Remark)
+	}
+	m.SetSyncStateSet([]int64{1}, []int64{1, 2}) // slave 2 joining, not connected
+	resp := call(t, mc, sendBackReq("cg-sbd", off))
+	if resp.Code != protocol.ResponseSystemError || resp.Remark != "FLUSH_SLAVE_TIMEOUT" {
+		t.Fatalf("send back with an in-sync slave missing: code %d remark %q", resp.Code, resp.Remark)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
@@ -62,8 +63,13 @@ func (b *Broker) handleSendBack(_ context.Context, _ *remoting.Conn, req *protoc
 		return resp
 	}
 	b.routeDelay(m) // delay.go: the retry waits for its level
+	// Only PUT_OK is a success (Java's consumerSendMsgBack): after a flush
+	// or slave timeout the retry record's durability is unknown, and a
+	// consumer told SUCCESS would move past a message it may never see
+	// again. On SYSTEM_ERROR the client sends the retry itself (a duplicate
+	// at worst, never a loss).
 	res := b.store.PutMessage(m)
-	if !res.Status.Stored() {
+	if res.Status != engine.PutOK {
 		return respond(req, protocol.ResponseSystemError, res.Status.String())
 	}
 	return respond(req, protocol.ResponseSuccess, "")
