@@ -170,6 +170,7 @@ type Log struct {
 	flushStats   flushCounters         // stats.go
 	spare        mirrorSpare           // the last retired mirror's memory (mirror.go)
 	hurry        atomic.Int32          // goroutines waiting for the segment being prepared (pace.go)
+	wake         chan struct{}         // tells the preparation someone waits (pace.go)
 }
 
 func (c *Config) defaults() error {
@@ -208,7 +209,9 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 		cfg: cfg, fs: fsys, log: cfg.Logger,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{}),
 		want: make(chan int64, 1), ready: make(chan prepared, 1), preallocDone: make(chan struct{}),
+		wake: make(chan struct{}, 1),
 	}
+	l.spare.keepBelow = int32(cfg.RecentSegments) + 1 // the recent mirrors and the prepared one
 	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
@@ -384,6 +387,10 @@ func (l *Log) roll(seg *segment) (*segment, error) {
 	l.tail = next.base
 	l.segs = append(l.segs, next)
 	l.publish()
+	// Retire the mirror that just stopped being recent before asking for
+	// the next preparation, so that it can take that memory (mirror.go)
+	// rather than race the flush loop's retirement and map fresh memory.
+	l.retireMirrors(l.segs, l.written.Load())
 	l.want <- next.base + l.cfg.SegmentSize
 	return next, nil
 }

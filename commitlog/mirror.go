@@ -3,6 +3,7 @@ package commitlog
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqd/mqd/internal/vfs"
 	"golang.org/x/sys/unix"
@@ -23,9 +24,14 @@ type mirror struct {
 func (m *mirror) acquire() bool { return m.refs.acquire() }
 
 // release drops a reference; the last one hands the memory to the pool.
+// Releasing more than was taken is a bug that reuse would turn into
+// corruption (the memory cleared under its remaining user): fail stop.
 func (m *mirror) release() {
-	if m.refs.release() {
+	switch n := m.refs.n.Add(-1); {
+	case n == 0:
 		m.pool.put(m.buf)
+	case n < 0:
+		panic("commitlog: mirror released more often than acquired")
 	}
 }
 
@@ -39,17 +45,22 @@ func (m *mirror) release() {
 // the mirror retired after a roll is taken by the preparation that roll
 // started, so past the first rolls no fresh memory is needed at all.
 type mirrorSpare struct {
-	mu     sync.Mutex
-	buf    []byte
-	closed bool
+	mu        sync.Mutex
+	buf       []byte
+	closed    bool
+	live      atomic.Int32 // mirrors made and not yet released
+	keepBelow int32        // a spare is kept only while fewer mirrors live
 }
 
-// put keeps b as the spare, or frees it when there is one already or the
-// log is closed. A nil pool frees.
+// put keeps b as the spare, or frees it when there is one already, the
+// log is closed, or enough mirrors live without it (a preparation that
+// found no spare made a fresh one: keeping this one too would hold one
+// segment more than the log uses). A nil pool frees.
 func (p *mirrorSpare) put(b []byte) {
 	if p != nil {
+		live := p.live.Add(-1)
 		p.mu.Lock()
-		keep := !p.closed && p.buf == nil
+		keep := !p.closed && p.buf == nil && live < p.keepBelow
 		if keep {
 			p.buf = b
 		}
@@ -101,6 +112,7 @@ func (l *Log) newMirror(size int64, p pacer) (*mirror, error) {
 			prefault(buf, p)
 		}
 	}
+	l.spare.live.Add(1)
 	m := &mirror{buf: buf, pool: &l.spare}
 	m.refs.n.Store(1)
 	return m, nil

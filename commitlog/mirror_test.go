@@ -14,6 +14,7 @@ import (
 func TestMirrorSpareReusedZeroed(t *testing.T) {
 	const size = 1 << 20
 	l := &Log{}
+	l.spare.keepBelow = 3
 	m1, err := l.newMirror(size, pacer{})
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,38 @@ func TestMirrorSpareReusedZeroed(t *testing.T) {
 	if l.spare.buf != nil {
 		t.Fatal("a closed pool kept memory")
 	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a release beyond the last did not panic")
+		}
+	}()
+	m4.release()
+}
+
+// TestMirrorSpareNotKeptBeyondUse: a retired mirror is freed, not kept,
+// when as many mirrors as the log uses already live (a preparation made
+// a fresh one before this one was retired).
+func TestMirrorSpareNotKeptBeyondUse(t *testing.T) {
+	l := &Log{}
+	l.spare.keepBelow = 2
+	var ms []*mirror
+	for range 3 {
+		m, err := l.newMirror(1<<20, pacer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	ms[0].release() // two still live: enough without a spare
+	if l.spare.buf != nil {
+		t.Fatal("a spare kept beside as many live mirrors as the log uses")
+	}
+	ms[1].release() // one live: the next preparation will need this memory
+	if l.spare.buf == nil {
+		t.Fatal("no spare kept for the next preparation")
+	}
+	ms[2].release()
+	l.spare.close()
 }
 
 // TestRollsOnReusedMirrors: many rolls, each new segment likely on the
@@ -90,6 +123,11 @@ func TestRollsOnReusedMirrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%d records, %d appends on a segment whose mirror was a retired one's", n, reused)
+		if p.Durable() && reused == 0 {
+			// appends wait for their round, so the mirror retired at each
+			// roll is free before the next preparation asks for memory
+			t.Fatal("no segment reused a retired mirror")
+		}
 		l = openLog(t, fs, dir, p, Hint{})
 		defer l.Close()
 		checkRecords(t, l, n, rollBody)

@@ -285,8 +285,7 @@ func (l *Log) awaitPrepared(base int64) error {
 	if done { // another appender waited for it meanwhile
 		return nil
 	}
-	l.hurry.Add(1) // the preparation stops pausing (pace.go)
-	defer l.hurry.Add(-1)
+	defer l.hurryUp()() // the preparation stops pausing (pace.go)
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
 	var p prepared
