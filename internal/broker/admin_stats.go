@@ -228,10 +228,22 @@ func (b *Broker) countPut(topic string, req *protocol.Command, began time.Time, 
 	if !storedAnyway(resp.Code) {
 		b.stats.putFailed.Add(1)
 	}
-	if id := resp.ExtFields["msgId"]; id != "" {
-		b.stats.countPut(topic, strings.Count(id, ",")+1, len(req.Body))
+	if n := storedIDs(resp); n > 0 {
+		b.stats.countPut(topic, n, len(req.Body))
 	}
 	return resp
+}
+
+// storedIDs is the number of message ids a send response names: one for
+// a single send's typed header, one per comma-joined id of a batch's.
+func storedIDs(resp *protocol.Command) int {
+	if _, ok := resp.SendResult(); ok {
+		return 1
+	}
+	if id := resp.ExtFields["msgId"]; id != "" {
+		return strings.Count(id, ",") + 1
+	}
+	return 0
 }
 
 // countPull counts a pull's outcome.

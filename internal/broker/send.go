@@ -345,18 +345,19 @@ func (b *Broker) sendResponse(req *protocol.Command, res engine.PutResult, queue
 	if !res.Status.Stored() {
 		return resp
 	}
-	var id string
-	if batch {
-		ids := make([]string, len(res.Offsets))
-		for i, off := range res.Offsets {
-			ids[i] = message.OffsetMsgID(b.storeHost, off)
-		}
-		id = strings.Join(ids, ",")
-	} else {
-		id = message.OffsetMsgID(b.storeHost, res.Offset)
+	if !batch { // typed, no map and no strings (protocol/send_result.go)
+		r := protocol.SendResult{QueueID: queueID, QueueOffset: res.QueueOffset,
+			MsgRegion: b.cfg.RegionID, TraceOn: b.cfg.TraceOn}
+		r.MsgIDLen = uint8(len(message.AppendOffsetMsgID(r.MsgID[:0], b.storeHost, res.Offset)))
+		resp.SetSendResult(&r)
+		return resp
+	}
+	ids := make([]string, len(res.Offsets))
+	for i, off := range res.Offsets {
+		ids[i] = message.OffsetMsgID(b.storeHost, off)
 	}
 	rh := protocol.SendMessageResponseHeader{
-		MsgID: id, QueueID: queueID, QueueOffset: res.QueueOffset,
+		MsgID: strings.Join(ids, ","), QueueID: queueID, QueueOffset: res.QueueOffset,
 		MsgRegion: b.cfg.RegionID, TraceOn: b.cfg.TraceOn,
 	}
 	resp.ExtFields = rh.Encode() // not SetHeader: its interface would move rh to the heap

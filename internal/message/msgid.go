@@ -11,15 +11,24 @@ import (
 // (int32) and commit-log offset (int64) in upper-case hex; 32 characters for
 // IPv4 (the only form the Go client parses), 56 for IPv6 (Java's MessageDecoder.createMessageId).
 func OffsetMsgID(store netip.AddrPort, physOffset int64) string {
+	var out [MaxOffsetMsgIDLen]byte
+	return string(AppendOffsetMsgID(out[:0], store, physOffset)) // one allocation per id
+}
+
+// MaxOffsetMsgIDLen is the length of the longest offset message id (IPv6).
+const MaxOffsetMsgIDLen = 56
+
+// AppendOffsetMsgID appends OffsetMsgID's text to dst (no allocation when
+// dst has room: the send response, issue 14).
+func AppendOffsetMsgID(dst []byte, store netip.AddrPort, physOffset int64) []byte {
 	var b [28]byte
 	n := putHost(b[:], store)
 	binary.BigEndian.PutUint64(b[n:], uint64(physOffset))
 	const upperHex = "0123456789ABCDEF"
-	var out [56]byte
-	for i, c := range b[:n+8] {
-		out[2*i], out[2*i+1] = upperHex[c>>4], upperHex[c&0xF]
+	for _, c := range b[:n+8] {
+		dst = append(dst, upperHex[c>>4], upperHex[c&0xF])
 	}
-	return string(out[:2*(n+8)]) // one allocation per id (issue 14)
+	return dst
 }
 
 // ParseOffsetMsgID is the inverse of OffsetMsgID.

@@ -118,6 +118,9 @@ type Command struct {
 	typedSend bool
 	sendV2    bool
 	sendExtAt int
+	// A send response whose header SetSendResult gave typed (send_result.go).
+	result      SendResult
+	typedResult bool
 }
 
 // HeaderEncoder is implemented by every typed header in this package.
@@ -176,6 +179,7 @@ func (c *Command) SetExt(key, value string) {
 // SetHeader replaces ExtFields with the encoded header (nil clears them).
 func (c *Command) SetHeader(h HeaderEncoder) {
 	c.typedSend, c.send = false, SendMessageRequestHeader{}
+	c.typedResult, c.result = false, SendResult{}
 	if h == nil {
 		c.ExtFields = nil
 		return

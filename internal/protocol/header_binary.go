@@ -27,7 +27,12 @@ func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	lenAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	var stack [16]string
-	ext := c.Fields()
+	var ext map[string]string
+	if c.typedResult && c.ExtFields == nil {
+		dst = appendSendResultBinary(dst, &c.result)
+	} else {
+		ext = c.Fields()
+	}
 	for _, k := range sortedKeys(ext, stack[:0]) {
 		if len(k) > math.MaxInt16 {
 			return dst, frameErr(ErrEncode, "ext key of %d bytes exceeds int16", len(k))

@@ -25,7 +25,11 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `,"remark":`...)
 	dst = appendJSONString(dst, c.Remark)
 	dst = append(dst, `,"extFields":`...)
-	dst = appendStringMap(dst, c.Fields())
+	if c.typedResult && c.ExtFields == nil {
+		dst = appendSendResultJSON(dst, &c.result)
+	} else {
+		dst = appendStringMap(dst, c.Fields())
+	}
 	return append(dst, '}')
 }
 

@@ -240,8 +240,13 @@ func (c *Command) SendHeader() (*SendMessageRequestHeader, bool) {
 // their defaults. Every field means what it meant; nothing in mqd reads a
 // received send's fields as text.
 func (c *Command) Fields() map[string]string {
-	if c.ExtFields == nil && c.typedSend {
+	switch {
+	case c.ExtFields != nil:
+	case c.typedSend:
 		return c.send.encode(boolIndex(c.sendV2))
+	case c.typedResult:
+		h := c.result.header()
+		return h.Encode()
 	}
 	return c.ExtFields
 }
@@ -249,9 +254,10 @@ func (c *Command) Fields() map[string]string {
 // untype turns a typed send header into ExtFields (its canonical form)
 // before ExtFields is edited.
 func (c *Command) untype() {
-	if c.typedSend {
+	if c.typedSend || c.typedResult {
 		c.ExtFields = c.Fields()
 		c.typedSend, c.send = false, SendMessageRequestHeader{}
+		c.typedResult, c.result = false, SendResult{}
 	}
 }
 
