@@ -10,7 +10,9 @@
 //   - the read loop owns the socket's read side, the bufio.Reader and the
 //     protocol.Decoder. It decodes one frame at a time; responses are
 //     matched to pending calls by opaque right there (cheap), requests are
-//     handed to a new handler goroutine. When MaxInflight handlers of that
+//     handed to a handler goroutine: on a server, a parked worker of the
+//     server's pool or a new one (workers.go); on a client, a new one.
+//     When MaxInflight handlers of that
 //     connection are running, or its byte budget is used up (queued
 //     output, handler reservations, charges: budget.go), the read loop
 //     waits (TCP back-pressure), so one connection cannot flood the
@@ -23,7 +25,9 @@
 //     and issues one writev (net.Buffers). A burst of replies therefore
 //     costs one syscall, not one per reply.
 //
-// Handlers run on their own goroutines, so a slow handler never blocks the
+// Every handler runs on a goroutine of its own while it runs (a worker
+// takes the next request only once its handler returned), so a slow
+// handler never blocks the
 // read loop or other requests of the same connection; responses may leave
 // out of order (opaque matches them). A handler may return nil and answer
 // later with Conn.Reply (long polling). A panicking handler produces a
