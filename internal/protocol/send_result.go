@@ -27,10 +27,14 @@ type SendResult struct {
 func (c *Command) SetSendResult(r *SendResult) {
 	c.ExtFields, c.typedSend, c.send = nil, false, SendMessageRequestHeader{}
 	c.result, c.typedResult = *r, true
+	c.result.MsgIDLen = min(r.MsgIDLen, uint8(len(r.MsgID))) // never past the array, whatever the caller set
 }
 
-// SendResult returns the typed send response header, if the command has one.
-func (c *Command) SendResult() (*SendResult, bool) { return &c.result, c.typedResult }
+// SendResult returns the typed send response header, if the command has
+// one and no ExtFields map replaced it (the encoders send the map then).
+func (c *Command) SendResult() (*SendResult, bool) {
+	return &c.result, c.typedResult && c.ExtFields == nil
+}
 
 // header is r as SendMessageResponseHeader (the map form).
 func (r *SendResult) header() SendMessageResponseHeader {

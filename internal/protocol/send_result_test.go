@@ -52,8 +52,21 @@ func TestSendResultSameBytesAsMap(t *testing.T) {
 }
 
 // TestSendResultEdits: SetExt on a typed response starts from its map;
-// SetHeader replaces it.
+// SetHeader replaces it; a map assigned directly wins; an id length past
+// the array is clipped, not a panic in the writer.
 func TestSendResultEdits(t *testing.T) {
+	over, _ := sendResultPair(newSendResult("AB", 1, 2, "", false), SerializeJSON)
+	r, _ := over.SendResult()
+	bad := *r
+	bad.MsgIDLen = 255
+	over.SetSendResult(&bad)
+	if _, err := over.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	over.ExtFields = map[string]string{"msgId": "X"}
+	if _, ok := over.SendResult(); ok || over.Ext("msgId") != "X" {
+		t.Fatal("a directly assigned map does not replace the typed result")
+	}
 	typed, _ := sendResultPair(newSendResult("AB", 1, 2, "", false), SerializeJSON)
 	typed.SetExt("k", "v")
 	if _, ok := typed.SendResult(); ok || typed.ExtFields["msgId"] != "AB" || typed.ExtFields["k"] != "v" {
