@@ -18,7 +18,7 @@ import (
 func TestAllAckSyncMaster(t *testing.T) {
 	m, mc := startBroker(t, func(c *Config) {
 		c.HA.Role, c.HA.AllAck, c.HA.MinInSync = RoleSyncMaster, true, 2
-		c.Store.SyncFlushTimeout = 500 * time.Millisecond
+		c.Store.SyncFlushTimeout = 2 * time.Second // the sends that must succeed get time under CI load
 	})
 	addTopic(t, m, "AT", 1)
 	before := m.store.WrittenOffset()
@@ -115,7 +115,7 @@ func TestAllAckConsumeVisibility(t *testing.T) {
 func TestSendBackNotDurableIsAnError(t *testing.T) {
 	m, mc := startBroker(t, func(c *Config) {
 		c.HA.Role, c.HA.AllAck, c.HA.MinInSync = RoleSyncMaster, true, 2
-		c.Store.SyncFlushTimeout = 300 * time.Millisecond
+		c.Store.SyncFlushTimeout = 2 * time.Second // the sends that must succeed get time under CI load
 	})
 	addTopic(t, m, "SBD", 1)
 	startBroker(t, func(c *Config) {
