@@ -30,6 +30,13 @@ type countFS struct {
 	onOpen     func(name string) // called before each Open, without mu
 }
 
+// failOpens makes the next n Opens fail with EMFILE.
+func (c *countFS) failOpens(n int) {
+	c.mu.Lock()
+	c.emfile = n
+	c.mu.Unlock()
+}
+
 type countFile struct {
 	vfs.File
 	fs    *countFS
@@ -257,9 +264,7 @@ func TestOpenEMFILERetriedAfterEviction(t *testing.T) {
 	if err := a.Flush(0); err != nil {
 		t.Fatal(err)
 	}
-	fsys.mu.Lock()
-	fsys.emfile = 1
-	fsys.mu.Unlock()
+	fsys.failOpens(1)
 	putRange(t, b, 0, 3)
 	if err := b.Flush(0); err != nil {
 		t.Fatalf("Flush after one EMFILE: %v", err)
@@ -268,9 +273,7 @@ func TestOpenEMFILERetriedAfterEviction(t *testing.T) {
 		t.Fatalf("%d files open, want 2", open)
 	}
 	checkRange(t, a, 0, 6) // reopens A's file
-	fsys.mu.Lock()
-	fsys.emfile = 2
-	fsys.mu.Unlock()
+	fsys.failOpens(2)
 	putRange(t, b, 3, 6)
 	if err := b.Flush(0); !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.EMFILE) {
 		t.Fatalf("Flush after two EMFILEs = %v, want ErrUnavailable wrapping EMFILE", err)
@@ -294,9 +297,7 @@ func TestReadEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRange(t, a, 0, 3)
-	fsys.mu.Lock()
-	fsys.emfile = 2
-	fsys.mu.Unlock()
+	fsys.failOpens(2)
 	if _, err := b.Read(0, 3, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Read = %v, want ErrUnavailable", err)
 	}
@@ -443,9 +444,7 @@ func TestEMFILEEvictsDirtyFile(t *testing.T) {
 	if err := a.Flush(100); err != nil { // written, not synced
 		t.Fatal(err)
 	}
-	fsys.mu.Lock()
-	fsys.emfile = 1
-	fsys.mu.Unlock()
+	fsys.failOpens(1)
 	putRange(t, b, 0, 3)
 	if err := b.Flush(0); err != nil {
 		t.Fatalf("Flush after one EMFILE: %v", err)
