@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -466,7 +467,8 @@ func (m *ProducerManager) learn(id string, conn *remoting.Conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !conn.Closed() { // a closed connection's entries are already gone
-		m.setClientLocked(ClientInfo{Conn: conn, ClientID: id})
+		// id may alias a recycled request's properties (protocol.Command.Recycle).
+		m.setClientLocked(ClientInfo{Conn: conn, ClientID: strings.Clone(id)})
 	}
 }
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -249,4 +250,60 @@ func TestReplyToStalledRequesterBounded(t *testing.T) {
 	}
 	rc.Close() // the waiting pushes fail with the connection
 	wg.Wait()
+}
+
+// A learned requester's client id is kept as its own string: the typed send
+// header's properties alias a buffer the next request decoded into the same
+// recycled Command overwrites (protocol.Command.Recycle). The requests run
+// as remoting's read loop and workers run them, on one goroutine so that
+// the pools hand the same buffer back.
+func TestLearnedRequesterOutlivesRecycledProperties(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	b, c := startBroker(t, nil)
+	call(t, c, protocol.NewRequest(protocol.GetBrokerConfig, nil)) // the server has c's connection now
+	conns := b.server.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("%d server connections", len(conns))
+	}
+	handler := b.server.Handler(protocol.SendMessageV2)
+	send := func(props string) {
+		req := protocol.NewRequest(protocol.SendMessageV2, nil)
+		req.ExtFields = goSendHeaderFor("RequestTopic", props).EncodeV2()
+		req.Body = []byte("ping")
+		frame, err := req.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := protocol.DecodeRequestFrame(frame[4:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, typed := cmd.SendHeader(); !typed {
+			t.Fatal("send header not typed")
+		}
+		resp := handler(context.Background(), conns[0], cmd)
+		if resp.Code != protocol.ResponseSuccess {
+			t.Fatalf("send: %d %s", resp.Code, resp.Remark)
+		}
+		cmd.Recycle()
+		resp.Recycle()
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("req@kee%d", i)
+		send("REPLY_TO_CLIENT\x01" + id + "\x02CORRELATION_ID\x01c1")
+		for range 10 { // same length, same place: not learnable (the key is misspelt)
+			send("REPLY_TO_CLIENT\x01zzz@zzzz\x02CORRELATIOX_ID\x01c1")
+		}
+		if b.producers.FindConn(id) == nil {
+			t.Fatalf("requester %s forgotten", id)
+		}
+		b.producers.mu.RLock()
+		got := b.producers.clientOf[conns[0]]
+		b.producers.mu.RUnlock()
+		if got != id {
+			t.Fatalf("learned client id %s changed to %q", id, got)
+		}
+	}
 }

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/internal/message"
@@ -208,13 +209,14 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 	if resp := b.bodyTooLarge(req); resp != nil {
 		return resp
 	}
-	m := sendMessagePool.Get().(*message.Message)
-	defer putSendMessage(m)
+	sc := sendScratchPool.Get().(*sendScratch)
+	defer sc.put()
+	m := &sc.m
 	*m = message.Message{
 		Topic: t.topic, QueueID: t.queueID, Flag: h.Flag, SysFlag: sendSysFlag(h.SysFlag, t.tc),
 		BornTimestamp: h.BornTimestamp, BornHost: bornHostOf(conn), StoreHost: b.storeHost,
 		ReconsumeTimes: h.ReconsumeTimes, Body: req.Body,
-		Properties: storedProperties(h.Properties, b.cfg.ClusterName),
+		Properties: sc.storedProperties(h.Properties, b.cfg.ClusterName),
 	}
 	if transactional(h.Properties, h.SysFlag) {
 		if delayLevel(h.Properties) > 0 || hasTimer(h.Properties) {
@@ -231,14 +233,37 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 	return b.sendResponse(req, b.store.PutMessageWait(m, producerWaits(h.Properties)), t.queueID, false)
 }
 
-// sendMessagePool recycles sendOne's message: the engine encodes it during
-// the put and keeps no reference once the put returns (it pools its own
-// put requests the same way), and nothing else in sendOne keeps it.
-var sendMessagePool = sync.Pool{New: func() any { return new(message.Message) }}
+// sendScratch is what sendOne needs per message, recycled (issue 14: 0
+// allocations per send): the message, which the engine encodes during the
+// put and keeps no reference to once the put returns (it pools its own put
+// requests the same way), and the stored properties' bytes, which
+// m.Properties aliases until then. Nothing else in sendOne keeps either;
+// the paths that rewrite m.Properties (txn.go, delay.go, timer.go) build
+// new strings.
+type sendScratch struct {
+	m     message.Message
+	props []byte
+}
 
-func putSendMessage(m *message.Message) {
-	*m = message.Message{}
-	sendMessagePool.Put(m)
+// sendScratchMaxProps bounds the properties buffer a pooled scratch keeps.
+const sendScratchMaxProps = 4 << 10
+
+var sendScratchPool = sync.Pool{New: func() any { return new(sendScratch) }}
+
+// storedProperties is the package's storedProperties in sc's buffer: the
+// string is valid until sc.put.
+func (sc *sendScratch) storedProperties(props, cluster string) string {
+	b := appendStoredProperties(sc.props[:0], props, cluster)
+	sc.props = b
+	return unsafe.String(unsafe.SliceData(b), len(b)) // never empty: CLUSTER is always added
+}
+
+func (sc *sendScratch) put() {
+	sc.m = message.Message{}
+	if cap(sc.props) > sendScratchMaxProps {
+		sc.props = nil
+	}
+	sendScratchPool.Put(sc)
 }
 
 // redirectRetry applies the direct-send rule of %RETRY%<group> topics
@@ -441,8 +466,18 @@ func delayLevel(props string) int {
 // without WAIT unless it says not to wait, in which case it is kept as
 // exactly WAIT=false for the engine (see the file comment).
 func storedProperties(props, cluster string) string {
-	var sb strings.Builder
-	sb.Grow(len(props) + len(message.PropCluster) + len(cluster) + 2)
+	b := appendStoredProperties(make([]byte, 0, storedPropertiesLen(props, cluster)), props, cluster)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
+
+// storedPropertiesLen is a capacity hint for storedProperties' result
+// (exact unless WAIT is rewritten to the longer WAIT=false).
+func storedPropertiesLen(props, cluster string) int {
+	return len(props) + len(message.PropCluster) + len(cluster) + 2
+}
+
+// appendStoredProperties appends storedProperties(props, cluster) to dst.
+func appendStoredProperties(dst []byte, props, cluster string) []byte {
 	for rest := props; rest != ""; {
 		chunk := rest
 		if i := strings.IndexByte(rest, message.PropertySep); i >= 0 {
@@ -460,13 +495,12 @@ func storedProperties(props, cluster string) string {
 			}
 			chunk = message.PropWait + string(message.NameValueSep) + "false"
 		}
-		sb.WriteString(chunk)
-		sb.WriteByte(message.PropertySep)
+		dst = append(dst, chunk...)
+		dst = append(dst, message.PropertySep)
 	}
-	sb.WriteString(message.PropCluster)
-	sb.WriteByte(message.NameValueSep)
-	sb.WriteString(cluster)
-	return sb.String()
+	dst = append(dst, message.PropCluster...)
+	dst = append(dst, message.NameValueSep)
+	return append(dst, cluster...)
 }
 
 // producerWaits reports whether the producer waits for the flush policy:

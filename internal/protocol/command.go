@@ -121,6 +121,13 @@ type Command struct {
 	// A send response whose header SetSendResult gave typed (send_result.go).
 	result      SendResult
 	typedResult bool
+	// props holds the unescaped properties of a typed send header, which
+	// send.Properties aliases (issue 14: 0 allocations per send). It comes
+	// from a pool and goes back to it with Recycle, so that string is
+	// valid only until the Command is recycled, like a pooled request
+	// Body: whoever keeps a piece of it clones it. Only a typed send
+	// request holds one, so no other Command pins its memory.
+	props *propsBuf
 }
 
 // HeaderEncoder is implemented by every typed header in this package.

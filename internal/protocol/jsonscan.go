@@ -150,6 +150,29 @@ func (s *jsonScanner) rawStringFresh() ([]byte, bool, error) {
 	return nil, false, errJSONEnd
 }
 
+// appendString reads a string literal and appends its unescaped bytes to
+// dst, allocating only when dst has no room.
+func (s *jsonScanner) appendString(dst []byte) ([]byte, error) {
+	if s.peek() != '"' {
+		return dst, s.errAt("expected string")
+	}
+	start := s.i + 1
+	for j := start; j < len(s.b); j++ {
+		c := s.b[j]
+		switch {
+		case c == '"':
+			s.i = j + 1
+			return append(dst, s.b[start:j]...), nil
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			dst = append(dst, s.b[start:j]...)
+			s.i = j
+			return s.slowStringInto(dst)
+		}
+	}
+	s.i = len(s.b)
+	return dst, errJSONEnd
+}
+
 // str reads a string literal as a Go string: repeated short values are
 // interned (intern.go), and a string with escapes takes over the slice it
 // was decoded into instead of copying it again.
@@ -170,7 +193,11 @@ func (s *jsonScanner) str() (string, error) {
 // longer than the literal's remaining text, except where an invalid UTF-8
 // byte (1 byte) becomes U+FFFD (3 bytes).
 func (s *jsonScanner) slowString() ([]byte, error) {
-	out := make([]byte, 0, s.literalLen())
+	return s.slowStringInto(make([]byte, 0, s.literalLen()))
+}
+
+// slowStringInto is slowString appending to out.
+func (s *jsonScanner) slowStringInto(out []byte) ([]byte, error) {
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {

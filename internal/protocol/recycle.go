@@ -31,15 +31,30 @@ func newExtMap(n int) map[string]string {
 	return make(map[string]string, n)
 }
 
+// recycleMaxProps bounds the properties buffers kept for reuse.
+const recycleMaxProps = 4 << 10
+
+// propsBuf is a typed send header's properties buffer (Command.props).
+type propsBuf struct{ b []byte }
+
+var propsPool = sync.Pool{New: func() any { return new(propsBuf) }}
+
 // Recycle hands c and its ExtFields map back for reuse. The caller must be
 // the only one referring to c, and nothing may use c or its ExtFields map
-// afterwards. Strings read from c stay valid. Recycle does not touch Body
-// or BodyParts, but the transport may reuse a request's body buffer once a
-// HandleRecycled handler returned (internal/remoting's Mux).
+// afterwards. Strings read from c stay valid, except the Properties of a
+// typed send header (SendHeader, DecodeRequest, and the maps Fields and
+// Ext build from it): they alias a pooled buffer that Recycle hands back
+// for the next typed decode (Command.props).
+// Recycle does not touch Body or BodyParts, but the transport may reuse a
+// request's body buffer once a HandleRecycled handler returned
+// (internal/remoting's Mux).
 func (c *Command) Recycle() {
 	if m := c.ExtFields; m != nil && len(m) <= recycleMaxExt {
 		clear(m)
 		extMapPool.Put(m)
+	}
+	if p := c.props; p != nil && cap(p.b) <= recycleMaxProps {
+		propsPool.Put(p)
 	}
 	*c = Command{}
 	commandPool.Put(c)

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"math"
+	"unsafe"
 )
 
 // Typed send headers (issue 14: CPU per message). A send request's JSON
@@ -93,7 +94,9 @@ func sendField(key []byte) (f int, v2, ok bool) {
 
 // decodeSendExt reads an extFields object into h. It reports false, with
 // s and h in any state, when the object is not one it can type exactly.
-func decodeSendExt(s *jsonScanner, h *SendMessageRequestHeader) (v2, ok bool) {
+// The properties are unescaped into *props, taken from the pool when nil
+// (see Command.props).
+func decodeSendExt(s *jsonScanner, h *SendMessageRequestHeader, props **propsBuf) (v2, ok bool) {
 	if s.peek() != '{' {
 		return false, false
 	}
@@ -111,7 +114,7 @@ func decodeSendExt(s *jsonScanner, h *SendMessageRequestHeader) (v2, ok bool) {
 			return false, false
 		}
 		s.ws()
-		if s.peek() != '"' || !h.setJSON(f, s) {
+		if s.peek() != '"' || !h.setJSON(f, s, props) {
 			return false, false
 		}
 		seen |= 1 << f
@@ -131,10 +134,25 @@ func decodeSendExt(s *jsonScanner, h *SendMessageRequestHeader) (v2, ok bool) {
 }
 
 // setJSON reads field f's string value as extReader would read it from
-// the map; false when the value is not valid for the field.
-func (h *SendMessageRequestHeader) setJSON(f int, s *jsonScanner) bool {
+// the map; false when the value is not valid for the field. Properties
+// are unescaped into *props and alias it (Command.props).
+func (h *SendMessageRequestHeader) setJSON(f int, s *jsonScanner, props **propsBuf) bool {
 	switch f {
-	case sfGroup, sfTopic, sfDefTopic, sfProps, sfBroker:
+	case sfProps:
+		if *props == nil {
+			*props = propsPool.Get().(*propsBuf)
+		}
+		b, err := s.appendString((*props).b[:0])
+		if err != nil {
+			return false
+		}
+		(*props).b = b
+		h.Properties = ""
+		if len(b) > 0 {
+			h.Properties = unsafe.String(unsafe.SliceData(b), len(b))
+		}
+		return true
+	case sfGroup, sfTopic, sfDefTopic, sfBroker:
 		v, err := s.str()
 		if err != nil {
 			return false
@@ -201,7 +219,7 @@ func decodeExtFields(s *jsonScanner, c *Command, typedSend bool) error {
 	c.ExtFields, c.typedSend, c.send = nil, false, SendMessageRequestHeader{}
 	if typedSend && isSendCode(c.Code) {
 		start := s.i
-		if v2, ok := decodeSendExt(s, &c.send); ok {
+		if v2, ok := decodeSendExt(s, &c.send, &c.props); ok {
 			c.typedSend, c.sendV2, c.sendExtAt = true, v2, start
 			return nil
 		}
@@ -227,7 +245,8 @@ func untypeIfNotSend(b []byte, c *Command) error {
 }
 
 // SendHeader returns the send header the decoder typed (ExtFields is nil
-// then), or false.
+// then), or false. Its Properties alias a buffer that c's Recycle reuses
+// (see Recycle): a handler that keeps a piece of them clones it.
 func (c *Command) SendHeader() (*SendMessageRequestHeader, bool) {
 	return &c.send, c.typedSend
 }
@@ -269,7 +288,8 @@ func boolIndex(b bool) int {
 }
 
 // DecodeRequest decodes the send header of req: the typed one when the
-// decoder read it so, else from ExtFields.
+// decoder read it so, else from ExtFields. The typed header's Properties
+// are valid only until req is recycled (SendHeader).
 func (h *SendMessageRequestHeader) DecodeRequest(req *Command) error {
 	if req.typedSend {
 		*h = req.send

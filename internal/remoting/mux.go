@@ -53,8 +53,11 @@ func (m *Mux) Handle(code int16, h Handler) { m.store(code, muxEntry{h: h}) }
 // response it returns: the connection recycles the request and reuses the
 // body's buffer when h returns, and recycles the response once it is
 // written (protocol.Command.Recycle). So the response must not carry the
-// request's Body either. Strings read from the request may be kept. Only
-// the hot request codes are worth it (issue 14).
+// request's Body either. Strings read from the request may be kept,
+// except a typed send header's Properties and anything cut from them
+// (protocol.Command.SendHeader): like the Body, they alias a buffer reused
+// once h returns, so h clones what it keeps. Only the hot request codes
+// are worth it (issue 14).
 func (m *Mux) HandleRecycled(code int16, h Handler) { m.store(code, muxEntry{h: h, recycle: true}) }
 
 func (m *Mux) store(code int16, e muxEntry) {
