@@ -100,7 +100,7 @@ func (f *FS) crashLocked(opt CrashOptions) *FS {
 		ni := reborn[ino]
 		if ni == nil {
 			data := ino.afterCrash(opt)
-			ni = &inode{data: data, durable: slices.Clone(data)}
+			ni = &inode{data: data, durable: slices.Clone(data), mtime: ino.mtime}
 			reborn[ino] = ni
 			nf.used += int64(len(data))
 		}

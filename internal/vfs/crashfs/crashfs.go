@@ -69,6 +69,10 @@ type inode struct {
 	maps    int      // live mappings
 	wmaps   int      // live writable mappings
 	wdirty  bool     // written through a mapping since the last sync
+	// mtime is the wall time of the last change, as Linux keeps it (tests
+	// of time-based retention, which treats the zero time as expired).
+	// A crash keeps it.
+	mtime time.Time
 }
 
 // change is one unsynced modification: a write, or a resize.
@@ -149,7 +153,7 @@ func (f *FS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
 		if !f.isDir(parent(name)) {
 			return nil, pathErr("open", name, fs.ErrNotExist)
 		}
-		ino = &inode{nlink: 1}
+		ino = &inode{nlink: 1, mtime: time.Now()}
 		f.files[name] = ino
 	}
 	ino.opens++
@@ -265,7 +269,7 @@ func (f *FS) Stat(name string) (fs.FileInfo, error) {
 	}
 	defer f.mu.Unlock()
 	if ino := f.files[name]; ino != nil {
-		return fileInfo{name: filepath.Base(name), size: int64(len(ino.data))}, nil
+		return fileInfo{name: filepath.Base(name), size: int64(len(ino.data)), mtime: ino.mtime}, nil
 	}
 	if f.isDir(name) {
 		return fileInfo{name: filepath.Base(name), dir: true}, nil
@@ -312,14 +316,15 @@ func (f *FS) Backend() string { return "crashfs" }
 func (f *FS) Close() error { return nil }
 
 type fileInfo struct {
-	name string
-	size int64
-	dir  bool
+	name  string
+	size  int64
+	dir   bool
+	mtime time.Time
 }
 
 func (i fileInfo) Name() string       { return i.name }
 func (i fileInfo) Size() int64        { return i.size }
-func (i fileInfo) ModTime() time.Time { return time.Time{} }
+func (i fileInfo) ModTime() time.Time { return i.mtime }
 func (i fileInfo) IsDir() bool        { return i.dir }
 func (i fileInfo) Sys() any           { return nil }
 func (i fileInfo) Mode() fs.FileMode {

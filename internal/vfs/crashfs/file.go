@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/mqd/mqd/internal/vfs"
@@ -143,6 +144,7 @@ func (f *File) writeLocked(p []byte, off int64, op string) (int, error) {
 	f.fs.resize(ino, max(end, int64(len(ino.data))))
 	copy(ino.data[off:], p)
 	ino.pending = append(ino.pending, change{off: off, data: append([]byte(nil), p...)})
+	ino.mtime = time.Now()
 	return len(p), err
 }
 
@@ -187,6 +189,7 @@ func (f *File) truncateLocked(size int64, op string) error {
 	}
 	f.fs.resize(ino, size)
 	ino.pending = append(ino.pending, change{resize: true, size: size})
+	ino.mtime = time.Now()
 	return nil
 }
 
@@ -366,6 +369,7 @@ func (f *FS) Map(file vfs.File, size int64, writable bool) (vfs.Mapping, error) 
 	if writable {
 		ino.wmaps++
 		ino.wdirty = true
+		ino.mtime = time.Now()
 	}
 	return &Mapping{fs: f, file: cf, b: ino.data[:size:size], writable: writable}, nil
 }
