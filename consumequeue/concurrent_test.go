@@ -160,6 +160,7 @@ func TestWriteErrorTakesQueueOutOfService(t *testing.T) {
 	if err := s.Flush(0); err != nil {
 		t.Fatal(err)
 	}
+	checkTroubled(t, s, 0)
 	putRange(t, q, 6, 7)
 	fsys.fail.Store(true)
 	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
@@ -175,6 +176,10 @@ func TestWriteErrorTakesQueueOutOfService(t *testing.T) {
 	if got := s.LostFloor(); got != ent(6).CommitLogOffset {
 		t.Fatalf("LostFloor = %d, want the first entry not durable (%d)", got, ent(6).CommitLogOffset)
 	}
+	checkTroubled(t, s, 1)
+	if b := s.Broken(); len(b) != 1 || b[0] != q {
+		t.Fatalf("Broken = %v, want the failed queue", b)
+	}
 	putRange(t, other, 0, 5) // the other queue is not affected
 	if err := s.Flush(0); err != nil {
 		t.Fatalf("Flush with one queue out of service: %v", err)
@@ -187,15 +192,22 @@ func TestWriteErrorTakesQueueOutOfService(t *testing.T) {
 	if q.MaxOffset() != 6 {
 		t.Fatalf("max after Reopen %d, want 6 (the durable entries)", q.MaxOffset())
 	}
+	// Being rebuilt: in service again, but still missing entries.
+	checkTroubled(t, s, 1)
+	if got := s.LostFloor(); got != ent(6).CommitLogOffset || s.Broken() != nil {
+		t.Fatalf("while rebuilding: LostFloor = %d, Broken = %v", got, s.Broken())
+	}
 	putRange(t, q, 6, 9)
 	if err := q.Flush(0); err != nil {
 		t.Fatal(err)
 	}
 	q.MarkRepaired()
+	q.MarkRepaired() // a second call changes nothing
 	checkRange(t, q, 0, 9)
 	if s.LostFloor() != -1 {
 		t.Fatalf("LostFloor after repair = %d", s.LostFloor())
 	}
+	checkTroubled(t, s, 0)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -232,4 +244,13 @@ func TestReopenAtFileBoundary(t *testing.T) {
 	}
 	q.MarkRepaired()
 	checkRange(t, q, 0, 7)
+}
+
+// checkTroubled checks the store's count of queues out of service or being
+// rebuilt, which lets Broken and LostFloor skip their walk when it is 0.
+func checkTroubled(t *testing.T, s *Store, want int64) {
+	t.Helper()
+	if got := s.troubled.Load(); got != want {
+		t.Fatalf("troubled queues = %d, want %d", got, want)
+	}
 }

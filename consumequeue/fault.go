@@ -115,12 +115,26 @@ func (q *Queue) MarkRepaired() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err == nil {
+		if q.repairing {
+			q.countTrouble(-1)
+		}
 		q.repairing, q.lost = false, -1
+	}
+}
+
+// countTrouble adds d to the store's count of queues out of service or
+// being rebuilt; called with mu held as err or repairing changes.
+func (q *Queue) countTrouble(d int64) {
+	if q.troubled != nil {
+		q.troubled.Add(d)
 	}
 }
 
 // Broken returns the queues that are out of service.
 func (s *Store) Broken() []*Queue {
+	if s.troubled.Load() == 0 {
+		return nil
+	}
 	var out []*Queue
 	for _, q := range s.snapshot() {
 		if q.Broken() {
@@ -134,6 +148,9 @@ func (s *Store) Broken() []*Queue {
 // service or being rebuilt may miss entries, or -1 when none does.
 func (s *Store) LostFloor() int64 {
 	floor := int64(-1)
+	if s.troubled.Load() == 0 { // lost is set only while a queue is troubled
+		return floor
+	}
 	for _, q := range s.snapshot() {
 		q.mu.RLock()
 		lost := q.lost

@@ -104,6 +104,9 @@ type Queue struct {
 	unsynced  int64
 	lost      int64
 	repairing bool
+	// troubled is the store's count of queues with err set or repairing
+	// (Store.troubled); nil before the store adds the queue.
+	troubled *atomic.Int64
 }
 
 func newQueue(fsys vfs.FS, files *fileCache, root, topic string, id int, epf int64) *Queue {

@@ -245,6 +245,9 @@ func (q *Queue) fail(err error) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err == nil {
+		if !q.repairing {
+			q.countTrouble(1)
+		}
 		q.err = fmt.Errorf("%w: %s/%d: %w", ErrUnavailable, q.topic, q.id, err)
 		if q.lost < 0 {
 			q.lost = q.unsynced
