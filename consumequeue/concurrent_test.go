@@ -254,3 +254,33 @@ func checkTroubled(t *testing.T, s *Store, want int64) {
 		t.Fatalf("troubled queues = %d, want %d", got, want)
 	}
 }
+
+// Deleting the topic of a queue out of service takes it off the store's
+// count of troubled queues, or the per-second walks would come back for
+// good; a fault on the deleted queue afterwards counts nothing.
+func TestDeleteTopicOfBrokenQueue(t *testing.T) {
+	fsys := &failFS{FS: vfs.Default()}
+	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q := mustQueue(t, s, "T", 0)
+	putRange(t, q, 0, 3)
+	fsys.fail.Store(true)
+	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Flush with a failing write = %v", err)
+	}
+	fsys.fail.Store(false)
+	checkTroubled(t, s, 1)
+	if err := s.DeleteTopic("T"); err != nil {
+		t.Fatal(err)
+	}
+	checkTroubled(t, s, 0)
+	q.fail(errors.New("late fault on the deleted queue"))
+	q.MarkRepaired()
+	checkTroubled(t, s, 0)
+	if s.Broken() != nil || s.LostFloor() != -1 {
+		t.Fatalf("after delete: Broken %v, LostFloor %d", s.Broken(), s.LostFloor())
+	}
+}

@@ -276,6 +276,10 @@ func (q *Queue) destroy() error {
 	q.mu.Lock()
 	segs := q.segs
 	q.segs, q.pending, q.closed = nil, nil, true
+	if q.err != nil || q.repairing {
+		q.countTrouble(-1) // the store no longer has it (DeleteTopic)
+	}
+	q.troubled = nil // later fails or repairs of this value count nothing
 	q.mu.Unlock()
 	var first error
 	for _, s := range segs {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mqd/mqd/internal/vfs"
 )
@@ -341,5 +342,35 @@ func TestConcurrentUse(t *testing.T) {
 	names, err := g.List("/d")
 	if err != nil || len(names) != 8 {
 		t.Fatalf("List after crash = %v, %v", names, err)
+	}
+}
+
+// Files carry the time of their last change, as Linux keeps it, across a
+// crash: time-based retention treats the zero time as long expired.
+func TestModTime(t *testing.T) {
+	f := newFS(t)
+	a := open(t, f, "/d/a")
+	ok(t, f.SyncDir("/d"))
+	mtime := func(fs *FS) time.Time {
+		t.Helper()
+		st, err := fs.Stat("/d/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ModTime()
+	}
+	created := mtime(f)
+	if created.IsZero() || time.Since(created) > time.Minute {
+		t.Fatalf("new file's ModTime %v", created)
+	}
+	time.Sleep(2 * time.Millisecond)
+	write(t, a, "x", 0)
+	ok(t, a.Sync())
+	written := mtime(f)
+	if !written.After(created) {
+		t.Fatalf("ModTime %v did not advance on write (created %v)", written, created)
+	}
+	if got := mtime(f.Crash()); !got.Equal(written) {
+		t.Fatalf("ModTime after crash %v, want %v", got, written)
 	}
 }
