@@ -290,16 +290,37 @@ func (l *Log) MaxRecordSize() int { return int(l.cfg.SegmentSize) - blankSize - 
 // policy's WaitTimeout (the records are then in the log but their
 // durability is unknown), or the sticky error.
 func (l *Log) Append(b Batch, w flush.Wait) (Result, error) {
+	res, waiter, err := l.appendBatch(b, w, nil)
+	if err != nil || waiter == nil {
+		return res, err
+	}
+	return res, waiter.Wait(l.cfg.Policy.WaitTimeout())
+}
+
+// AppendAsync is Append that does not block for durability: when w is
+// WaitDurable and the append succeeded, it returns later == true and c is
+// told the outcome once (flush.Completer: nil, the log's error, or
+// flush.ErrTimeout after the policy's WaitTimeout), on the flush loop. In
+// every other case c is never called. The batch is encoded before
+// AppendAsync returns.
+func (l *Log) AppendAsync(b Batch, w flush.Wait, c flush.Completer) (res Result, later bool, err error) {
+	res, _, err = l.appendBatch(b, w, c)
+	return res, err == nil && w == flush.WaitDurable, err
+}
+
+// appendBatch appends b and queues its waiter when w asks for durability:
+// an asynchronous one for c when c is not nil, else the returned Waiter.
+func (l *Log) appendBatch(b Batch, w flush.Wait, c flush.Completer) (Result, *flush.Waiter, error) {
 	total := 0
 	for i := 0; i < b.Len(); i++ {
 		n := b.Size(i)
 		if n < message.MinRecordSize || n > l.MaxRecordSize() {
-			return Result{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+			return Result{}, nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
 		}
 		total += n + trailerSize
 	}
 	if int64(total) > l.cfg.SegmentSize-blankSize {
-		return Result{}, fmt.Errorf("%w: batch of %d bytes", ErrTooLarge, total)
+		return Result{}, nil, fmt.Errorf("%w: batch of %d bytes", ErrTooLarge, total)
 	}
 	l.mu.Lock()
 	res, err := l.appendLocked(b, int64(total))
@@ -307,29 +328,28 @@ func (l *Log) Append(b Batch, w flush.Wait) (Result, error) {
 		next := l.tailSegment().base + l.cfg.SegmentSize
 		l.mu.Unlock()
 		if err = l.awaitPrepared(next); err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 		l.mu.Lock()
 		res, err = l.appendLocked(b, int64(total))
 	}
 	var waiter *flush.Waiter
 	if err == nil && w == flush.WaitDurable {
-		waiter = l.waiters.Add(res.End)
+		if c != nil {
+			l.waiters.AddAsync(res.End, l.cfg.Policy.WaitTimeout(), c)
+		} else {
+			waiter = l.waiters.Add(res.End)
+		}
 	}
 	l.mu.Unlock()
 	if err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	if waiter != nil {
-		if err := waiter.Wait(l.cfg.Policy.WaitTimeout()); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return res, waiter, nil
 }
 
 // appendLocked reserves total bytes at the tail (rolling to a new segment

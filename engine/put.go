@@ -103,38 +103,113 @@ func (s *Store) waitFor(wait bool) flush.Wait {
 func (s *Store) put(batch []*message.Message, m *message.Message, w flush.Wait, producerWaits bool) PutResult {
 	req := getPutRequest(s, batch, m)
 	defer putRequestPool.Put(req)
-	ms := req.ms
-	for _, m := range ms {
-		if st, err := s.validate(m); err != nil {
-			return PutResult{Status: st, Err: err}
-		}
+	if out, ok := s.admit(req, producerWaits); !ok {
+		return out
 	}
-	if s.disk.full.Load() {
-		return PutResult{Status: ServiceNotAvailable, Err: ErrDiskFull}
-	}
-	if s.slave {
-		return PutResult{Status: ServiceNotAvailable, Err: ErrSlaveStore}
-	}
-	if s.fenced.Load() {
-		return PutResult{Status: ServiceNotAvailable, Err: ErrFenced}
-	}
-	if !s.enoughReplicas(producerWaits) { // replica.go
-		return PutResult{Status: InSyncReplicasNotEnough, Err: ErrInSyncReplicasNotEnough}
-	}
-	req.checksum()
 	res, err := s.cl.Append(req, w)
 	if err != nil && !errors.Is(err, flush.ErrTimeout) {
 		return PutResult{Status: appendStatus(err), Err: err}
 	}
-	out := PutResult{Status: PutOK, Offset: res.Offset, QueueOffset: req.queueOffsets[0], StoreTimestamp: res.StoreTimestamp}
+	out := req.result(res.StoreTimestamp)
 	if err != nil {
 		out.Status, out.Err = FlushDiskTimeout, err
 	}
 	s.waitReplica(&out, res.End, producerWaits) // replica.go
 	if batch != nil {
 		out.Offsets = append([]int64(nil), req.phys...)
-	} else {
-		out.Size = ms[0].Size()
+	}
+	return out
+}
+
+// admit checks a put before it is appended and computes its checksums; it
+// returns false with the refusal.
+func (s *Store) admit(req *putRequest, producerWaits bool) (PutResult, bool) {
+	for _, m := range req.ms {
+		if st, err := s.validate(m); err != nil {
+			return PutResult{Status: st, Err: err}, false
+		}
+	}
+	if s.disk.full.Load() {
+		return PutResult{Status: ServiceNotAvailable, Err: ErrDiskFull}, false
+	}
+	if s.slave {
+		return PutResult{Status: ServiceNotAvailable, Err: ErrSlaveStore}, false
+	}
+	if s.fenced.Load() {
+		return PutResult{Status: ServiceNotAvailable, Err: ErrFenced}, false
+	}
+	if !s.enoughReplicas(producerWaits) { // replica.go
+		return PutResult{Status: InSyncReplicasNotEnough, Err: ErrInSyncReplicasNotEnough}, false
+	}
+	req.checksum()
+	return PutResult{}, true
+}
+
+// PutDone is told the result of an asynchronous put (PutMessageAsync)
+// exactly once, on the commit log's flush loop or a timer's goroutine; it
+// must not block.
+type PutDone interface{ PutDone(PutResult) }
+
+// DefersPut reports whether PutMessageAsync with this wait would answer
+// later (unless it refuses the put): the policy makes puts wait for their
+// fdatasync and no slave wait applies.
+func (s *Store) DefersPut(wait bool) bool {
+	return wait && s.waitFor(wait) == flush.WaitDurable && s.replica == nil
+}
+
+// PutMessageAsync is PutMessageWait for a caller that does not want to
+// block while the message becomes durable (issue 14: no goroutine waits
+// per send). It returns the result and true when the put is complete:
+// refused, stored without a wait (WAIT=false, ASYNC_FLUSH), or stored on
+// a store that also waits for a slave (that wait blocks, as
+// PutMessageWait). Otherwise it returns false and done.PutDone gets the
+// result once the message is durable (PutOK), after the policy's timeout
+// (FlushDiskTimeout) or on the log's failure. m is encoded before it
+// returns and not referred to after.
+func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (PutResult, bool) {
+	if wait && s.replica != nil {
+		return s.PutMessageWait(m, wait), true
+	}
+	req := getPutRequest(s, nil, m)
+	if out, ok := s.admit(req, wait); !ok {
+		putRequestPool.Put(req)
+		return out, true
+	}
+	req.done = done
+	res, later, err := s.cl.AppendAsync(req, s.waitFor(wait), req)
+	if later {
+		return PutResult{}, false // req belongs to the flush loop until Complete
+	}
+	defer putRequestPool.Put(req)
+	if err != nil {
+		return PutResult{Status: appendStatus(err), Err: err}, true
+	}
+	return req.result(res.StoreTimestamp), true
+}
+
+// Complete is the commit log's answer to an asynchronous put
+// (flush.Completer): the message is durable (nil), or not known to be.
+func (r *putRequest) Complete(err error) {
+	out := r.result(r.ts)
+	switch {
+	case err == nil:
+	case errors.Is(err, flush.ErrTimeout):
+		out.Status, out.Err = FlushDiskTimeout, err
+	default:
+		out = PutResult{Status: appendStatus(err), Err: err}
+	}
+	done := r.done
+	r.done, r.ms, r.one[0] = nil, nil, nil // the caller's message is not ours
+	putRequestPool.Put(r)
+	done.PutDone(out)
+}
+
+// result is a stored single put's PutOK result, from what Encode recorded
+// (the message itself may be reused once the append returned).
+func (r *putRequest) result(storeTS int64) PutResult {
+	out := PutResult{Status: PutOK, Offset: r.phys[0], QueueOffset: r.queueOffsets[0], StoreTimestamp: storeTS}
+	if r.single {
+		out.Size = r.size
 	}
 	return out
 }
@@ -179,13 +254,20 @@ type putRequest struct {
 	queueOffsets []int64
 	phys         []int64
 	one          [1]*message.Message
+	// Recorded by Encode for the result, so that an asynchronous put's
+	// completion never reads the messages: the first record's size and
+	// store timestamp.
+	size   int
+	ts     int64
+	single bool    // a single put (PutResult.Size), not a batch
+	done   PutDone // an asynchronous put's caller (PutMessageAsync)
 }
 
 var putRequestPool = sync.Pool{New: func() any { return new(putRequest) }}
 
 func getPutRequest(s *Store, batch []*message.Message, m *message.Message) *putRequest {
 	r := putRequestPool.Get().(*putRequest)
-	r.s, r.ms = s, batch
+	r.s, r.ms, r.single = s, batch, batch == nil
 	if batch == nil {
 		r.one[0] = m
 		r.ms = r.one[:]
@@ -208,6 +290,9 @@ func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
 	m := r.ms[i]
 	qo := r.s.offsets.next(m)
 	m.Encode(dst, r.crcs[i], qo, phys, ts)
+	if i == 0 {
+		r.size, r.ts = m.Size(), ts
+	}
 	r.queueOffsets = append(r.queueOffsets, qo)
 	r.phys = append(r.phys, phys)
 }

@@ -7,6 +7,7 @@ package flush
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -155,12 +156,24 @@ func (a Async) Decide(dirty int64, since time.Duration, waiting bool) (bool, tim
 // The bytes are in the log and may still become durable.
 var ErrTimeout = errors.New("flush: timed out waiting for durability")
 
-// Waiter is one appender waiting for its bytes to become durable.
+// Waiter is one appender waiting for its bytes to become durable: either
+// a goroutine blocked in Wait, or a Completer told once (AddAsync).
 type Waiter struct {
 	End   int64 // log offset the appender needs durable
 	done  chan error
 	timer *time.Timer
+	// An asynchronous waiter: c is told once, by whichever of the release
+	// and the expiry timer first moves state from 0 to 1.
+	c      Completer
+	state  atomic.Uint32
+	expiry *time.Timer // runs expire; made once per pooled Waiter
 }
+
+// Completer is told the outcome of an asynchronous wait exactly once: nil
+// when the bytes are durable, the log's error, or ErrTimeout. It runs on
+// the commit log's flush loop (or, for ErrTimeout, a timer's goroutine)
+// and must not block.
+type Completer interface{ Complete(err error) }
 
 var waiterPool = sync.Pool{New: func() any { return &Waiter{done: make(chan error, 1)} }}
 
@@ -183,6 +196,35 @@ func (w *Waiter) Wait(timeout time.Duration) error {
 	}
 }
 
+// release completes the waiter with err.
+func (w *Waiter) release(err error) {
+	if w.c == nil {
+		w.done <- err
+		return
+	}
+	if !w.state.CompareAndSwap(0, 1) {
+		return // expired: its Completer was told
+	}
+	c := w.c
+	// Recycled only when the expiry can no longer run: a stopped timer's
+	// function never starts.
+	stopped := w.expiry.Stop()
+	c.Complete(err)
+	if stopped {
+		w.c = nil
+		waiterPool.Put(w)
+	}
+}
+
+// expire tells an asynchronous waiter's Completer ErrTimeout unless the
+// release came first. An expired waiter is never recycled: the loop still
+// holds it until its release, which then does nothing.
+func (w *Waiter) expire() {
+	if w.state.CompareAndSwap(0, 1) {
+		w.c.Complete(ErrTimeout)
+	}
+}
+
 // Queue is the list of waiters, in append (offset) order. Its owner guards
 // it with the same lock that orders appends, so taking the queue and reading
 // the log tail under that lock gives a tail at or past every taken waiter.
@@ -194,6 +236,21 @@ func (q *Queue) Add(end int64) *Waiter {
 	w.End = end
 	q.ws = append(q.ws, w)
 	return w
+}
+
+// AddAsync queues an asynchronous waiter for offset end: instead of a
+// goroutine blocking in Wait, c is told the outcome once, ErrTimeout when
+// the release has not come within timeout.
+func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) {
+	w := waiterPool.Get().(*Waiter)
+	w.End, w.c = end, c
+	w.state.Store(0)
+	if w.expiry == nil {
+		w.expiry = time.AfterFunc(timeout, w.expire)
+	} else {
+		w.expiry.Reset(timeout)
+	}
+	q.ws = append(q.ws, w)
 }
 
 // Len is the number of queued waiters.
@@ -221,7 +278,7 @@ func Release(ws []*Waiter, durable int64, err error) (rest []*Waiter) {
 		if err == nil && w.End > durable {
 			return ws[i:]
 		}
-		w.done <- err
+		w.release(err)
 	}
 	return nil
 }

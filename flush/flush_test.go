@@ -2,6 +2,7 @@ package flush
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -119,3 +120,122 @@ func TestPolicyCarriesWaitTimeoutAndVisibility(t *testing.T) {
 		t.Fatal("an explicit durable wait under ASYNC must sync at once")
 	}
 }
+
+// outcome records what an asynchronous waiter's Completer was told.
+type outcome struct {
+	mu   sync.Mutex
+	errs []error
+	got  chan struct{}
+}
+
+func newOutcome() *outcome { return &outcome{got: make(chan struct{}, 16)} }
+
+func (o *outcome) Complete(err error) {
+	o.mu.Lock()
+	o.errs = append(o.errs, err)
+	o.mu.Unlock()
+	o.got <- struct{}{}
+}
+
+func (o *outcome) told() []error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]error(nil), o.errs...)
+}
+
+// Asynchronous waiters are told once, in order with the blocking ones:
+// durable ones nil, the rest the loop's error.
+func TestAsyncWaitersReleased(t *testing.T) {
+	var q Queue
+	a, b, c := newOutcome(), newOutcome(), newOutcome()
+	q.AddAsync(10, time.Minute, a)
+	w := q.Add(20)
+	q.AddAsync(30, time.Minute, b)
+	q.AddAsync(40, time.Minute, c)
+	rest := Release(q.Take(nil), 30, nil)
+	if len(rest) != 1 {
+		t.Fatalf("%d waiters left, want 1", len(rest))
+	}
+	if err := w.Wait(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	Release(rest, 0, boom)
+	for _, tc := range []struct {
+		o    *outcome
+		want error
+	}{{a, nil}, {b, nil}, {c, boom}} {
+		if got := tc.o.told(); len(got) != 1 || !errors.Is(got[0], tc.want) {
+			t.Fatalf("told %v, want once %v", got, tc.want)
+		}
+	}
+}
+
+// An asynchronous waiter not released within its timeout is told
+// ErrTimeout, once: the late release tells it nothing more.
+func TestAsyncWaiterTimeout(t *testing.T) {
+	var q Queue
+	o := newOutcome()
+	q.AddAsync(1, 5*time.Millisecond, o)
+	select {
+	case <-o.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no timeout")
+	}
+	Release(q.Take(nil), 1, nil)
+	if got := o.told(); len(got) != 1 || !errors.Is(got[0], ErrTimeout) {
+		t.Fatalf("told %v, want once ErrTimeout", got)
+	}
+}
+
+// Release and expiry racing: every waiter is told exactly once, and
+// recycled waiters never tell a later Completer an old outcome.
+func TestAsyncWaiterReleaseRacesExpiry(t *testing.T) {
+	var q Queue
+	const n = 2000
+	outs := make([]*outcome, n)
+	for i := range outs {
+		outs[i] = newOutcome()
+		q.AddAsync(int64(i), time.Duration(i%50)*time.Microsecond, outs[i])
+		if i%7 == 0 {
+			Release(q.Take(nil), int64(i), nil)
+		}
+	}
+	Release(q.Take(nil), n, nil)
+	for i, o := range outs {
+		select {
+		case <-o.got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("waiter %d never told", i)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // any second telling would land now
+	for i, o := range outs {
+		if got := o.told(); len(got) != 1 || (got[0] != nil && !errors.Is(got[0], ErrTimeout)) {
+			t.Fatalf("waiter %d told %v", i, got)
+		}
+	}
+}
+
+func TestAsyncWaiterRecycleAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	var q Queue
+	spare := make([]*Waiter, 0, 4)
+	var o counted
+	allocs := testing.AllocsPerRun(200, func() {
+		q.AddAsync(1, time.Minute, &o)
+		ws := q.Take(spare)
+		spare = ws
+		Release(ws, 1, nil)
+	})
+	if allocs > 0 || o.n != 201 {
+		t.Fatalf("%v allocs per asynchronous wait, %d told", allocs, o.n)
+	}
+}
+
+// counted is a Completer that counts (single goroutine).
+type counted struct{ n int }
+
+func (c *counted) Complete(error) { c.n++ }

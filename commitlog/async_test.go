@@ -1,0 +1,102 @@
+package commitlog
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/vfs/crashfs"
+)
+
+// told is a flush.Completer that hands its outcome over.
+type told chan error
+
+func (c told) Complete(err error) { c <- err }
+
+func (c told) await(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-c:
+		select {
+		case again := <-c:
+			t.Fatalf("told twice: %v, then %v", err, again)
+		case <-time.After(time.Millisecond):
+		}
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("asynchronous append never told")
+		return nil
+	}
+}
+
+// AppendAsync under SYNC_FLUSH tells its Completer once the record is
+// durable, never before; without a durable wait it answers at once and
+// never tells.
+func TestAppendAsyncToldWhenDurable(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			l := openLog(t, b.fs(t), t.TempDir(), policies[0].p, Hint{})
+			defer l.Close()
+			c := make(told, 2)
+			res, later, err := l.AppendAsync(one("a"), flush.WaitDurable, c)
+			if err != nil || !later {
+				t.Fatalf("AppendAsync: later=%v, %v", later, err)
+			}
+			if err := c.await(t); err != nil {
+				t.Fatal(err)
+			}
+			if l.Durable() < res.End {
+				t.Fatalf("told durable at %d, record ends at %d", l.Durable(), res.End)
+			}
+			if _, later, err := l.AppendAsync(one("b"), flush.NoWait, c); err != nil || later {
+				t.Fatalf("NoWait: later=%v, %v", later, err)
+			}
+			select {
+			case err := <-c:
+				t.Fatalf("NoWait append told %v", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		})
+	}
+}
+
+// A failed fdatasync tells every asynchronous appender waiting on it the
+// error, never nil; one appended just before Close is told nil (its sync
+// comes from the loop or from Close's final round).
+func TestAppendAsyncToldFailureAndClose(t *testing.T) {
+	fsys := crashfs.New()
+	l, err := Open(fsys, crashConfig(policies[0].p, Hint{}))
+	must(t, err)
+	ok := make(told, 2)
+	if _, _, err := l.AppendAsync(taggedBatch(0, 0), flush.WaitDurable, ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.await(t); err != nil {
+		t.Fatal(err)
+	}
+	fsys.Inject(crashfs.Fault{Op: crashfs.OpSync, PathContains: segmentFault, Err: syscall.EIO})
+	bad := make(told, 2)
+	if _, later, err := l.AppendAsync(taggedBatch(0, 1), flush.WaitDurable, bad); err != nil || !later {
+		t.Fatalf("AppendAsync before the failed sync: later=%v, %v", later, err)
+	}
+	if err := bad.await(t); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("told %v, want the failed sync's error", err)
+	}
+	if _, _, err := l.AppendAsync(taggedBatch(0, 2), flush.WaitDurable, bad); err == nil {
+		t.Fatal("append after the sticky error accepted")
+	}
+	_ = closeWithin(t, l, 10*time.Second)
+
+	l2, err := Open(crashfs.New(), crashConfig(policies[1].p, Hint{})) // ASYNC: only Close syncs soon
+	must(t, err)
+	closing := make(told, 2)
+	if _, later, err := l2.AppendAsync(taggedBatch(0, 0), flush.WaitDurable, closing); err != nil || !later {
+		t.Fatalf("AppendAsync: later=%v, %v", later, err)
+	}
+	must(t, closeWithin(t, l2, 10*time.Second))
+	if err := closing.await(t); err != nil {
+		t.Fatalf("told %v by Close's final sync", err)
+	}
+}
