@@ -75,6 +75,8 @@ type Conn struct {
 	pending map[int32]*call
 	pclosed bool
 
+	deferred atomic.Int64 // deferred replies outstanding (deferred.go)
+
 	value     atomic.Pointer[any]
 	closeOnce sync.Once
 	closeErr  error // written once before done is closed

@@ -38,7 +38,8 @@ type ServerConfig struct {
 	WriteTimeout time.Duration
 	// MaxInflightPerConn bounds concurrently running handlers of one
 	// connection; at the limit the connection's read loop waits (default
-	// 1024). Deferred replies (handler returned nil) do not count.
+	// 1024). Deferred replies (handler returned nil) do not count; those
+	// reserved with Conn.Defer have their own per-connection bound.
 	MaxInflightPerConn int
 	// MaxConns caps open connections; a connection accepted beyond it is
 	// closed at once, with a rate-limited log line (default
@@ -305,8 +306,9 @@ func (s *Server) snapshotConns() []*Conn {
 // Shutdown stops accepting, answers new requests with
 // SERVICE_NOT_AVAILABLE, waits for running handlers, flushes their
 // responses and closes every connection. If ctx ends first the remaining
-// connections are closed at once and ctx.Err() is returned. Deferred
-// replies (long polls) still outstanding are not waited for.
+// connections are closed at once and ctx.Err() is returned. Replies
+// reserved with Conn.Defer are waited for like running handlers; other
+// deferred replies (long polls) still outstanding are not.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	defer s.connCfg.workers.stop()
