@@ -219,6 +219,12 @@ func (b *Broker) statsLoop(stop <-chan struct{}) {
 // countPut counts the messages a send response says were stored: one, or
 // one per id of a batch.
 func (b *Broker) countPut(topic string, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
+	return b.countPutBytes(topic, len(req.Body), began, resp)
+}
+
+// countPutBytes is countPut for a request of bodyLen bytes no longer at
+// hand (a deferred send, send.go).
+func (b *Broker) countPutBytes(topic string, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp == nil {
 		return resp
 	}
@@ -229,7 +235,7 @@ func (b *Broker) countPut(topic string, req *protocol.Command, began time.Time, 
 		b.stats.putFailed.Add(1)
 	}
 	if n := storedIDs(resp); n > 0 {
-		b.stats.countPut(topic, n, len(req.Body))
+		b.stats.countPut(topic, n, bodyLen)
 	}
 	return resp
 }

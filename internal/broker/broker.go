@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqd/mqd/engine"
@@ -48,6 +49,7 @@ type Broker struct {
 	server    *remoting.Server
 	namesrv   *remoting.Pool
 	storeHost netip.AddrPort
+	deferred  atomic.Int64 // sends answered from the flush loop, not yet answered (send.go)
 
 	topics    *TopicManager
 	groups    *GroupManager

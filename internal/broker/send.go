@@ -28,9 +28,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/mqd/mqd/engine"
@@ -96,7 +98,8 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *protoco
 		return b.countPut(t.topic, req, sendBegan(), b.sendBatch(req, conn, &h, t)) // admin_stats.go
 	}
 	b.learnRequester(conn, h.Properties) // reply.go: a request's sender receives its reply
-	return b.countPut(t.topic, req, sendBegan(), b.sendOne(req, conn, &h, t))
+	began := sendBegan()
+	return b.countPut(t.topic, req, began, b.sendOne(req, conn, &h, t, began)) // nil: deferred
 }
 
 // decodeSend decodes a send-family header (also of the reply sends,
@@ -202,7 +205,11 @@ func randomQueue(writeQueues int32) int32 {
 	return rand.Int32N(writeQueues)
 }
 
-func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol.SendMessageRequestHeader, t sendTarget) *protocol.Command {
+// sendOne stores one message. It returns nil when the response is
+// deferred to the message's durability (sendDone).
+func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol.SendMessageRequestHeader,
+	t sendTarget, began time.Time) *protocol.Command {
+	statsTopic := t.topic // handleSend counts under it; a retry's DLQ redirect changes t
 	if resp := b.redirectRetry(req, h, &t); resp != nil {
 		return resp
 	}
@@ -230,7 +237,117 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 	} else if resp := b.routeScheduled(req, m); resp != nil { // delay.go: DELAY, TIMER_*
 		return resp
 	}
-	return b.sendResponse(req, b.store.PutMessageWait(m, producerWaits(h.Properties)), t.queueID, false)
+	return b.putOne(req, conn, m, producerWaits(h.Properties), t, statsTopic, began)
+}
+
+// Deferred sends (putOne) are bounded twice: maxDeferredSends a
+// connection (remoting.Conn.Defer), the same number as the handlers one
+// connection may have running, and maxDeferredSendsTotal across the
+// broker. Past either a send waits on its handler goroutine as before, and
+// the connection's in-flight limit stops reading it. Each deferred send
+// holds about 400 bytes (its waiter, timer, put request and sendDone).
+const (
+	maxDeferredSends      = remoting.DefaultMaxInflight
+	maxDeferredSendsTotal = 64 << 10
+)
+
+// putOne puts m. While the message becomes durable no goroutine waits
+// (issue 14: a goroutine woken per send was a good part of the CPU): the
+// handler returns nil and the commit log's flush loop answers through
+// sendDone. A put that completes at once (refused, WAIT=false,
+// ASYNC_FLUSH, or a SYNC_MASTER's wait for its slave) is answered here,
+// as is a oneway send (its handler still waits, so a oneway sender is
+// held to the log's pace; the transport drops the answer). statsTopic is
+// the topic the send is counted under (before a retry's DLQ redirect).
+func (b *Broker) putOne(req *protocol.Command, conn *remoting.Conn, m *message.Message, wait bool,
+	t sendTarget, statsTopic string, began time.Time) *protocol.Command {
+	if conn == nil || req.IsOneway() || !b.store.DefersPut(wait) || !b.deferSend(conn) {
+		return b.sendResponse(req, b.store.PutMessageWait(m, wait), t.queueID, false)
+	}
+	d := sendDonePool.Get().(*sendDone)
+	*d = sendDone{b: b, conn: conn, opaque: req.Opaque, serialize: req.SerializeType,
+		topic: statsTopic, queueID: t.queueID, bodyLen: len(req.Body), began: began}
+	handedOff := false
+	defer func() {
+		if !handedOff { // completed now, or the put panicked
+			b.undeferSend(conn)
+			*d = sendDone{}
+			sendDonePool.Put(d)
+		}
+	}()
+	res, now := b.store.PutMessageAsync(m, wait, d)
+	if !now {
+		handedOff = true
+		return nil // d answers
+	}
+	return b.sendResponse(req, res, t.queueID, false)
+}
+
+// deferSend reserves a deferred answer on conn within both bounds, and
+// counts the send as in progress until it is answered (admin_load.go).
+func (b *Broker) deferSend(conn *remoting.Conn) bool {
+	if b.deferred.Add(1) > maxDeferredSendsTotal {
+		b.deferred.Add(-1)
+		return false
+	}
+	if !conn.Defer(maxDeferredSends) {
+		b.deferred.Add(-1)
+		return false
+	}
+	b.stats.Send.InProgress.Add(1)
+	return true
+}
+
+// undeferSend gives deferSend's reservation back without an answer.
+func (b *Broker) undeferSend(conn *remoting.Conn) {
+	b.stats.Send.InProgress.Add(-1)
+	b.deferred.Add(-1)
+	conn.EndDefer()
+}
+
+// sendDone answers a send whose put completes on the commit log's flush
+// loop (engine.PutDone). It keeps what the response needs from the
+// request, which is recycled when the handler returns.
+type sendDone struct {
+	b         *Broker
+	conn      *remoting.Conn
+	opaque    int32
+	serialize protocol.SerializeType
+	topic     string
+	queueID   int32
+	bodyLen   int
+	began     time.Time
+}
+
+var sendDonePool = sync.Pool{New: func() any { return new(sendDone) }}
+
+// PutDone builds and queues the response. It runs on the commit log's
+// flush loop (or the expiry timer's goroutine), where a panic would stop
+// the process: one is turned into a SYSTEM_ERROR answer, as callHandler
+// does for handlers.
+func (d *sendDone) PutDone(res engine.PutResult) {
+	b, conn, dd := d.b, d.conn, *d
+	*d = sendDone{}
+	sendDonePool.Put(d)
+	req := protocol.Command{Opaque: dd.opaque, SerializeType: dd.serialize} // all NewResponse reads
+	answered := false
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("send: panic answering a deferred send", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			if !answered {
+				conn.ReplyDeferred(protocol.NewResponse(&req, protocol.ResponseSystemError, fmt.Sprint("panic: ", r)))
+				b.stats.Send.InProgress.Add(-1)
+				b.deferred.Add(-1)
+			}
+		}
+	}()
+	resp := b.sendResponse(&req, res, dd.queueID, false)
+	b.countPutBytes(dd.topic, dd.bodyLen, dd.began, resp) // admin_stats.go
+	b.stats.Send.InProgress.Add(-1)
+	atomicMax(&b.stats.Send.MaxMillis, time.Since(dd.began).Milliseconds()) // admin_load.go
+	b.deferred.Add(-1)
+	answered = true
+	conn.ReplyDeferred(resp)
 }
 
 // sendScratch is what sendOne needs per message, recycled (issue 14: 0

@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/internal/protocol"
+	"github.com/mqd/mqd/internal/vfs"
+	"github.com/mqd/mqd/internal/vfs/crashfs"
+)
+
+// syncGateFS holds the commit log's fdatasyncs while its gate is shut.
+type syncGateFS struct {
+	vfs.FS
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+type syncGateFile struct {
+	vfs.File
+	fs *syncGateFS
+}
+
+func (g *syncGateFS) shut() {
+	g.mu.Lock()
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *syncGateFS) open() {
+	g.mu.Lock()
+	close(g.gate)
+	g.gate = nil
+	g.mu.Unlock()
+}
+
+func (g *syncGateFS) wait(name string) {
+	if !strings.Contains(name, "/commitlog/") {
+		return
+	}
+	g.mu.Lock()
+	ch := g.gate
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+func (g *syncGateFS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
+	f, err := g.FS.Open(name, flags)
+	if err != nil {
+		return nil, err
+	}
+	return &syncGateFile{File: f, fs: g}, nil
+}
+
+func unwrapGate(f vfs.File) vfs.File {
+	if gf, ok := f.(*syncGateFile); ok {
+		return gf.File
+	}
+	return f
+}
+
+func (g *syncGateFS) Preallocate(f vfs.File, size int64) error {
+	return g.FS.Preallocate(unwrapGate(f), size)
+}
+func (g *syncGateFS) Map(f vfs.File, size int64, w bool) (vfs.Mapping, error) {
+	return g.FS.Map(unwrapGate(f), size, w)
+}
+func (g *syncGateFS) DirectIO(f vfs.File) bool { return g.FS.DirectIO(unwrapGate(f)) }
+
+func (f *syncGateFile) Sync() error {
+	f.fs.wait(f.Name())
+	return f.File.Sync()
+}
+
+func (f *syncGateFile) WritevSync(bufs [][]byte, off int64) error {
+	f.fs.wait(f.Name())
+	return f.File.WritevSync(bufs, off)
+}
+
+// A SYNC_FLUSH send is answered only once its message is durable (its
+// answer is deferred to the commit log's flush loop, no goroutine waiting),
+// with FLUSH_DISK_TIMEOUT when the fdatasync outlasts syncFlushTimeout,
+// as the Java broker answers; sends on the same connection meanwhile are
+// answered as their own syncs complete.
+func TestDeferredSendAnsweredWhenDurable(t *testing.T) {
+	fsys := &syncGateFS{FS: crashfs.New()}
+	b, c := startBroker(t, func(cfg *Config) {
+		cfg.Store.FS = fsys
+		cfg.Store.SyncFlushTimeout = 300 * time.Millisecond
+	})
+	send := func(body string) *protocol.Command {
+		req := protocol.NewRequest(protocol.SendMessageV2, nil)
+		h := goSendHeaderFor("DeferTopic", "")
+		h.QueueID = 0
+		req.ExtFields = h.EncodeV2()
+		req.Body = []byte(body)
+		return call(t, c, req)
+	}
+	if resp := send("first"); resp.Code != protocol.ResponseSuccess {
+		t.Fatalf("send: %d %s", resp.Code, resp.Remark)
+	}
+	fsys.shut()
+	began := time.Now()
+	resp := send("held")
+	if resp.Code != protocol.ResponseFlushDiskTimeout || time.Since(began) < 300*time.Millisecond {
+		fsys.open()
+		t.Fatalf("send with its fdatasync held: %d %q after %v, want FLUSH_DISK_TIMEOUT after 300 ms",
+			resp.Code, resp.Remark, time.Since(began))
+	}
+	if resp.Ext("queueOffset") != "1" || resp.Ext("msgId") == "" {
+		fsys.open()
+		t.Fatalf("FLUSH_DISK_TIMEOUT without the stored message's result: %v", resp.Fields())
+	}
+	got := make(chan *protocol.Command, 1)
+	go func() { got <- send("waits") }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case r := <-got:
+		fsys.open()
+		t.Fatalf("answered (%d) while its fdatasync is held", r.Code)
+	default:
+	}
+	// deferred, not a handler goroutine waiting: the send is counted in
+	// progress, and no worker holds it
+	if n := b.deferred.Load(); n != 1 || b.stats.Send.InProgress.Load() != 1 {
+		fsys.open()
+		t.Fatalf("%d deferred sends, %d in progress; want 1 and 1", n, b.stats.Send.InProgress.Load())
+	}
+	fsys.open()
+	if r := <-got; r.Code != protocol.ResponseSuccess {
+		t.Fatalf("send after the sync completed: %d %s", r.Code, r.Remark)
+	}
+	for _, conn := range b.server.Conns() {
+		if n := conn.Deferred(); n != 0 {
+			t.Fatalf("%d deferred answers left on a connection", n)
+		}
+	}
+	if b.deferred.Load() != 0 || b.stats.Send.InProgress.Load() != 0 {
+		t.Fatalf("after the answers: %d deferred, %d in progress", b.deferred.Load(), b.stats.Send.InProgress.Load())
+	}
+}
