@@ -150,6 +150,10 @@ func (s *Store) admit(req *putRequest, producerWaits bool) (PutResult, bool) {
 // must not block.
 type PutDone interface{ PutDone(PutResult) }
 
+// WaitsForSlave reports whether puts whose producer waits also wait for a
+// slave (SYNC_MASTER), which PutMessageAsync does blocking.
+func (s *Store) WaitsForSlave() bool { return s.replica != nil }
+
 // DefersPut reports whether PutMessageAsync with this wait would answer
 // later (unless it refuses the put): the policy makes puts wait for their
 // fdatasync and no slave wait applies.

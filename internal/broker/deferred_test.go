@@ -143,3 +143,74 @@ func TestDeferredSendAnsweredWhenDurable(t *testing.T) {
 		t.Fatalf("after the answers: %d deferred, %d in progress", b.deferred.Load(), b.stats.Send.InProgress.Load())
 	}
 }
+
+// sendInline takes on the read loop only sends answered without waiting.
+func TestSendInlineChoice(t *testing.T) {
+	b, c := startBroker(t, nil)
+	send := func(topic, props string) {
+		req := protocol.NewRequest(protocol.SendMessageV2, nil)
+		req.ExtFields = goSendHeaderFor(topic, props).EncodeV2()
+		req.Body = []byte("x")
+		if resp := call(t, c, req); resp.Code != protocol.ResponseSuccess {
+			t.Fatalf("send: %d %s", resp.Code, resp.Remark)
+		}
+	}
+	send("Known", "") // creates the topic (not inline)
+	conn := b.server.Conns()[0]
+	decoded := func(code int16, h *protocol.SendMessageRequestHeader, ext map[string]string, oneway bool) *protocol.Command {
+		t.Helper()
+		req := protocol.NewRequest(code, nil)
+		req.ExtFields = ext
+		if ext == nil {
+			req.ExtFields = h.EncodeV2()
+		}
+		if oneway {
+			req.Flag |= protocol.FlagOneway
+		}
+		req.Body = []byte("x")
+		frame, err := req.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := protocol.DecodeRequestFrame(frame[4:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	hdr := func(topic, props string) *protocol.SendMessageRequestHeader { return goSendHeaderFor(topic, props) }
+	batch := hdr("Known", "")
+	batch.Batch = true
+	signed := hdr("Known", "").EncodeV2()
+	signed["AccessKey"], signed["Signature"] = "ak", "sig"
+	for _, tc := range []struct {
+		name string
+		req  *protocol.Command
+		want bool
+	}{
+		{"single send to a known topic", decoded(protocol.SendMessageV2, hdr("Known", ""), nil, false), true},
+		{"WAIT=false", decoded(protocol.SendMessageV2, hdr("Known", "WAIT\x01false"), nil, false), true},
+		{"unknown topic (created by the send)", decoded(protocol.SendMessageV2, hdr("Unknown", ""), nil, false), false},
+		{"retry topic", decoded(protocol.SendMessageV2, hdr("%RETRY%g", ""), nil, false), false},
+		{"transactional", decoded(protocol.SendMessageV2, hdr("Known", "TRAN_MSG\x01true"), nil, false), false},
+		{"batch", decoded(protocol.SendBatchMessage, batch, nil, false), false},
+		{"oneway", decoded(protocol.SendMessageV2, hdr("Known", ""), nil, true), false},
+		{"signed (not typed)", decoded(protocol.SendMessageV2, nil, signed, false), false},
+	} {
+		if got := b.sendInline(conn, tc.req); got != tc.want {
+			t.Errorf("%s: inline %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// no room to defer: to a handler goroutine (SYNC_FLUSH)
+	for range maxDeferredSends / 2 {
+		if !conn.Defer(maxDeferredSends) {
+			t.Fatal("Defer refused")
+		}
+	}
+	if b.sendInline(conn, decoded(protocol.SendMessageV2, hdr("Known", ""), nil, false)) {
+		t.Error("inline with the connection's deferrals half used")
+	}
+	for range maxDeferredSends / 2 {
+		conn.EndDefer()
+	}
+}

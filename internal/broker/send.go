@@ -50,11 +50,44 @@ const (
 // registerSend registers the send family as recycled handlers (remoting's
 // HandleRecycled): handleSend keeps neither its request nor its response
 // once it returns, so their Commands and maps are reused (issue 14).
+//
+// A single send that will not wait on its handler (sendInline) runs on its
+// connection's read loop (remoting's HandleInline): it answers at once
+// (ASYNC_FLUSH, refusals) or defers its answer to the flush loop (putOne),
+// so no goroutine switch is paid per message.
 func (b *Broker) registerSend() {
 	send := counted(&b.stats.Send, b.handleSend) // admin_load.go
-	b.server.HandleRecycled(protocol.SendMessage, send)
-	b.server.HandleRecycled(protocol.SendMessageV2, send)
-	b.server.HandleRecycled(protocol.SendBatchMessage, send)
+	b.server.HandleInline(protocol.SendMessage, send, b.sendInline)
+	b.server.HandleInline(protocol.SendMessageV2, send, b.sendInline)
+	b.server.HandleInline(protocol.SendBatchMessage, send, b.sendInline)
+}
+
+// sendInline reports whether handleSend answers req without waiting, so
+// that it may run on the read loop: a typed single send (a send with
+// AccessKey, or one the decoder could not type, goes to a handler
+// goroutine), not oneway, to a topic that exists and is neither a retry
+// topic nor a transaction's (creating a topic, a group or the DLQ writes
+// and syncs a journal), on a store without a slave wait, and either not
+// deferred (ASYNC_FLUSH, WAIT=false) or with ample room to defer
+// (putOne). The room is checked at half of both bounds: only sends on
+// handler goroutines or other connections can take it meanwhile, and a
+// send that still finds none waits on the read loop (as a handler would,
+// at most syncFlushTimeout). An append also waits on the read loop when
+// the next segment is not prepared yet (commitlog's roll; every writer
+// waits then).
+func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
+	h, typed := req.SendHeader()
+	if !typed || h.Batch || req.IsOneway() || b.store.WaitsForSlave() ||
+		strings.HasPrefix(h.Topic, RetryGroupPrefix) || transactional(h.Properties, h.SysFlag) {
+		return false
+	}
+	if _, ok := b.topics.Get(h.Topic); !ok {
+		return false
+	}
+	if !b.store.DefersPut(producerWaits(h.Properties)) {
+		return true
+	}
+	return conn.Deferred() < maxDeferredSends/2 && b.deferred.Load() < maxDeferredSendsTotal/2
 }
 
 // respond builds a response with code and remark (shared by this

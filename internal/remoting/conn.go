@@ -249,9 +249,11 @@ func (c *Conn) readFailed(err error) {
 	c.closeWith(err)
 }
 
-// dispatch starts a handler goroutine for req, waiting for a free slot
-// and then for room in the connection's byte budget (checked with the
-// slot held, so no handler finishing meanwhile is missed). It reports
+// dispatch runs req's handler, on a handler goroutine or, for a request a
+// Mux.HandleInline predicate accepts, on the read loop itself, after
+// waiting for a free slot and then for room in the connection's byte
+// budget (checked with the slot held, so no handler finishing meanwhile
+// is missed). It reports
 // false when the connection closed meanwhile. held is what req holds in
 // the inbound budget, released once its handler returns.
 func (c *Conn) dispatch(req *protocol.Command, held int64, body *bodyBuf) bool {
@@ -281,13 +283,29 @@ func (c *Conn) dispatch(req *protocol.Command, held int64, body *bodyBuf) bool {
 		return true
 	}
 	c.reserved.Add(r)
-	h, recycle := c.cfg.mux.dispatch(req.Code)
-	if w := c.cfg.workers; w != nil {
-		w.run(task{c: c, h: h, recycle: recycle, req: req, r: r, held: held, body: body})
-	} else {
-		go c.runHandler(h, recycle, req, r, held, body)
+	e := c.cfg.mux.dispatch(req.Code)
+	switch w := c.cfg.workers; {
+	case e.inline != nil && c.inline(e.inline, req):
+		c.runHandler(e.h, e.recycle, req, r, held, body) // Mux.HandleInline
+	case w != nil:
+		w.run(task{c: c, h: e.h, recycle: e.recycle, req: req, r: r, held: held, body: body})
+	default:
+		go c.runHandler(e.h, e.recycle, req, r, held, body)
 	}
 	return true
+}
+
+// inline asks a Mux.HandleInline predicate whether req runs on the read
+// loop; a panic in it means no (the request then runs on a handler
+// goroutine, where callHandler answers a panic of the handler).
+func (c *Conn) inline(pred func(*Conn, *protocol.Command) bool, req *protocol.Command) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger().Error("remoting: inline predicate panic", "code", req.Code, "panic", fmt.Sprint(r))
+			ok = false
+		}
+	}()
+	return pred(c, req)
 }
 
 // rejectDraining answers requests that arrive while the server shuts down.

@@ -27,10 +27,13 @@
 //
 // Every handler runs on a goroutine of its own while it runs (a worker
 // takes the next request only once its handler returned), so a slow
-// handler never blocks the
-// read loop or other requests of the same connection; responses may leave
-// out of order (opaque matches them). A handler may return nil and answer
-// later with Conn.Reply (long polling). A panicking handler produces a
+// handler never blocks the read loop or other requests of the same
+// connection; responses may leave out of order (opaque matches them). The
+// exception is a request a Mux.HandleInline predicate accepts: its handler
+// runs on the read loop (no goroutine switch), so the predicate accepts
+// only requests answered without waiting. A handler may return nil and
+// answer later with Conn.Reply (long polling), or with ReplyDeferred after
+// Conn.Defer (bounded, and waited for by Shutdown). A panicking handler produces a
 // SYSTEM_ERROR response and a log line. Oneway requests (flag bit 1) get
 // no reply.
 //

@@ -31,6 +31,7 @@ type Mux struct {
 type muxEntry struct {
 	h       Handler
 	recycle bool
+	inline  func(*Conn, *protocol.Command) bool // HandleInline
 }
 
 // NewMux returns a Mux whose default handler answers
@@ -60,6 +61,17 @@ func (m *Mux) Handle(code int16, h Handler) { m.store(code, muxEntry{h: h}) }
 // are worth it (issue 14).
 func (m *Mux) HandleRecycled(code int16, h Handler) { m.store(code, muxEntry{h: h, recycle: true}) }
 
+// HandleInline registers h like HandleRecycled, and runs it on the
+// connection's read loop instead of a handler goroutine for every request
+// inline accepts (issue 14: a goroutine switch per request). inline, called
+// on the read loop, must accept only requests h answers without waiting
+// for anything but locks: while h runs the connection is not read. It
+// suits a handler that answers at once or defers its reply
+// (Conn.Defer); the rest run on a handler goroutine as usual.
+func (m *Mux) HandleInline(code int16, h Handler, inline func(*Conn, *protocol.Command) bool) {
+	m.store(code, muxEntry{h: h, recycle: true, inline: inline})
+}
+
 func (m *Mux) store(code int16, e muxEntry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -83,17 +95,16 @@ func (m *Mux) recycles(code int16) bool {
 func (m *Mux) HandleDefault(h Handler) { m.def.Store(&h) }
 
 func (m *Mux) lookup(code int16) Handler {
-	h, _ := m.dispatch(code)
-	return h
+	return m.dispatch(code).h
 }
 
-// dispatch returns what serves code, guarded, and whether that handler was
-// registered with HandleRecycled.
-func (m *Mux) dispatch(code int16) (Handler, bool) {
+// dispatch returns what serves code: its entry with the handler guarded.
+func (m *Mux) dispatch(code int16) muxEntry {
 	if e, ok := (*m.table.Load())[code]; ok {
-		return m.guarded(e.h), e.recycle
+		e.h = m.guarded(e.h)
+		return e
 	}
-	return m.guarded(*m.def.Load()), false
+	return muxEntry{h: m.guarded(*m.def.Load())}
 }
 
 // NotSupported answers REQUEST_CODE_NOT_SUPPORTED (3) with the Java remark
@@ -111,3 +122,9 @@ func (s *Server) Handler(code int16) Handler { return s.mux.lookup(code) }
 // HandleRecycled registers h for code on the server's mux (see
 // Mux.HandleRecycled).
 func (s *Server) HandleRecycled(code int16, h Handler) { s.mux.HandleRecycled(code, h) }
+
+// HandleInline registers h for code on the server's mux (see
+// Mux.HandleInline).
+func (s *Server) HandleInline(code int16, h Handler, inline func(*Conn, *protocol.Command) bool) {
+	s.mux.HandleInline(code, h, inline)
+}
