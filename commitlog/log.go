@@ -8,7 +8,9 @@
 //     records straight into the tail segment's in-memory mirror, advance
 //     the tail and, when their append waits for durability (the
 //     flush.Wait they pass; WaitDurable under SYNC_FLUSH), queue a waiter.
-//     Then they wake the flush loop and wait outside the lock.
+//     Then they wake the flush loop and wait outside the lock, or, with
+//     AppendAsync, return at once: their flush.Completer is told the
+//     outcome on the flush loop (or by the waiter's expiry timer).
 //   - The flush loop (one goroutine) owns the files' write side and the
 //     fdatasync: it takes the waiters and the tail under mu, writes every
 //     byte appended since its last write with one vectored write (aligned
