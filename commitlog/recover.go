@@ -285,7 +285,8 @@ func (l *Log) classify(bases []int64, end int64, reason string) error {
 	}
 	l.log.Warn("commitlog: torn tail truncated", "file", l.segmentPath(segBase),
 		"offset", end, "bytes", lastNonZero+1-end, "reason", reason, "writer", w.Mode.String())
-	return l.wipe(bases, end, lastNonZero+1)
+	// a valid frame's CRC may end in zeros: the copy reaches its end
+	return l.wipe(bases, end, max(lastNonZero+1, validEnd))
 }
 
 func segmentBase(bases []int64, off int64) int64 {

@@ -82,7 +82,7 @@ type cutPlan struct {
 	cut     Cut
 	bases   []int64
 	base    int64 // segment holding the cut
-	dataEnd int64 // just past its last non-zero byte, relative to base
+	dataEnd int64 // past its last non-zero byte and its intact frames from the cut, relative to base
 }
 
 // planCut validates a cut at off: off must be reached by walking intact
@@ -122,5 +122,20 @@ func planCut(fsys vfs.FS, cfg Config, off int64) (*Log, cutPlan, error) {
 	if p != off-base {
 		return nil, cutPlan{}, fmt.Errorf("commitlog: cannot truncate at %d: it is inside the record at log offset %d", off, base+prev)
 	}
-	return l, cutPlan{cut: cut, bases: bases, base: base, dataEnd: lastNonZeroByte(data, off-base) + 1}, nil
+	end := max(intactEnd(data, base, p), lastNonZeroByte(data, p)+1)
+	return l, cutPlan{cut: cut, bases: bases, base: base, dataEnd: end}, nil
+}
+
+// intactEnd is where the chain of intact frames starting at pos ends
+// (pos when none starts there). The bytes cut must reach it: a frame's
+// last bytes, its CRC, may be zeros, which the last non-zero byte misses
+// (1 record in 256 ends in a zero byte).
+func intactEnd(data []byte, base, pos int64) int64 {
+	for {
+		size, _, why := checkFrame(data, base, pos)
+		if why != "" || size < 0 {
+			return pos
+		}
+		pos += size + trailerSize
+	}
 }
