@@ -149,24 +149,8 @@ func (f failFile) WriteAt(p []byte, off int64) (int, error) {
 // not durable, reports where to put entries again, and the queue is
 // readable after MarkRepaired.
 func TestWriteErrorTakesQueueOutOfService(t *testing.T) {
-	fsys := &failFS{FS: vfs.Default()}
-	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := mustQueue(t, s, "T", 0)
+	s, q := brokenQueue(t, 6)
 	other := mustQueue(t, s, "U", 0)
-	putRange(t, q, 0, 6)
-	if err := s.Flush(0); err != nil {
-		t.Fatal(err)
-	}
-	checkTroubled(t, s, 0)
-	putRange(t, q, 6, 7)
-	fsys.fail.Store(true)
-	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Flush with a failing write = %v, want ErrUnavailable", err)
-	}
-	fsys.fail.Store(false)
 	if err := q.Put(7, ent(7)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Put after a failed write = %v", err)
 	}
@@ -259,19 +243,8 @@ func checkTroubled(t *testing.T, s *Store, want int64) {
 // count of troubled queues, or the per-second walks would come back for
 // good; a fault on the deleted queue afterwards counts nothing.
 func TestDeleteTopicOfBrokenQueue(t *testing.T) {
-	fsys := &failFS{FS: vfs.Default()}
-	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, q := brokenQueue(t, 3)
 	defer s.Close()
-	q := mustQueue(t, s, "T", 0)
-	putRange(t, q, 0, 3)
-	fsys.fail.Store(true)
-	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Flush with a failing write = %v", err)
-	}
-	fsys.fail.Store(false)
 	checkTroubled(t, s, 1)
 	if err := s.DeleteTopic("T"); err != nil {
 		t.Fatal(err)
@@ -283,4 +256,28 @@ func TestDeleteTopicOfBrokenQueue(t *testing.T) {
 	if s.Broken() != nil || s.LostFloor() != -1 {
 		t.Fatalf("after delete: Broken %v, LostFloor %d", s.Broken(), s.LostFloor())
 	}
+}
+
+// brokenQueue opens a store whose queue T/0 has durable entries [0, n)
+// and went out of service writing entry n (a failed write).
+func brokenQueue(t *testing.T, n int64) (*Store, *Queue) {
+	t.Helper()
+	fsys := &failFS{FS: vfs.Default()}
+	s, err := Open(fsys, t.TempDir(), Config{EntriesPerFile: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := mustQueue(t, s, "T", 0)
+	putRange(t, q, 0, n)
+	if err := s.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	checkTroubled(t, s, 0)
+	putRange(t, q, n, n+1)
+	fsys.fail.Store(true)
+	if err := s.Flush(0); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Flush with a failing write = %v, want ErrUnavailable", err)
+	}
+	fsys.fail.Store(false)
+	return s, q
 }

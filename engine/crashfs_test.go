@@ -509,81 +509,11 @@ func TestCrashfsStickySyncError(t *testing.T) {
 	}
 }
 
-// gatedFS is crashfs whose commit-log fdatasyncs can be held back, to
-// make a SYNC_FLUSH put outlive its syncFlushTimeout (crashfs itself has
-// no delays).
-type gatedFS struct {
-	*crashfs.FS
-	mu    sync.Mutex
-	gate  chan struct{} // nil: open
-	delay time.Duration // added to every commit-log sync (lets rounds fill up)
-}
-
-type gatedFile struct {
-	vfs.File
-	fs *gatedFS
-}
-
-func (g *gatedFS) hold() {
-	g.mu.Lock()
-	g.gate = make(chan struct{})
-	g.mu.Unlock()
-}
-
-func (g *gatedFS) release() {
-	g.mu.Lock()
-	close(g.gate)
-	g.gate = nil
-	g.mu.Unlock()
-}
-
-func (g *gatedFS) wait(name string) {
-	if !strings.Contains(name, "/commitlog/") {
-		return
-	}
-	g.mu.Lock()
-	ch := g.gate
-	g.mu.Unlock()
-	if ch != nil {
-		<-ch
-	}
-	if g.delay > 0 {
-		time.Sleep(g.delay)
-	}
-}
-
-func (g *gatedFS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
-	f, err := g.FS.Open(name, flags)
-	if err != nil {
-		return nil, err
-	}
-	return &gatedFile{File: f, fs: g}, nil
-}
-
-func unwrapGated(f vfs.File) vfs.File {
-	if gf, ok := f.(*gatedFile); ok {
-		return gf.File
-	}
-	return f
-}
-
-func (g *gatedFS) Preallocate(f vfs.File, size int64) error {
-	return g.FS.Preallocate(unwrapGated(f), size)
-}
-func (g *gatedFS) Map(f vfs.File, size int64, w bool) (vfs.Mapping, error) {
-	return g.FS.Map(unwrapGated(f), size, w)
-}
-func (g *gatedFS) DirectIO(f vfs.File) bool { return g.FS.DirectIO(unwrapGated(f)) }
-
-func (f *gatedFile) Sync() error {
-	f.fs.wait(f.Name())
-	return f.File.Sync()
-}
-
-func (f *gatedFile) WritevSync(bufs [][]byte, off int64) error {
-	f.fs.wait(f.Name())
-	return f.File.WritevSync(bufs, off)
-}
+// commitLogSyncs is the path part of the commit log's files: crashfs's
+// sync gate (GateSyncs) holds back or slows their fdatasyncs, to make a
+// SYNC_FLUSH put outlive its syncFlushTimeout (crashfs itself has no
+// delays).
+const commitLogSyncs = "/commitlog/"
 
 // TestCrashfsFlushDiskTimeout: a SYNC_FLUSH put whose fdatasync takes
 // longer than syncFlushTimeout gets FLUSH_DISK_TIMEOUT (stored, never
@@ -591,7 +521,8 @@ func (f *gatedFile) WritevSync(bufs [][]byte, off int64) error {
 // survives a crash, and puts get PUT_OK again.
 func TestCrashfsFlushDiskTimeout(t *testing.T) {
 	base := crashfs.New()
-	fsys := &gatedFS{FS: base}
+	base.GateSyncs(commitLogSyncs, 0)
+	fsys := base
 	cfg := cfsConfig(fsys, SyncFlush, nil)
 	cfg.SyncFlushTimeout = time.Millisecond
 	s, err := Open(cfg)
@@ -609,17 +540,17 @@ func TestCrashfsFlushDiskTimeout(t *testing.T) {
 	}
 	waitFor(t, func() bool { return s.DurableOffset() == s.MaxPhysOffset() })
 
-	fsys.hold()
+	fsys.HoldSyncs()
 	slow := s.PutMessage(cfsMsg(100))
 	if slow.Status != FlushDiskTimeout || !slow.Status.Stored() {
-		fsys.release()
+		fsys.ReleaseSyncs()
 		t.Fatalf("put with a held fdatasync: %v %v, want FLUSH_DISK_TIMEOUT", slow.Status, slow.Err)
 	}
 	end := slow.Offset + int64(slow.Size) + 4
 	if s.DurableOffset() >= end {
 		t.Fatal("durable before the held sync completed")
 	}
-	fsys.release()
+	fsys.ReleaseSyncs()
 	waitFor(t, func() bool { return s.DurableOffset() >= end })
 	acks = append(acks, cfsAck{off: slow.Offset, end: end, seq: 100, qo: slow.QueueOffset})
 	b, err := s.ReadMessage(slow.Offset)

@@ -85,9 +85,9 @@ func powerLossRun(t *testing.T, rng *rand.Rand, st *powerLossStats) {
 	fsys := crashfs.New()
 	// commit-log syncs take a while, as on a disk, so that appends pile up
 	// into rounds of several records (crashfs alone is instant)
-	slow := &gatedFS{FS: fsys, delay: time.Duration(rng.IntN(400)) * time.Microsecond}
+	fsys.GateSyncs(commitLogSyncs, time.Duration(rng.IntN(400))*time.Microsecond)
 	maxWrite := int64(4096) << rng.IntN(3) // 4, 8 or 16 KiB: records span up to 8 pieces
-	s := cfsOpenWith(t, slow, writer, maxWrite, nil)
+	s := cfsOpenWith(t, fsys, writer, maxWrite, nil)
 	acks, after, durable := putUntilCrash(t, s, fsys, r)
 	var logs cfsLog
 	s = cfsOpenWith(t, after, reader, maxWrite, &logs) // fails the test if recovery refuses

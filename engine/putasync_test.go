@@ -82,7 +82,8 @@ func TestPutMessageAsyncMatchesPut(t *testing.T) {
 // A SYNC_FLUSH asynchronous put whose fdatasync outlasts syncFlushTimeout
 // is told FLUSH_DISK_TIMEOUT (stored), as the blocking put.
 func TestPutMessageAsyncFlushDiskTimeout(t *testing.T) {
-	fsys := &gatedFS{FS: crashfs.New()}
+	fsys := crashfs.New()
+	fsys.GateSyncs(commitLogSyncs, 0)
 	cfg := cfsConfig(fsys, SyncFlush, nil)
 	cfg.SyncFlushTimeout = 20 * time.Millisecond
 	s, err := Open(cfg)
@@ -94,21 +95,21 @@ func TestPutMessageAsyncFlushDiskTimeout(t *testing.T) {
 		t.Fatal(r.Status, r.Err)
 	}
 	waitFor(t, func() bool { return s.DurableOffset() == s.MaxPhysOffset() })
-	fsys.hold()
+	fsys.HoldSyncs()
 	done := make(putDoneCh, 1)
 	if _, now := s.PutMessageAsync(cfsMsg(1), true, done); now {
-		fsys.release()
+		fsys.ReleaseSyncs()
 		t.Fatal("SYNC_FLUSH put answered at once")
 	}
 	select {
 	case r := <-done:
-		fsys.release()
+		fsys.ReleaseSyncs()
 		t.Fatalf("told %v while its fdatasync is held", r.Status)
 	case <-time.After(5 * time.Millisecond): // well under the 20 ms timeout
 	}
 	res := <-done
 	later := true
-	fsys.release()
+	fsys.ReleaseSyncs()
 	if !later || res.Status != FlushDiskTimeout || !res.Status.Stored() {
 		t.Fatalf("held fdatasync: %v %v later=%v, want FLUSH_DISK_TIMEOUT later", res.Status, res.Err, later)
 	}

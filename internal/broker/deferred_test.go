@@ -1,85 +1,12 @@
 package broker
 
 import (
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqd/mqd/internal/protocol"
-	"github.com/mqd/mqd/internal/vfs"
 	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
-
-// syncGateFS holds the commit log's fdatasyncs while its gate is shut.
-type syncGateFS struct {
-	vfs.FS
-	mu   sync.Mutex
-	gate chan struct{} // nil: open
-}
-
-type syncGateFile struct {
-	vfs.File
-	fs *syncGateFS
-}
-
-func (g *syncGateFS) shut() {
-	g.mu.Lock()
-	g.gate = make(chan struct{})
-	g.mu.Unlock()
-}
-
-func (g *syncGateFS) open() {
-	g.mu.Lock()
-	close(g.gate)
-	g.gate = nil
-	g.mu.Unlock()
-}
-
-func (g *syncGateFS) wait(name string) {
-	if !strings.Contains(name, "/commitlog/") {
-		return
-	}
-	g.mu.Lock()
-	ch := g.gate
-	g.mu.Unlock()
-	if ch != nil {
-		<-ch
-	}
-}
-
-func (g *syncGateFS) Open(name string, flags vfs.OpenFlags) (vfs.File, error) {
-	f, err := g.FS.Open(name, flags)
-	if err != nil {
-		return nil, err
-	}
-	return &syncGateFile{File: f, fs: g}, nil
-}
-
-func unwrapGate(f vfs.File) vfs.File {
-	if gf, ok := f.(*syncGateFile); ok {
-		return gf.File
-	}
-	return f
-}
-
-func (g *syncGateFS) Preallocate(f vfs.File, size int64) error {
-	return g.FS.Preallocate(unwrapGate(f), size)
-}
-func (g *syncGateFS) Map(f vfs.File, size int64, w bool) (vfs.Mapping, error) {
-	return g.FS.Map(unwrapGate(f), size, w)
-}
-func (g *syncGateFS) DirectIO(f vfs.File) bool { return g.FS.DirectIO(unwrapGate(f)) }
-
-func (f *syncGateFile) Sync() error {
-	f.fs.wait(f.Name())
-	return f.File.Sync()
-}
-
-func (f *syncGateFile) WritevSync(bufs [][]byte, off int64) error {
-	f.fs.wait(f.Name())
-	return f.File.WritevSync(bufs, off)
-}
 
 // A SYNC_FLUSH send is answered only once its message is durable (its
 // answer is deferred to the commit log's flush loop, no goroutine waiting),
@@ -87,7 +14,8 @@ func (f *syncGateFile) WritevSync(bufs [][]byte, off int64) error {
 // as the Java broker answers; sends on the same connection meanwhile are
 // answered as their own syncs complete.
 func TestDeferredSendAnsweredWhenDurable(t *testing.T) {
-	fsys := &syncGateFS{FS: crashfs.New()}
+	fsys := crashfs.New()
+	fsys.GateSyncs("/commitlog/", 0)
 	b, c := startBroker(t, func(cfg *Config) {
 		cfg.Store.FS = fsys
 		cfg.Store.SyncFlushTimeout = 300 * time.Millisecond
@@ -103,16 +31,16 @@ func TestDeferredSendAnsweredWhenDurable(t *testing.T) {
 	if resp := send("first"); resp.Code != protocol.ResponseSuccess {
 		t.Fatalf("send: %d %s", resp.Code, resp.Remark)
 	}
-	fsys.shut()
+	fsys.HoldSyncs()
 	began := time.Now()
 	resp := send("held")
 	if resp.Code != protocol.ResponseFlushDiskTimeout || time.Since(began) < 300*time.Millisecond {
-		fsys.open()
+		fsys.ReleaseSyncs()
 		t.Fatalf("send with its fdatasync held: %d %q after %v, want FLUSH_DISK_TIMEOUT after 300 ms",
 			resp.Code, resp.Remark, time.Since(began))
 	}
 	if resp.Ext("queueOffset") != "1" || resp.Ext("msgId") == "" {
-		fsys.open()
+		fsys.ReleaseSyncs()
 		t.Fatalf("FLUSH_DISK_TIMEOUT without the stored message's result: %v", resp.Fields())
 	}
 	got := make(chan *protocol.Command, 1)
@@ -120,17 +48,17 @@ func TestDeferredSendAnsweredWhenDurable(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	select {
 	case r := <-got:
-		fsys.open()
+		fsys.ReleaseSyncs()
 		t.Fatalf("answered (%d) while its fdatasync is held", r.Code)
 	default:
 	}
 	// deferred, not a handler goroutine waiting: the send is counted in
 	// progress, and no worker holds it
 	if n := b.deferred.Load(); n != 1 || b.stats.Send.InProgress.Load() != 1 {
-		fsys.open()
+		fsys.ReleaseSyncs()
 		t.Fatalf("%d deferred sends, %d in progress; want 1 and 1", n, b.stats.Send.InProgress.Load())
 	}
-	fsys.open()
+	fsys.ReleaseSyncs()
 	if r := <-got; r.Code != protocol.ResponseSuccess {
 		t.Fatalf("send after the sync completed: %d %s", r.Code, r.Remark)
 	}
@@ -168,15 +96,7 @@ func TestSendInlineChoice(t *testing.T) {
 			req.Flag |= protocol.FlagOneway
 		}
 		req.Body = []byte("x")
-		frame, err := req.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd, err := protocol.DecodeRequestFrame(frame[4:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+		return readAsServer(t, req) // reply_test.go
 	}
 	hdr := func(topic, props string) *protocol.SendMessageRequestHeader { return goSendHeaderFor(topic, props) }
 	batch := hdr("Known", "")

@@ -272,14 +272,7 @@ func TestLearnedRequesterOutlivesRecycledProperties(t *testing.T) {
 		req := protocol.NewRequest(protocol.SendMessageV2, nil)
 		req.ExtFields = goSendHeaderFor("RequestTopic", props).EncodeV2()
 		req.Body = []byte("ping")
-		frame, err := req.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd, err := protocol.DecodeRequestFrame(frame[4:])
-		if err != nil {
-			t.Fatal(err)
-		}
+		cmd := readAsServer(t, req)
 		if _, typed := cmd.SendHeader(); !typed {
 			t.Fatal("send header not typed")
 		}
@@ -310,4 +303,19 @@ func TestLearnedRequesterOutlivesRecycledProperties(t *testing.T) {
 			t.Fatalf("learned client id %s changed to %q", id, got)
 		}
 	}
+}
+
+// readAsServer encodes req and decodes it as the broker's read loop does
+// (typed send headers).
+func readAsServer(t *testing.T, req *protocol.Command) *protocol.Command {
+	t.Helper()
+	frame, err := req.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := protocol.DecodeRequestFrame(frame[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }

@@ -130,47 +130,52 @@ func (s *jsonScanner) rawString() ([]byte, error) {
 // rawStringFresh is rawString that also reports whether the bytes are a
 // new slice (escapes decoded) rather than a sub-slice of the input.
 func (s *jsonScanner) rawStringFresh() ([]byte, bool, error) {
-	if s.peek() != '"' {
-		return nil, false, s.errAt("expected string")
+	start, j, err := s.plainPrefix()
+	switch {
+	case err != nil:
+		return nil, false, err
+	case s.b[j] == '"':
+		s.i = j + 1
+		return s.b[start:j], false, nil
 	}
-	start := s.i + 1
-	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		switch {
-		case c == '"':
-			s.i = j + 1
-			return s.b[start:j], false, nil
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			s.i = start
-			b, err := s.slowString()
-			return b, err == nil, err
-		}
-	}
-	s.i = len(s.b)
-	return nil, false, errJSONEnd
+	s.i = start
+	b, err := s.slowString()
+	return b, err == nil, err
 }
 
 // appendString reads a string literal and appends its unescaped bytes to
 // dst, allocating only when dst has no room.
 func (s *jsonScanner) appendString(dst []byte) ([]byte, error) {
-	if s.peek() != '"' {
-		return dst, s.errAt("expected string")
+	start, j, err := s.plainPrefix()
+	if err != nil {
+		return dst, err
 	}
-	start := s.i + 1
-	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		switch {
-		case c == '"':
-			s.i = j + 1
-			return append(dst, s.b[start:j]...), nil
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			dst = append(dst, s.b[start:j]...)
-			s.i = j
-			return s.slowStringInto(dst)
+	dst = append(dst, s.b[start:j]...)
+	if s.b[j] == '"' {
+		s.i = j + 1
+		return dst, nil
+	}
+	s.i = j
+	return s.slowStringInto(dst)
+}
+
+// plainPrefix checks that a string literal starts at s.i and finds where
+// its plain prefix ends: s.b[j] is the closing quote, or the first byte
+// that needs decoding (an escape, a control byte, non-ASCII). The literal's
+// text starts at start. At the end of the input it sets s.i there and
+// returns errJSONEnd.
+func (s *jsonScanner) plainPrefix() (start, j int, err error) {
+	if s.peek() != '"' {
+		return 0, 0, s.errAt("expected string")
+	}
+	start = s.i + 1
+	for j = start; j < len(s.b); j++ {
+		if c := s.b[j]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return start, j, nil
 		}
 	}
 	s.i = len(s.b)
-	return dst, errJSONEnd
+	return 0, 0, errJSONEnd
 }
 
 // str reads a string literal as a Go string: repeated short values are

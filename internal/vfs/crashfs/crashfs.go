@@ -57,6 +57,7 @@ type FS struct {
 	trigger  *trigger // an armed CrashAt
 	capacity int64    // bytes of file content allowed; < 0: unlimited
 	used     int64    // bytes of content of live inodes
+	gate     syncGate // gate.go
 }
 
 // inode is a file's content, reachable from names and open handles.

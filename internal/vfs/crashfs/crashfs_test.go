@@ -374,3 +374,28 @@ func TestModTime(t *testing.T) {
 		t.Fatalf("ModTime after crash %v, want %v", got, written)
 	}
 }
+
+// Gated syncs wait while held (other files' syncs do not), and take the
+// gate's delay each.
+func TestSyncGate(t *testing.T) {
+	f := newFS(t)
+	a, b := open(t, f, "/d/gated"), open(t, f, "/d/free")
+	f.GateSyncs("gated", 0)
+	f.HoldSyncs()
+	done := make(chan error, 1)
+	go func() { done <- a.Sync() }()
+	ok(t, b.Sync()) // not gated: goes on
+	select {
+	case err := <-done:
+		t.Fatalf("held sync returned %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	f.ReleaseSyncs()
+	ok(t, <-done)
+	f.GateSyncs("gated", 30*time.Millisecond)
+	began := time.Now()
+	ok(t, a.WritevSync([][]byte{[]byte("x")}, 0))
+	if took := time.Since(began); took < 30*time.Millisecond {
+		t.Fatalf("gated WritevSync took %v, want the 30 ms delay", took)
+	}
+}

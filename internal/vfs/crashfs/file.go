@@ -92,6 +92,7 @@ func (f *File) Writev(bufs [][]byte, off int64) error {
 // WritevSync writes bufs at off, then syncs. The write and the sync are
 // separate fault points (OpWrite, OpSync).
 func (f *File) WritevSync(bufs [][]byte, off int64) error {
+	f.fs.waitGate(f.name) // gate.go
 	if err := f.begin(OpWrite, "pwritev"); err != nil {
 		return err
 	}
@@ -154,6 +155,7 @@ func (f *File) writeLocked(p []byte, off int64, op string) (int, error) {
 // crash but never become durable, not even by a later successful Sync, and
 // a crash keeps none of them.
 func (f *File) Sync() error {
+	f.fs.waitGate(f.name) // gate.go
 	if err := f.begin(OpSync, "fdatasync"); err != nil {
 		if !errors.Is(err, fs.ErrClosed) {
 			f.fs.dropPending(f)
