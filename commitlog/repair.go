@@ -122,20 +122,10 @@ func planCut(fsys vfs.FS, cfg Config, off int64) (*Log, cutPlan, error) {
 	if p != off-base {
 		return nil, cutPlan{}, fmt.Errorf("commitlog: cannot truncate at %d: it is inside the record at log offset %d", off, base+prev)
 	}
-	end := max(intactEnd(data, base, p), lastNonZeroByte(data, p)+1)
+	// The copy reaches the end of the intact frames after the cut: a
+	// frame's CRC may end in zero bytes, which the last non-zero byte
+	// misses (1 record in 256).
+	intact, _, _ := scanSegment(data, base, p, 0)
+	end := max(intact, lastNonZeroByte(data, p)+1)
 	return l, cutPlan{cut: cut, bases: bases, base: base, dataEnd: end}, nil
-}
-
-// intactEnd is where the chain of intact frames starting at pos ends
-// (pos when none starts there). The bytes cut must reach it: a frame's
-// last bytes, its CRC, may be zeros, which the last non-zero byte misses
-// (1 record in 256 ends in a zero byte).
-func intactEnd(data []byte, base, pos int64) int64 {
-	for {
-		size, _, why := checkFrame(data, base, pos)
-		if why != "" || size < 0 {
-			return pos
-		}
-		pos += size + trailerSize
-	}
 }
