@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/binary"
 	"strconv"
+	"unsafe"
 )
 
 // Typed send responses (issue 14: CPU and allocations per message). Every
@@ -78,17 +79,9 @@ func appendSendResultBinary(dst []byte, r *SendResult) []byte {
 	return appendBinaryEntry(dst, "queueOffset", strconv.AppendInt(num[:0], r.QueueOffset, 10))
 }
 
-// appendJSONBytes is appendJSONString for bytes: copied as they are when
-// no byte needs escaping (a message id's hex always), else escaped.
+// appendJSONBytes is appendJSONString for bytes, without copying them.
 func appendJSONBytes(dst, v []byte) []byte {
-	for _, c := range v {
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			return appendJSONString(dst, string(v))
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, v...)
-	return append(dst, '"')
+	return appendJSONString(dst, unsafe.String(unsafe.SliceData(v), len(v)))
 }
 
 func appendBinaryEntry(dst []byte, key string, value []byte) []byte {
