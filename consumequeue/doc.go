@@ -23,9 +23,8 @@
 //
 // # Locks
 //
-// Store.mu guards the queue map; it may be held while a queue's mu is
-// taken (Store.add), never the other way round. Each Queue has two locks,
-// taken in this order: wmu serializes the write side's file I/O (write-out, sync,
+// Store.mu guards the queue map. Each Queue has two locks, taken in this
+// order: wmu serializes the write side's file I/O (write-out, sync,
 // truncation, file removal); mu (a RWMutex) guards the in-memory state
 // (files, pending buffer, offsets) and is never held across I/O except
 // while loading. A reader pins a file with a reference count before

@@ -118,12 +118,7 @@ func (s *Store) subdirs(dir string) ([]string, error) {
 }
 
 func (s *Store) add(q *Queue) {
-	q.mu.Lock()
-	q.troubled = &s.troubled
-	if q.err != nil || q.repairing {
-		q.countTrouble(1)
-	}
-	q.mu.Unlock()
+	q.troubled = &s.troubled // q is new and not shared yet: nothing troubles it
 	m := s.queues[q.topic]
 	if m == nil {
 		m = map[int]*Queue{}
