@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
 
@@ -32,31 +31,22 @@ func (c told) await(t *testing.T) error {
 }
 
 // AppendAsync under SYNC_FLUSH tells its Completer once the record is
-// durable, never before; without a durable wait it answers at once and
-// never tells.
+// durable, never before.
 func TestAppendAsyncToldWhenDurable(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			l := openLog(t, b.fs(t), t.TempDir(), policies[0].p, Hint{})
 			defer l.Close()
 			c := make(told, 2)
-			res, later, err := l.AppendAsync(one("a"), flush.WaitDurable, c)
-			if err != nil || !later {
-				t.Fatalf("AppendAsync: later=%v, %v", later, err)
+			res, err := l.AppendAsync(one("a"), c)
+			if err != nil {
+				t.Fatalf("AppendAsync: %v", err)
 			}
 			if err := c.await(t); err != nil {
 				t.Fatal(err)
 			}
 			if l.Durable() < res.End {
 				t.Fatalf("told durable at %d, record ends at %d", l.Durable(), res.End)
-			}
-			if _, later, err := l.AppendAsync(one("b"), flush.NoWait, c); err != nil || later {
-				t.Fatalf("NoWait: later=%v, %v", later, err)
-			}
-			select {
-			case err := <-c:
-				t.Fatalf("NoWait append told %v", err)
-			case <-time.After(20 * time.Millisecond):
 			}
 		})
 	}
@@ -70,7 +60,7 @@ func TestAppendAsyncToldFailureAndClose(t *testing.T) {
 	l, err := Open(fsys, crashConfig(policies[0].p, Hint{}))
 	must(t, err)
 	ok := make(told, 2)
-	if _, _, err := l.AppendAsync(taggedBatch(0, 0), flush.WaitDurable, ok); err != nil {
+	if _, err := l.AppendAsync(taggedBatch(0, 0), ok); err != nil {
 		t.Fatal(err)
 	}
 	if err := ok.await(t); err != nil {
@@ -78,13 +68,13 @@ func TestAppendAsyncToldFailureAndClose(t *testing.T) {
 	}
 	fsys.Inject(crashfs.Fault{Op: crashfs.OpSync, PathContains: segmentFault, Err: syscall.EIO})
 	bad := make(told, 2)
-	if _, later, err := l.AppendAsync(taggedBatch(0, 1), flush.WaitDurable, bad); err != nil || !later {
-		t.Fatalf("AppendAsync before the failed sync: later=%v, %v", later, err)
+	if _, err := l.AppendAsync(taggedBatch(0, 1), bad); err != nil {
+		t.Fatalf("AppendAsync before the failed sync: %v", err)
 	}
 	if err := bad.await(t); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("told %v, want the failed sync's error", err)
 	}
-	if _, _, err := l.AppendAsync(taggedBatch(0, 2), flush.WaitDurable, bad); err == nil {
+	if _, err := l.AppendAsync(taggedBatch(0, 2), bad); err == nil {
 		t.Fatal("append after the sticky error accepted")
 	}
 	_ = closeWithin(t, l, 10*time.Second)
@@ -92,8 +82,8 @@ func TestAppendAsyncToldFailureAndClose(t *testing.T) {
 	l2, err := Open(crashfs.New(), crashConfig(policies[1].p, Hint{})) // ASYNC: only Close syncs soon
 	must(t, err)
 	closing := make(told, 2)
-	if _, later, err := l2.AppendAsync(taggedBatch(0, 0), flush.WaitDurable, closing); err != nil || !later {
-		t.Fatalf("AppendAsync: later=%v, %v", later, err)
+	if _, err := l2.AppendAsync(taggedBatch(0, 0), closing); err != nil {
+		t.Fatalf("AppendAsync: %v", err)
 	}
 	must(t, closeWithin(t, l2, 10*time.Second))
 	if err := closing.await(t); err != nil {

@@ -299,15 +299,14 @@ func (l *Log) Append(b Batch, w flush.Wait) (Result, error) {
 	return res, waiter.Wait(l.cfg.Policy.WaitTimeout())
 }
 
-// AppendAsync is Append that does not block for durability: when w is
-// WaitDurable and the append succeeded, it returns later == true and c is
-// told the outcome once (flush.Completer: nil, the log's error, or
-// flush.ErrTimeout after the policy's WaitTimeout), on the flush loop. In
-// every other case c is never called. The batch is encoded before
-// AppendAsync returns.
-func (l *Log) AppendAsync(b Batch, w flush.Wait, c flush.Completer) (res Result, later bool, err error) {
-	res, _, err = l.appendBatch(b, w, c)
-	return res, err == nil && w == flush.WaitDurable, err
+// AppendAsync is Append with flush.WaitDurable that does not block: when
+// the append succeeded, c is told the outcome once (flush.Completer: nil,
+// the log's error, or flush.ErrTimeout after the policy's WaitTimeout), on
+// the flush loop; when it failed, c is never called. The batch is encoded
+// before AppendAsync returns.
+func (l *Log) AppendAsync(b Batch, c flush.Completer) (Result, error) {
+	res, _, err := l.appendBatch(b, flush.WaitDurable, c)
+	return res, err
 }
 
 // appendBatch appends b and queues its waiter when w asks for durability:

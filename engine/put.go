@@ -107,12 +107,9 @@ func (s *Store) put(batch []*message.Message, m *message.Message, w flush.Wait, 
 		return out
 	}
 	res, err := s.cl.Append(req, w)
-	if err != nil && !errors.Is(err, flush.ErrTimeout) {
-		return PutResult{Status: appendStatus(err), Err: err}
-	}
-	out := req.result(res.StoreTimestamp)
-	if err != nil {
-		out.Status, out.Err = FlushDiskTimeout, err
+	out := req.outcome(res.StoreTimestamp, err)
+	if !out.Status.Stored() {
+		return out
 	}
 	s.waitReplica(&out, res.End, producerWaits) // replica.go
 	if batch != nil {
@@ -154,9 +151,9 @@ type PutDone interface{ PutDone(PutResult) }
 // slave (SYNC_MASTER), which PutMessageAsync does blocking.
 func (s *Store) WaitsForSlave() bool { return s.replica != nil }
 
-// DefersPut reports whether PutMessageAsync with this wait would answer
-// later (unless it refuses the put): the policy makes puts wait for their
-// fdatasync and no slave wait applies.
+// DefersPut reports whether PutMessageAsync with this wait answers later
+// (unless it refuses the put): the policy makes puts wait for their
+// fdatasync and no slave wait applies. Otherwise it is PutMessageWait.
 func (s *Store) DefersPut(wait bool) bool {
 	return wait && s.waitFor(wait) == flush.WaitDurable && s.replica == nil
 }
@@ -171,7 +168,7 @@ func (s *Store) DefersPut(wait bool) bool {
 // (FlushDiskTimeout) or on the log's failure. m is encoded before it
 // returns and not referred to after.
 func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (PutResult, bool) {
-	if wait && s.replica != nil {
+	if !s.DefersPut(wait) {
 		return s.PutMessageWait(m, wait), true
 	}
 	req := getPutRequest(s, nil, m)
@@ -180,32 +177,36 @@ func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (Pu
 		return out, true
 	}
 	req.done = done
-	res, later, err := s.cl.AppendAsync(req, s.waitFor(wait), req)
-	if later {
-		return PutResult{}, false // req belongs to the flush loop until Complete
-	}
-	defer putRequestPool.Put(req)
-	if err != nil {
+	if _, err := s.cl.AppendAsync(req, req); err != nil {
+		putRequestPool.Put(req)
 		return PutResult{Status: appendStatus(err), Err: err}, true
 	}
-	return req.result(res.StoreTimestamp), true
+	return PutResult{}, false // req belongs to the flush loop until Complete
 }
 
 // Complete is the commit log's answer to an asynchronous put
 // (flush.Completer): the message is durable (nil), or not known to be.
 func (r *putRequest) Complete(err error) {
-	out := r.result(r.ts)
-	switch {
-	case err == nil:
-	case errors.Is(err, flush.ErrTimeout):
-		out.Status, out.Err = FlushDiskTimeout, err
-	default:
-		out = PutResult{Status: appendStatus(err), Err: err}
-	}
+	out := r.outcome(r.ts, err)
 	done := r.done
 	r.done, r.ms, r.one[0] = nil, nil, nil // the caller's message is not ours
 	putRequestPool.Put(r)
 	done.PutDone(out)
+}
+
+// outcome is the result of an appended put whose wait ended with err:
+// PutOK, FlushDiskTimeout (stored, durability unknown), or the log's
+// failure.
+func (r *putRequest) outcome(storeTS int64, err error) PutResult {
+	switch {
+	case err == nil:
+		return r.result(storeTS)
+	case errors.Is(err, flush.ErrTimeout):
+		out := r.result(storeTS)
+		out.Status, out.Err = FlushDiskTimeout, err
+		return out
+	}
+	return PutResult{Status: appendStatus(err), Err: err}
 }
 
 // result is a stored single put's PutOK result, from what Encode recorded
