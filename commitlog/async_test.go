@@ -12,7 +12,7 @@ import (
 // told is a flush.Completer that hands its outcome over.
 type told chan error
 
-func (c told) Complete(err error) { c <- err }
+func (c told) Complete(_ int64, err error) { c <- err }
 
 func (c told) await(t *testing.T) error {
 	t.Helper()

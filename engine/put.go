@@ -147,26 +147,30 @@ func (s *Store) admit(req *putRequest, producerWaits bool) (PutResult, bool) {
 // must not block.
 type PutDone interface{ PutDone(PutResult) }
 
-// WaitsForSlave reports whether puts whose producer waits also wait for a
-// slave (SYNC_MASTER), which PutMessageAsync does blocking.
-func (s *Store) WaitsForSlave() bool { return s.replica != nil }
-
 // DefersPut reports whether PutMessageAsync with this wait answers later
-// (unless it refuses the put): the policy makes puts wait for their
-// fdatasync and no slave wait applies. Otherwise it is PutMessageWait.
+// (unless it decides at once): the producer waits, and what it waits for
+// is the put's fdatasync (SYNC_FLUSH) or a slave whose waiter answers
+// asynchronously (ReplicaAsyncWaiter). Otherwise it is PutMessageWait.
 func (s *Store) DefersPut(wait bool) bool {
-	return wait && s.waitFor(wait) == flush.WaitDurable && s.replica == nil
+	if !wait {
+		return false
+	}
+	if s.replica == nil {
+		return s.wait == flush.WaitDurable
+	}
+	_, ok := s.replica.(ReplicaAsyncWaiter)
+	return ok
 }
 
 // PutMessageAsync is PutMessageWait for a caller that does not want to
-// block while the message becomes durable (issue 14: no goroutine waits
-// per send). It returns the result and true when the put is complete:
-// refused, stored without a wait (WAIT=false, ASYNC_FLUSH), or stored on
-// a store that also waits for a slave (that wait blocks, as
-// PutMessageWait). Otherwise it returns false and done.PutDone gets the
-// result once the message is durable (PutOK), after the policy's timeout
-// (FlushDiskTimeout) or on the log's failure. m is encoded before it
-// returns and not referred to after.
+// block while the message becomes durable and replicated (issue 14: no
+// goroutine waits per send). It returns the result and true when the put
+// is complete: refused, stored without a wait (WAIT=false, ASYNC_FLUSH),
+// or decided at once (a SYNC_MASTER without a slave). Otherwise it
+// returns false and done.PutDone gets the result once the message is
+// durable and, on a SYNC_MASTER, held by its slave (PutOK), after the
+// policy's timeout (FlushDiskTimeout, FlushSlaveTimeout), or on a failure.
+// m is encoded before it returns and not referred to after.
 func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (PutResult, bool) {
 	if !s.DefersPut(wait) {
 		return s.PutMessageWait(m, wait), true
@@ -177,21 +181,76 @@ func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (Pu
 		return out, true
 	}
 	req.done = done
-	if _, err := s.cl.AppendAsync(req, req); err != nil {
-		putRequestPool.Put(req)
-		return PutResult{Status: appendStatus(err), Err: err}, true
+	if s.wait == flush.WaitDurable {
+		if _, err := s.cl.AppendAsync(req, req); err != nil {
+			req.recycle()
+			return PutResult{Status: appendStatus(err), Err: err}, true
+		}
+		return PutResult{}, false // req belongs to the flush loop until Complete
 	}
-	return PutResult{}, false // req belongs to the flush loop until Complete
+	// the flush does not wait (ASYNC_FLUSH SYNC_MASTER): only the slave
+	res, err := s.cl.Append(req, flush.NoWait)
+	out := req.outcome(res.StoreTimestamp, err)
+	if out.Status == PutOK {
+		var now bool
+		if out, now = req.awaitReplica(out, res.End); !now {
+			return PutResult{}, false // req belongs to the replica waiter
+		}
+	}
+	req.recycle()
+	return out, true
 }
 
 // Complete is the commit log's answer to an asynchronous put
-// (flush.Completer): the message is durable (nil), or not known to be.
-func (r *putRequest) Complete(err error) {
+// (flush.Completer): the bytes below end are durable (nil), or not known
+// to be. A durable put of a SYNC_MASTER goes on to wait for its slave.
+func (r *putRequest) Complete(end int64, err error) {
 	out := r.outcome(r.ts, err)
+	if out.Status == PutOK && r.s.replica != nil {
+		var now bool
+		if out, now = r.awaitReplica(out, end); !now {
+			return // ReplicaDone finishes
+		}
+	}
+	r.finish(out)
+}
+
+// awaitReplica asks the slave waiter for the stored put out ending at
+// end. It returns the final result and true when decided at once;
+// otherwise false, and ReplicaDone finishes the put.
+func (r *putRequest) awaitReplica(out PutResult, end int64) (PutResult, bool) {
+	r.out = out
+	st, now := r.s.replica.(ReplicaAsyncWaiter).WaitReplicaAsync(end, r)
+	if !now {
+		return PutResult{}, false // r may already be recycled
+	}
+	if st != PutOK {
+		out.Status = st
+	}
+	return out, true
+}
+
+// ReplicaDone is the slave waiter's answer (ReplicaDone).
+func (r *putRequest) ReplicaDone(st PutStatus) {
+	out := r.out
+	if st != PutOK {
+		out.Status = st
+	}
+	r.finish(out)
+}
+
+// finish hands an asynchronous put's result to its caller.
+func (r *putRequest) finish(out PutResult) {
 	done := r.done
-	r.done, r.ms, r.one[0] = nil, nil, nil // the caller's message is not ours
-	putRequestPool.Put(r)
+	r.recycle()
 	done.PutDone(out)
+}
+
+// recycle returns an asynchronous put's request to the pool, forgetting
+// the caller's message and callback.
+func (r *putRequest) recycle() {
+	r.done, r.ms, r.one[0], r.out = nil, nil, nil, PutResult{}
+	putRequestPool.Put(r)
 }
 
 // outcome is the result of an appended put whose wait ended with err:
@@ -264,8 +323,9 @@ type putRequest struct {
 	// store timestamp.
 	size   int
 	ts     int64
-	single bool    // a single put (PutResult.Size), not a batch
-	done   PutDone // an asynchronous put's caller (PutMessageAsync)
+	single bool      // a single put (PutResult.Size), not a batch
+	done   PutDone   // an asynchronous put's caller (PutMessageAsync)
+	out    PutResult // a SYNC_MASTER's stored put while its slave is awaited
 }
 
 var putRequestPool = sync.Pool{New: func() any { return new(putRequest) }}

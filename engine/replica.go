@@ -27,6 +27,19 @@ type ReplicaWaiter interface {
 	WaitReplica(end int64) PutStatus
 }
 
+// ReplicaAsyncWaiter is implemented by a ReplicaWaiter that can answer
+// without blocking (PutMessageAsync): WaitReplicaAsync returns WaitReplica's
+// status and true when it is known at once; otherwise false, and
+// done.ReplicaDone gets it later, exactly once.
+type ReplicaAsyncWaiter interface {
+	WaitReplicaAsync(end int64, done ReplicaDone) (PutStatus, bool)
+}
+
+// ReplicaDone is told an asynchronous replica wait's status; it must not
+// block (it runs on the goroutine that reads the slave's reports, or a
+// timer's).
+type ReplicaDone interface{ ReplicaDone(PutStatus) }
+
 // ReplicaChecker is implemented by a ReplicaWaiter that can refuse a put
 // before it is written (controller mode: the in-sync set is below
 // minInSyncReplicas; Java's CommitLog checks it before the append).

@@ -169,11 +169,12 @@ type Waiter struct {
 	expiry *time.Timer // runs expire; made once per pooled Waiter
 }
 
-// Completer is told the outcome of an asynchronous wait exactly once: nil
-// when the bytes are durable, the log's error, or ErrTimeout. It runs on
-// the commit log's flush loop (or, for ErrTimeout, a timer's goroutine)
-// and must not block.
-type Completer interface{ Complete(err error) }
+// Completer is told the outcome of an asynchronous wait for end exactly
+// once: nil when the bytes below end are durable (or acknowledged, for a
+// replication waiter), the owner's error, or ErrTimeout. It runs on the
+// goroutine that releases the queue (the commit log's flush loop) or, for
+// ErrTimeout, a timer's goroutine, and must not block.
+type Completer interface{ Complete(end int64, err error) }
 
 var waiterPool = sync.Pool{New: func() any { return &Waiter{done: make(chan error, 1)} }}
 
@@ -209,7 +210,7 @@ func (w *Waiter) release(err error) {
 	// Recycled only when the expiry can no longer run: a stopped timer's
 	// function never starts.
 	stopped := w.expiry.Stop()
-	c.Complete(err)
+	c.Complete(w.End, err)
 	if stopped {
 		w.c = nil
 		waiterPool.Put(w)
@@ -221,7 +222,7 @@ func (w *Waiter) release(err error) {
 // holds it until its release, which then does nothing.
 func (w *Waiter) expire() {
 	if w.state.CompareAndSwap(0, 1) {
-		w.c.Complete(ErrTimeout)
+		w.c.Complete(w.End, ErrTimeout)
 	}
 }
 
@@ -240,8 +241,10 @@ func (q *Queue) Add(end int64) *Waiter {
 
 // AddAsync queues an asynchronous waiter for offset end: instead of a
 // goroutine blocking in Wait, c is told the outcome once, ErrTimeout when
-// the release has not come within timeout.
-func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) {
+// the release has not come within timeout. The waiter is returned for
+// identity only (an owner that forgets expired waiters): once c is told,
+// it may already be recycled for another wait.
+func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) *Waiter {
 	w := waiterPool.Get().(*Waiter)
 	w.End, w.c = end, c
 	w.state.Store(0)
@@ -251,6 +254,7 @@ func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) {
 		w.expiry.Reset(timeout)
 	}
 	q.ws = append(q.ws, w)
+	return w
 }
 
 // Len is the number of queued waiters.

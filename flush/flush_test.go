@@ -125,14 +125,16 @@ func TestPolicyCarriesWaitTimeoutAndVisibility(t *testing.T) {
 type outcome struct {
 	mu   sync.Mutex
 	errs []error
+	ends []int64
 	got  chan struct{}
 }
 
 func newOutcome() *outcome { return &outcome{got: make(chan struct{}, 16)} }
 
-func (o *outcome) Complete(err error) {
+func (o *outcome) Complete(end int64, err error) {
 	o.mu.Lock()
 	o.errs = append(o.errs, err)
+	o.ends = append(o.ends, end)
 	o.mu.Unlock()
 	o.got <- struct{}{}
 }
@@ -169,6 +171,14 @@ func TestAsyncWaitersReleased(t *testing.T) {
 			t.Fatalf("told %v, want once %v", got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		o   *outcome
+		end int64
+	}{{a, 10}, {b, 30}, {c, 40}} {
+		if tc.o.ends[0] != tc.end {
+			t.Fatalf("told end %d, want the waiter's %d", tc.o.ends[0], tc.end)
+		}
+	}
 }
 
 // An asynchronous waiter not released within its timeout is told
@@ -176,15 +186,15 @@ func TestAsyncWaitersReleased(t *testing.T) {
 func TestAsyncWaiterTimeout(t *testing.T) {
 	var q Queue
 	o := newOutcome()
-	q.AddAsync(1, 5*time.Millisecond, o)
+	q.AddAsync(7, 5*time.Millisecond, o)
 	select {
 	case <-o.got:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no timeout")
 	}
-	Release(q.Take(nil), 1, nil)
-	if got := o.told(); len(got) != 1 || !errors.Is(got[0], ErrTimeout) {
-		t.Fatalf("told %v, want once ErrTimeout", got)
+	Release(q.Take(nil), 7, nil)
+	if got := o.told(); len(got) != 1 || !errors.Is(got[0], ErrTimeout) || o.ends[0] != 7 {
+		t.Fatalf("told %v at %v, want once ErrTimeout at 7", got, o.ends)
 	}
 }
 
@@ -238,4 +248,4 @@ func TestAsyncWaiterRecycleAllocs(t *testing.T) {
 // counted is a Completer that counts (single goroutine).
 type counted struct{ n int }
 
-func (c *counted) Complete(error) { c.n++ }
+func (c *counted) Complete(int64, error) { c.n++ }

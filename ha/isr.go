@@ -59,12 +59,13 @@ func (s *Server) SetSyncSet(ss SyncSet) {
 	slices.Sort(need)
 	need = slices.Compact(need)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.isr == nil {
 		s.isr = &isrState{}
 	}
 	s.isr.need, s.isr.minInSync, s.isr.onConfirm = need, ss.MinInSync, ss.OnConfirm
-	s.releaseCoveredLocked()
+	ready := s.takeCoveredISRLocked()
+	s.mu.Unlock()
+	release(ready)
 }
 
 // ConfirmOffset is Java's confirmOffset: the least offset every slave the
@@ -121,9 +122,10 @@ func (s *Server) coveredLocked() int64 {
 	return covered
 }
 
-// releaseCoveredLocked releases every waiter the in-sync set covers, if
-// the set is large enough and the server may acknowledge.
-func (s *Server) releaseCoveredLocked() {
+// takeCoveredISRLocked removes and returns every waiter the in-sync set
+// covers, if the set is large enough and the server may acknowledge; the
+// caller releases them after unlocking.
+func (s *Server) takeCoveredISRLocked() []*flush.Waiter {
 	covered := s.coveredLocked()
 	if covered != s.isr.covered {
 		s.isr.covered = covered
@@ -132,35 +134,29 @@ func (s *Server) releaseCoveredLocked() {
 		}
 	}
 	if !s.isr.enoughLocked() || !s.holdsLocked(time.Now()) {
-		return
+		return nil
 	}
-	var rest []*flush.Waiter
-	for _, w := range s.waiters.Take(nil) {
-		if w.End <= covered {
-			s.isr.confirmed = max(s.isr.confirmed, w.End)
-			flush.Release([]*flush.Waiter{w}, w.End, nil)
-		} else {
-			rest = append(rest, w)
-		}
+	ready := s.takeCoveredLocked(covered)
+	for _, w := range ready {
+		s.isr.confirmed = max(s.isr.confirmed, w.End)
 	}
-	s.waiters.Requeue(rest)
+	return ready
 }
 
-// waitISR is WaitAck in all-in-sync mode: refused below MinInSync,
-// released at once when already covered, else queued until every needed
-// slave acknowledges (ack, SetSyncSet) or the timeout. A needed slave
-// that is not connected holds the send: it is never acknowledged by a
-// smaller set than the in-sync set. s.mu is held; waitISR unlocks it.
-func (s *Server) waitISR(end int64) (*flush.Waiter, error) {
-	defer s.mu.Unlock()
+// decideISRLocked is decideLocked in all-in-sync mode: refused below
+// MinInSync, acknowledged at once when already covered, else to be
+// queued until every needed slave acknowledges (ack, SetSyncSet) or the
+// timeout. A needed slave that is not connected holds the send: it is
+// never acknowledged by a smaller set than the in-sync set.
+func (s *Server) decideISRLocked(end int64) (decided bool, err error) {
 	if !s.isr.enoughLocked() {
-		return nil, ErrInSyncNotEnough
+		return true, ErrInSyncNotEnough
 	}
 	if s.coveredLocked() >= end {
 		s.isr.confirmed = max(s.isr.confirmed, end)
-		return nil, nil
+		return true, nil
 	}
-	return s.waiters.Add(end), nil
+	return false, nil
 }
 
 // dropWaiter forgets a timed-out send's waiter: in all-in-sync mode

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/ha"
+	"github.com/mqd/mqd/internal/message"
 )
 
 func TestSlaveWithForeignBytesIsRefused(t *testing.T) {
@@ -72,21 +74,98 @@ func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
 	}
 }
 
-// TestSyncMasterWaitsForTheSlave runs under both flush policies: an
-// ASYNC_FLUSH SYNC_MASTER waits for its slave too.
-func TestSyncMasterWaitsForTheSlave(t *testing.T) {
-	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
-		t.Run(string(ft), func(t *testing.T) { testSyncMaster(t, ft) })
+// asyncReplicaWaiter is the broker's adapter with its asynchronous wait
+// (engine.ReplicaAsyncWaiter), mapping errors the same way.
+type asyncReplicaWaiter struct{ replicaWaiter }
+
+func (w asyncReplicaWaiter) WaitReplicaAsync(end int64, done engine.ReplicaDone) (engine.PutStatus, bool) {
+	pending, err := w.srv.WaitAckAsync(end, w.timeout, ackToStatus{done})
+	if pending {
+		return 0, false
+	}
+	return statusOf(err), true
+}
+
+type ackToStatus struct{ done engine.ReplicaDone }
+
+func (a ackToStatus) AckDone(err error) { a.done.ReplicaDone(statusOf(err)) }
+
+func statusOf(err error) engine.PutStatus {
+	switch {
+	case err == nil:
+		return engine.PutOK
+	case errors.Is(err, ha.ErrInSyncNotEnough):
+		return engine.InSyncReplicasNotEnough
+	case errors.Is(err, ha.ErrSlaveTimeout):
+		return engine.FlushSlaveTimeout
+	default:
+		return engine.SlaveNotAvailable
 	}
 }
 
-func testSyncMaster(t *testing.T, ft engine.FlushDiskType) {
+// putDone hands an asynchronous put's result over.
+type putDone chan engine.PutResult
+
+func (c putDone) PutDone(r engine.PutResult) { c <- r }
+
+// putter is how a test puts on a SYNC_MASTER: blocking (PutMessage and
+// WaitReplica) or asynchronous (PutMessageAsync and WaitReplicaAsync,
+// the broker's deferred send).
+type putter struct {
+	name   string
+	waiter func(srv *ha.Server, timeout time.Duration) engine.ReplicaWaiter
+	put    func(t *testing.T, s *engine.Store, m *message.Message) engine.PutResult
+}
+
+var putters = []putter{
+	{"blocking",
+		func(srv *ha.Server, timeout time.Duration) engine.ReplicaWaiter { return replicaWaiter{srv, timeout} },
+		func(_ *testing.T, s *engine.Store, m *message.Message) engine.PutResult { return s.PutMessage(m) }},
+	{"async",
+		func(srv *ha.Server, timeout time.Duration) engine.ReplicaWaiter {
+			return asyncReplicaWaiter{replicaWaiter{srv, timeout}}
+		},
+		func(t *testing.T, s *engine.Store, m *message.Message) engine.PutResult {
+			if !s.DefersPut(true) {
+				t.Fatal("a SYNC_MASTER with an asynchronous replica waiter does not defer")
+			}
+			done := make(putDone, 2)
+			if r, now := s.PutMessageAsync(m, true, done); now {
+				return r
+			}
+			select {
+			case r := <-done:
+				select {
+				case again := <-done:
+					t.Fatalf("put told twice: %v, then %v", r.Status, again.Status)
+				case <-time.After(time.Millisecond):
+				}
+				return r
+			case <-time.After(30 * time.Second):
+				t.Fatal("asynchronous put never answered")
+				return engine.PutResult{}
+			}
+		}},
+}
+
+// TestSyncMasterWaitsForTheSlave runs under both flush policies (an
+// ASYNC_FLUSH SYNC_MASTER waits for its slave too) and both ways of
+// waiting.
+func TestSyncMasterWaitsForTheSlave(t *testing.T) {
+	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
+		for _, p := range putters {
+			t.Run(string(ft)+"/"+p.name, func(t *testing.T) { testSyncMaster(t, ft, p) })
+		}
+	}
+}
+
+func testSyncMaster(t *testing.T, ft engine.FlushDiskType, p putter) {
 	c := newCluster(t, ft)
-	c.master.SetReplicaWaiter(replicaWaiter{c.srv, 300 * time.Millisecond})
+	c.master.SetReplicaWaiter(p.waiter(c.srv, 300*time.Millisecond))
 	addr := c.srv.Addr().String()
 
 	// No slave: stored, answered SLAVE_NOT_AVAILABLE.
-	if r := c.master.PutMessage(msg(0)); r.Status != engine.SlaveNotAvailable {
+	if r := p.put(t, c.master, msg(0)); r.Status != engine.SlaveNotAvailable {
 		t.Fatalf("no slave: %v", r.Status)
 	}
 	// WAIT=false does not wait for the slave either.
@@ -105,7 +184,7 @@ func testSyncMaster(t *testing.T, ft engine.FlushDiskType) {
 	binary.BigEndian.PutUint64(hello[8:], uint64(c.master.SegmentSize()))
 	conn.Write(hello) // from offset 0, no trailer
 	waitFor(t, "mute slave to connect", func() bool { return c.srv.Status().Slaves == 1 })
-	if r := c.master.PutMessage(msg(2)); r.Status != engine.FlushSlaveTimeout {
+	if r := p.put(t, c.master, msg(2)); r.Status != engine.FlushSlaveTimeout {
 		t.Fatalf("mute slave: %v", r.Status)
 	}
 	conn.Close()
@@ -114,20 +193,30 @@ func testSyncMaster(t *testing.T, ft engine.FlushDiskType) {
 	// A real slave: every acknowledged put is on the slave when it returns.
 	// (A generous timeout: a loaded CI machine must not turn this into a
 	// FLUSH_SLAVE_TIMEOUT.)
-	c.master.SetReplicaWaiter(replicaWaiter{c.srv, 10 * time.Second})
+	c.master.SetReplicaWaiter(p.waiter(c.srv, 10*time.Second))
 	slave := open(t, t.TempDir(), engine.AsyncFlush)
 	defer slave.Close()
-	stop, _ := c.slave(slave, addr)
+	stopSlave, _ := c.slave(slave, addr)
+	stop := sync.OnceFunc(stopSlave)
 	defer stop()
 	waitFor(t, "slave to connect", func() bool { return c.srv.Status().Slaves == 1 })
 	for i := 3; i < 200; i++ {
-		r := c.master.PutMessage(msg(i))
+		r := p.put(t, c.master, msg(i))
 		if r.Status != engine.PutOK {
 			t.Fatalf("put %d: %v", i, r.Status)
 		}
 		if got := slave.WrittenOffset(); got < r.Offset+int64(r.Size) {
 			t.Fatalf("put %d acknowledged at %d but the slave has only %d", i, r.Offset+int64(r.Size), got)
 		}
+		if ft == engine.SyncFlush && c.master.DurableOffset() < r.Offset+int64(r.Size) {
+			t.Fatalf("put %d acknowledged before the master's own fdatasync", i)
+		}
+	}
+	// The slave leaves: stored, answered SLAVE_NOT_AVAILABLE.
+	stop()
+	waitFor(t, "slave to leave", func() bool { return c.srv.Status().Slaves == 0 })
+	if r := p.put(t, c.master, msg(200)); r.Status != engine.SlaveNotAvailable {
+		t.Fatalf("slave gone: %v", r.Status)
 	}
 }
 

@@ -155,28 +155,12 @@ func (s *Server) Slaves() []SlaveStatus {
 // have acknowledged instead (isr.go).
 func (s *Server) WaitAck(end int64, timeout time.Duration) error {
 	s.mu.Lock()
-	if !s.holdsLocked(time.Now()) {
+	if decided, err := s.decideLocked(end); decided {
 		s.mu.Unlock()
-		return ErrFenced
+		return err
 	}
-	var w *flush.Waiter
-	if s.isr != nil {
-		var err error
-		if w, err = s.waitISR(end); w == nil {
-			return err
-		}
-	} else {
-		if len(s.conns) == 0 || end-s.acked >= s.cfg.FallBehindMax {
-			s.mu.Unlock()
-			return ErrSlaveNotAvailable
-		}
-		if s.acked >= end {
-			s.mu.Unlock()
-			return nil
-		}
-		w = s.waiters.Add(end)
-		s.mu.Unlock()
-	}
+	w := s.waiters.Add(end)
+	s.mu.Unlock()
 	err := w.Wait(timeout)
 	if errors.Is(err, flush.ErrTimeout) {
 		s.dropWaiter(w) // isr.go
@@ -185,34 +169,112 @@ func (s *Server) WaitAck(end int64, timeout time.Duration) error {
 	return err
 }
 
-// ack records a slave's report and releases the waiters it covers. The
-// queue is not strictly in offset order (sends queue after their own
-// append returns), so every waiter is looked at.
-func (s *Server) ack(sc *serverConn, off int64) {
+// AckDone is told the outcome of a WaitAckAsync once: nil, or WaitAck's
+// error. It runs on the goroutine that reads a slave's reports (or a
+// timer's, or the one closing or fencing the server) and must not block.
+type AckDone interface{ AckDone(err error) }
+
+// WaitAckAsync is WaitAck for a caller that does not block (issue 14: no
+// goroutine parked per SYNC_MASTER send). When the outcome is known at
+// once it returns pending false and the outcome; otherwise done is told
+// it later, exactly once.
+func (s *Server) WaitAckAsync(end int64, timeout time.Duration, done AckDone) (pending bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if decided, err := s.decideLocked(end); decided {
+		return false, err
+	}
+	a := ackWaiterPool.Get().(*ackWaiter)
+	a.s, a.done = s, done
+	a.w = s.waiters.AddAsync(end, timeout, a)
+	return true, nil
+}
+
+// decideLocked answers a wait for end that needs no queueing (decided
+// true): refused, or already acknowledged (nil). s.mu is held.
+func (s *Server) decideLocked(end int64) (decided bool, err error) {
+	switch {
+	case s.closed:
+		return true, ErrSlaveNotAvailable
+	case !s.holdsLocked(time.Now()):
+		return true, ErrFenced
+	case s.isr != nil:
+		return s.decideISRLocked(end) // isr.go
+	case len(s.conns) == 0 || end-s.acked >= s.cfg.FallBehindMax:
+		return true, ErrSlaveNotAvailable
+	case s.acked >= end:
+		return true, nil
+	}
+	return false, nil
+}
+
+// ackWaiter is WaitAckAsync's waiter: it maps the queue's timeout to
+// ErrSlaveTimeout and forgets the expired waiter, as WaitAck does.
+type ackWaiter struct {
+	s    *Server
+	w    *flush.Waiter // set under s.mu right after queueing
+	done AckDone
+}
+
+var ackWaiterPool = sync.Pool{New: func() any { return new(ackWaiter) }}
+
+func (a *ackWaiter) Complete(_ int64, err error) {
+	s, done := a.s, a.done
+	if errors.Is(err, flush.ErrTimeout) {
+		s.mu.Lock()
+		w := a.w // an expired waiter is never recycled (flush.Waiter)
+		s.mu.Unlock()
+		s.dropWaiter(w) // isr.go
+		err = ErrSlaveTimeout
+	}
+	*a = ackWaiter{}
+	ackWaiterPool.Put(a)
+	done.AckDone(err)
+}
+
+// ack records a slave's report and releases the waiters it covers, after
+// unlocking: an asynchronous waiter's answer is built as it is released.
+func (s *Server) ack(sc *serverConn, off int64) {
+	s.mu.Lock()
+	ready := s.ackLocked(sc, off)
+	s.mu.Unlock()
+	release(ready)
+}
+
+// ackLocked records the report and takes the waiters it covers. The
+// queue is not strictly in offset order (blocking sends queue after their
+// own append returns), so every waiter is looked at.
+func (s *Server) ackLocked(sc *serverConn, off int64) []*flush.Waiter {
 	now := time.Now()
 	sc.acked, sc.report = off, now
 	if s.isr != nil {
 		s.acked = max(s.acked, off)
-		s.releaseCoveredLocked() // isr.go: every in-sync slave must have it
-		return
+		return s.takeCoveredISRLocked() // isr.go: every in-sync slave must have it
 	}
 	if off <= s.acked || !s.holdsLocked(now) {
-		return
+		return nil
 	}
 	s.acked = off
-	ws := s.waiters.Take(nil)
+	return s.takeCoveredLocked(off)
+}
+
+// takeCoveredLocked removes and returns the queued waiters ending at or
+// below upTo.
+func (s *Server) takeCoveredLocked(upTo int64) (ready []*flush.Waiter) {
 	var rest []*flush.Waiter
-	for _, w := range ws {
-		if w.End <= off {
-			flush.Release([]*flush.Waiter{w}, off, nil)
+	for _, w := range s.waiters.Take(nil) {
+		if w.End <= upTo {
+			ready = append(ready, w)
 		} else {
 			rest = append(rest, w)
 		}
 	}
 	s.waiters.Requeue(rest)
+	return ready
 }
+
+// release tells taken waiters their bytes are acknowledged.
+func release(ws []*flush.Waiter) { flush.Release(ws, 1<<63-1, nil) }
 
 func (s *Server) releaseAll(err error) {
 	s.mu.Lock()

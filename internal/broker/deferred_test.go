@@ -1,9 +1,13 @@
 package broker
 
 import (
+	"encoding/binary"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
@@ -132,5 +136,87 @@ func TestSendInlineChoice(t *testing.T) {
 	}
 	for range maxDeferredSends / 2 {
 		conn.EndDefer()
+	}
+}
+
+// A SYNC_MASTER send is deferred to its slave's report (no goroutine
+// waiting), under both flush policies: answered SUCCESS only once the
+// slave holds it, FLUSH_SLAVE_TIMEOUT with the stored message's result
+// when the slave does not acknowledge within syncFlushTimeout (Java's
+// answer), and SLAVE_NOT_AVAILABLE at once without a slave.
+func TestDeferredSyncMasterSend(t *testing.T) {
+	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
+		t.Run(string(ft), func(t *testing.T) { testDeferredSyncMasterSend(t, ft) })
+	}
+}
+
+func testDeferredSyncMasterSend(t *testing.T, ft engine.FlushDiskType) {
+	m, c := startBroker(t, func(cfg *Config) {
+		cfg.HA.Role = RoleSyncMaster
+		cfg.Store.FlushDiskType = ft
+		cfg.Store.SyncFlushTimeout = 400 * time.Millisecond
+	})
+	send := func(body string) *protocol.Command {
+		req := protocol.NewRequest(protocol.SendMessageV2, nil)
+		h := goSendHeaderFor("SyncMasterTopic", "")
+		h.QueueID = 0
+		req.ExtFields = h.EncodeV2()
+		req.Body = []byte(body)
+		return call(t, c, req)
+	}
+	if resp := send("no slave"); resp.Code != protocol.ResponseSlaveNotAvailable {
+		t.Fatalf("no slave: %d %q", resp.Code, resp.Remark)
+	}
+	if !m.sendInline(m.server.Conns()[0], readAsServer(t, func() *protocol.Command {
+		req := protocol.NewRequest(protocol.SendMessageV2, nil)
+		req.ExtFields = goSendHeaderFor("SyncMasterTopic", "").EncodeV2()
+		req.Body = []byte("x")
+		return req
+	}())) {
+		t.Fatal("a SYNC_MASTER send to a known topic is not taken on the read loop")
+	}
+
+	// A slave that connects and never acknowledges.
+	mute, err := net.Dial("tcp", m.HAAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := make([]byte, 32)
+	binary.BigEndian.PutUint32(hello, 0x4D514841)
+	binary.BigEndian.PutUint32(hello[4:], 1)
+	binary.BigEndian.PutUint64(hello[8:], uint64(m.store.SegmentSize()))
+	mute.Write(hello)
+	waitFor(t, "mute slave", func() bool { return m.HAStatus().Slaves == 1 })
+	got := make(chan *protocol.Command, 1)
+	began := time.Now()
+	go func() { got <- send("unacknowledged") }()
+	waitFor(t, "the send deferred", func() bool { return m.deferred.Load() == 1 })
+	if n := m.stats.Send.InProgress.Load(); n != 1 {
+		t.Fatalf("%d sends in progress while one is deferred", n)
+	}
+	resp := <-got
+	if resp.Code != protocol.ResponseFlushSlaveTimeout || time.Since(began) < 400*time.Millisecond {
+		t.Fatalf("mute slave: %d %q after %v, want FLUSH_SLAVE_TIMEOUT after 400 ms", resp.Code, resp.Remark, time.Since(began))
+	}
+	if resp.Ext("queueOffset") != "1" || resp.Ext("msgId") == "" {
+		t.Fatalf("FLUSH_SLAVE_TIMEOUT without the stored message's result: %v", resp.Fields())
+	}
+	mute.Close()
+	waitFor(t, "mute slave gone", func() bool { return m.HAStatus().Slaves == 0 })
+
+	// A real slave: acknowledged once it holds the message.
+	s, _ := startBroker(t, func(cfg *Config) {
+		cfg.BrokerID = 1
+		cfg.HA = HAConfig{Role: RoleSlave, MasterAddress: m.HAAddr()}
+	})
+	waitFor(t, "slave connected", func() bool { return m.HAStatus().Slaves == 1 })
+	for i := range 20 {
+		mustSendOK(t, send(fmt.Sprint("replicated ", i)))
+		if got, want := s.store.WrittenOffset(), m.store.MaxPhysOffset(); got < want {
+			t.Fatalf("send %d acknowledged with the slave at %d of %d", i, got, want)
+		}
+	}
+	if m.deferred.Load() != 0 || m.stats.Send.InProgress.Load() != 0 {
+		t.Fatalf("after the answers: %d deferred, %d in progress", m.deferred.Load(), m.stats.Send.InProgress.Load())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -404,6 +405,45 @@ func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
 	began := time.Now()
 	err := w.srv.WaitAck(end, w.timeout)
 	w.lat.Observe(time.Since(began))
+	return replicaStatus(err)
+}
+
+// WaitReplicaAsync is WaitReplica answering through done
+// (engine.ReplicaAsyncWaiter): a deferred SYNC_MASTER send is answered
+// from the slave's report, with no goroutine parked per send.
+func (w replicaWaiter) WaitReplicaAsync(end int64, done engine.ReplicaDone) (engine.PutStatus, bool) {
+	began := time.Now()
+	a := replicaAckPool.Get().(*replicaAck)
+	*a = replicaAck{began: began, lat: w.lat, done: done}
+	pending, err := w.srv.WaitAckAsync(end, w.timeout, a)
+	if pending {
+		return 0, false // a answers
+	}
+	*a = replicaAck{}
+	replicaAckPool.Put(a)
+	w.lat.Observe(time.Since(began))
+	return replicaStatus(err), true
+}
+
+// replicaAck carries a WaitReplicaAsync to its answer (ha.AckDone).
+type replicaAck struct {
+	began time.Time
+	lat   *stat.Histogram
+	done  engine.ReplicaDone
+}
+
+var replicaAckPool = sync.Pool{New: func() any { return new(replicaAck) }}
+
+func (a *replicaAck) AckDone(err error) {
+	began, lat, done := a.began, a.lat, a.done
+	*a = replicaAck{}
+	replicaAckPool.Put(a)
+	lat.Observe(time.Since(began))
+	done.ReplicaDone(replicaStatus(err))
+}
+
+// replicaStatus is a slave wait's outcome as a put status.
+func replicaStatus(err error) engine.PutStatus {
 	switch {
 	case err == nil:
 		return engine.PutOK

@@ -67,8 +67,8 @@ func (b *Broker) registerSend() {
 // AccessKey, or one the decoder could not type, goes to a handler
 // goroutine), not oneway, to a topic that exists and is neither a retry
 // topic nor a transaction's (creating a topic, a group or the DLQ writes
-// and syncs a journal), on a store without a slave wait, and either not
-// deferred (ASYNC_FLUSH, WAIT=false) or with ample room to defer
+// and syncs a journal), and either not deferred (ASYNC_FLUSH without a
+// slave wait, WAIT=false) or with ample room to defer
 // (putOne). The room is checked at half of both bounds: only sends on
 // handler goroutines or other connections can take it meanwhile, and a
 // send that still finds none waits on the read loop (as a handler would,
@@ -77,7 +77,7 @@ func (b *Broker) registerSend() {
 // waits then).
 func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
 	h, typed := req.SendHeader()
-	if !typed || h.Batch || req.IsOneway() || b.store.WaitsForSlave() ||
+	if !typed || h.Batch || req.IsOneway() ||
 		strings.HasPrefix(h.Topic, RetryGroupPrefix) || transactional(h.Properties, h.SysFlag) {
 		return false
 	}
@@ -286,9 +286,10 @@ const (
 
 // putOne puts m. While the message becomes durable no goroutine waits
 // (issue 14: a goroutine woken per send was a good part of the CPU): the
-// handler returns nil and the commit log's flush loop answers through
-// sendDone. A put that completes at once (refused, WAIT=false,
-// ASYNC_FLUSH, or a SYNC_MASTER's wait for its slave) is answered here,
+// handler returns nil and the commit log's flush loop (or, on a
+// SYNC_MASTER, the slave's report) answers through sendDone. A put that
+// completes at once (refused, WAIT=false, ASYNC_FLUSH without a slave
+// wait, a SYNC_MASTER without a slave) is answered here,
 // as is a oneway send (its handler still waits, so a oneway sender is
 // held to the log's pace; the transport drops the answer). statsTopic is
 // the topic the send is counted under (before a retry's DLQ redirect).
@@ -339,7 +340,7 @@ func (b *Broker) undeferSend(conn *remoting.Conn) {
 }
 
 // sendDone answers a send whose put completes on the commit log's flush
-// loop (engine.PutDone). It keeps what the response needs from the
+// loop or, on a SYNC_MASTER, with its slave's report (engine.PutDone). It keeps what the response needs from the
 // request, which is recycled when the handler returns.
 type sendDone struct {
 	b         *Broker
@@ -355,7 +356,8 @@ type sendDone struct {
 var sendDonePool = sync.Pool{New: func() any { return new(sendDone) }}
 
 // PutDone builds and queues the response. It runs on the commit log's
-// flush loop (or the expiry timer's goroutine), where a panic would stop
+// flush loop, the goroutine reading a slave's reports, or an expiry
+// timer's goroutine, where a panic would stop
 // the process: one is turned into a SYSTEM_ERROR answer, as callHandler
 // does for handlers.
 func (d *sendDone) PutDone(res engine.PutResult) {
