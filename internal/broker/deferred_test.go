@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/internal/protocol"
+	"github.com/mqd/mqd/internal/remoting"
 	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
 
@@ -125,16 +126,22 @@ func TestSendInlineChoice(t *testing.T) {
 			t.Errorf("%s: inline %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	// no room to defer: to a handler goroutine (SYNC_FLUSH)
-	for range maxDeferredSends / 2 {
+	// no room to defer that the connection's handlers could not take: to
+	// a handler goroutine (SYNC_FLUSH)
+	room := maxDeferredSends - remoting.DefaultMaxInflight
+	for range room - 1 {
 		if !conn.Defer(maxDeferredSends) {
 			t.Fatal("Defer refused")
 		}
 	}
-	if b.sendInline(conn, decoded(protocol.SendMessageV2, hdr("Known", ""), nil, false)) {
-		t.Error("inline with the connection's deferrals half used")
+	if !b.sendInline(conn, decoded(protocol.SendMessageV2, hdr("Known", ""), nil, false)) {
+		t.Error("not inline with room for the connection's handlers and one more")
 	}
-	for range maxDeferredSends / 2 {
+	conn.Defer(maxDeferredSends)
+	if b.sendInline(conn, decoded(protocol.SendMessageV2, hdr("Known", ""), nil, false)) {
+		t.Error("inline with no more room than the connection's handlers could take")
+	}
+	for range room {
 		conn.EndDefer()
 	}
 }

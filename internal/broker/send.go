@@ -68,11 +68,12 @@ func (b *Broker) registerSend() {
 // goroutine), not oneway, to a topic that exists and is neither a retry
 // topic nor a transaction's (creating a topic, a group or the DLQ writes
 // and syncs a journal), and either not deferred (ASYNC_FLUSH without a
-// slave wait, WAIT=false) or with ample room to defer
-// (putOne). The room is checked at half of both bounds: only sends on
-// handler goroutines or other connections can take it meanwhile, and a
-// send that still finds none waits on the read loop (as a handler would,
-// at most syncFlushTimeout). An append also waits on the read loop when
+// slave wait, WAIT=false) or with room to defer (putOne) that sends
+// elsewhere cannot take meanwhile: on the connection, room beyond what
+// its running handlers (at most remoting.DefaultMaxInflight) could take;
+// across the broker, where other connections' sends race for it, half of
+// the bound. A send that still finds none waits on the read loop (as a
+// handler would, at most syncFlushTimeout). An append also waits on the read loop when
 // the next segment is not prepared yet (commitlog's roll; every writer
 // waits then).
 func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
@@ -87,7 +88,7 @@ func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
 	if !b.store.DefersPut(producerWaits(h.Properties)) {
 		return true
 	}
-	return conn.Deferred() < maxDeferredSends/2 && b.deferred.Load() < maxDeferredSendsTotal/2
+	return conn.Deferred() < maxDeferredSends-remoting.DefaultMaxInflight && b.deferred.Load() < maxDeferredSendsTotal/2
 }
 
 // respond builds a response with code and remark (shared by this
