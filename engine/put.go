@@ -143,9 +143,17 @@ func (s *Store) admit(req *putRequest, producerWaits bool) (PutResult, bool) {
 }
 
 // PutDone is told the result of an asynchronous put (PutMessageAsync)
-// exactly once, on the commit log's flush loop or a timer's goroutine; it
-// must not block.
+// exactly once and must not block. It runs on the commit log's flush
+// loop, a timer's goroutine, or, on a SYNC_MASTER, wherever the replica
+// waiter answers (ReplicaDone).
 type PutDone interface{ PutDone(PutResult) }
+
+// PutWaits reports whether a put with this producer wait waits at all:
+// for its fdatasync (SYNC_FLUSH) or for a slave (SYNC_MASTER). A put that
+// does not is answered as soon as it is in the log's memory.
+func (s *Store) PutWaits(wait bool) bool {
+	return wait && (s.wait == flush.WaitDurable || s.replica != nil)
+}
 
 // DefersPut reports whether PutMessageAsync with this wait answers later
 // (unless it decides at once): the producer waits, and what it waits for
@@ -166,7 +174,8 @@ func (s *Store) DefersPut(wait bool) bool {
 // block while the message becomes durable and replicated (issue 14: no
 // goroutine waits per send). It returns the result and true when the put
 // is complete: refused, stored without a wait (WAIT=false, ASYNC_FLUSH),
-// or decided at once (a SYNC_MASTER without a slave). Otherwise it
+// or decided at once (an ASYNC_FLUSH SYNC_MASTER without a slave).
+// Otherwise it
 // returns false and done.PutDone gets the result once the message is
 // durable and, on a SYNC_MASTER, held by its slave (PutOK), after the
 // policy's timeout (FlushDiskTimeout, FlushSlaveTimeout), or on a failure.

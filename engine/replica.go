@@ -36,8 +36,9 @@ type ReplicaAsyncWaiter interface {
 }
 
 // ReplicaDone is told an asynchronous replica wait's status; it must not
-// block (it runs on the goroutine that reads the slave's reports, or a
-// timer's).
+// block (it runs on the goroutine that reads the slave's reports, a
+// timer's, or one that changes the replication state: the ha server's
+// close, fence or in-sync set).
 type ReplicaDone interface{ ReplicaDone(PutStatus) }
 
 // ReplicaChecker is implemented by a ReplicaWaiter that can refuse a put

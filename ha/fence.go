@@ -3,7 +3,9 @@ package ha
 import "time"
 
 // Fence stops (true) or resumes (false) acknowledging SYNC_MASTER writes:
-// while fenced, every waiting send fails with ErrFenced at once, new waits
+// while fenced, every send not yet acknowledged (a report that came
+// before the fence may still be delivering its acknowledgements) fails
+// with ErrFenced at once, new waits
 // fail the same way, and slave reports release nothing. A controller fences
 // a master that may have lost its mastership, so two masters never both
 // acknowledge a write.

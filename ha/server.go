@@ -170,8 +170,10 @@ func (s *Server) WaitAck(end int64, timeout time.Duration) error {
 }
 
 // AckDone is told the outcome of a WaitAckAsync once: nil, or WaitAck's
-// error. It runs on the goroutine that reads a slave's reports (or a
-// timer's, or the one closing or fencing the server) and must not block.
+// error. It must not block. It runs on the goroutine that reads a slave's
+// reports, a timer's (ErrSlaveTimeout), or the one that releases every
+// waiter or changes whose acks count: Close, Fence, the last slave
+// leaving, SetSyncSet.
 type AckDone interface{ AckDone(err error) }
 
 // WaitAckAsync is WaitAck for a caller that does not block (issue 14: no

@@ -201,6 +201,16 @@ func testDeferredSyncMasterSend(t *testing.T, ft engine.FlushDiskType) {
 	if n := m.stats.Send.InProgress.Load(); n != 1 {
 		t.Fatalf("%d sends in progress while one is deferred", n)
 	}
+	// The held send took the read loop (inline) and did not keep it: a
+	// send that does not wait, on the same connection, is answered now.
+	quick := protocol.NewRequest(protocol.SendMessageV2, nil)
+	qh := goSendHeaderFor("SyncMasterTopic", "WAIT\x01false")
+	qh.QueueID = 1
+	quick.ExtFields = qh.EncodeV2()
+	quick.Body = []byte("does not wait")
+	if r := call(t, c, quick); r.Code != protocol.ResponseSuccess || time.Since(began) > 300*time.Millisecond {
+		t.Fatalf("WAIT=false send behind the held one: %d %q after %v", r.Code, r.Remark, time.Since(began))
+	}
 	resp := <-got
 	if resp.Code != protocol.ResponseFlushSlaveTimeout || time.Since(began) < 400*time.Millisecond {
 		t.Fatalf("mute slave: %d %q after %v, want FLUSH_SLAVE_TIMEOUT after 400 ms", resp.Code, resp.Remark, time.Since(began))
@@ -225,5 +235,35 @@ func testDeferredSyncMasterSend(t *testing.T, ft engine.FlushDiskType) {
 	}
 	if m.deferred.Load() != 0 || m.stats.Send.InProgress.Load() != 0 {
 		t.Fatalf("after the answers: %d deferred, %d in progress", m.deferred.Load(), m.stats.Send.InProgress.Load())
+	}
+}
+
+// blockingReplica is a replica waiter that can only block.
+type blockingReplica struct{}
+
+func (blockingReplica) WaitReplica(int64) engine.PutStatus { return engine.PutOK }
+
+// A send whose put would block (a replica waiter without an asynchronous
+// wait) is never taken on the read loop.
+func TestSendInlineNeverBlocks(t *testing.T) {
+	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
+		b, c := startBroker(t, func(cfg *Config) { cfg.Store.FlushDiskType = ft })
+		req := protocol.NewRequest(protocol.SendMessageV2, nil)
+		req.ExtFields = goSendHeaderFor("Known", "").EncodeV2()
+		req.Body = []byte("x")
+		mustSendOK(t, call(t, c, req)) // creates the topic
+		b.store.SetReplicaWaiter(blockingReplica{})
+		probe := protocol.NewRequest(protocol.SendMessageV2, nil)
+		probe.ExtFields = goSendHeaderFor("Known", "").EncodeV2()
+		probe.Body = []byte("x")
+		if b.sendInline(b.server.Conns()[0], readAsServer(t, probe)) {
+			t.Errorf("%s: a send that would block on its slave wait taken on the read loop", ft)
+		}
+		noWait := protocol.NewRequest(protocol.SendMessageV2, nil)
+		noWait.ExtFields = goSendHeaderFor("Known", "WAIT\x01false").EncodeV2()
+		noWait.Body = []byte("x")
+		if !b.sendInline(b.server.Conns()[0], readAsServer(t, noWait)) {
+			t.Errorf("%s: a WAIT=false send not taken on the read loop", ft)
+		}
 	}
 }

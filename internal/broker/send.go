@@ -67,15 +67,16 @@ func (b *Broker) registerSend() {
 // AccessKey, or one the decoder could not type, goes to a handler
 // goroutine), not oneway, to a topic that exists and is neither a retry
 // topic nor a transaction's (creating a topic, a group or the DLQ writes
-// and syncs a journal), and either not deferred (ASYNC_FLUSH without a
-// slave wait, WAIT=false) or with room to defer (putOne) that sends
-// elsewhere cannot take meanwhile: on the connection, room beyond what
-// its running handlers (at most remoting.DefaultMaxInflight) could take;
-// across the broker, where other connections' sends race for it, half of
-// the bound. A send that still finds none waits on the read loop (as a
-// handler would, at most syncFlushTimeout). An append also waits on the read loop when
-// the next segment is not prepared yet (commitlog's roll; every writer
-// waits then).
+// and syncs a journal), whose put either does not wait (ASYNC_FLUSH
+// without a slave wait, WAIT=false) or is deferred (putOne) with room
+// that sends elsewhere cannot take meanwhile: on the connection, room
+// beyond what its running handlers (at most remoting.DefaultMaxInflight)
+// could take; across the broker, where other connections' sends race for
+// it, half of the bound. A send that still finds none waits on the read
+// loop as a handler would: at most syncFlushTimeout, twice on a
+// SYNC_FLUSH SYNC_MASTER (its fdatasync, then its slave). An append also
+// waits on the read loop when the next segment is not prepared yet
+// (commitlog's roll; every writer waits then).
 func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
 	h, typed := req.SendHeader()
 	if !typed || h.Batch || req.IsOneway() ||
@@ -85,8 +86,12 @@ func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
 	if _, ok := b.topics.Get(h.Topic); !ok {
 		return false
 	}
-	if !b.store.DefersPut(producerWaits(h.Properties)) {
+	wait := producerWaits(h.Properties)
+	if !b.store.PutWaits(wait) {
 		return true
+	}
+	if !b.store.DefersPut(wait) {
+		return false // its put would block the read loop
 	}
 	return conn.Deferred() < maxDeferredSends-remoting.DefaultMaxInflight && b.deferred.Load() < maxDeferredSendsTotal/2
 }
@@ -296,7 +301,7 @@ const (
 // handler returns nil and the commit log's flush loop (or, on a
 // SYNC_MASTER, the slave's report) answers through sendDone. A put that
 // completes at once (refused, WAIT=false, ASYNC_FLUSH without a slave
-// wait, a SYNC_MASTER without a slave) is answered here,
+// wait, an ASYNC_FLUSH SYNC_MASTER without a slave) is answered here,
 // as is a oneway send (its handler still waits, so a oneway sender is
 // held to the log's pace; the transport drops the answer). statsTopic is
 // the topic the send is counted under (before a retry's DLQ redirect).
