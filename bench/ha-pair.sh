@@ -12,8 +12,11 @@
 #   MODES="lone SYNC_MASTER" A=/tmp/mqd-old B=/tmp/mqd-new bash bench/ha-pair.sh   A/B of two builds
 #
 # Environment: ROUNDS (3), RATES ("20k max"), DUR (20s), WARMUP (2s),
-# SIZE (1k), MODE (mqbench -mode, async), FLUSH (the master's and the
-# slave's flushDiskType, sync), MODES ("lone SYNC_MASTER ASYNC_MASTER"),
+# SIZE (1k), MODE (mqbench -mode, async), FLUSH (the master's
+# flushDiskType, sync), SLAVE_FLUSH (the slave's, async: it acknowledges
+# bytes written to its files, as a Java slave acknowledges bytes in its
+# page cache; sync makes it acknowledge only after its fdatasync),
+# MODES ("lone SYNC_MASTER ASYNC_MASTER"),
 # SEG (mappedFileSizeCommitLog, the default 1 GiB), PORT (21911: master
 # PORT, its HA PORT+1, nameserver PORT+5, slave PORT+10), STORE_ROOT.
 # Without A/B the mqd built from this tree is used. Loopback only; every
@@ -22,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3} RATES=${RATES:-"20k max"} DUR=${DUR:-20s} WARMUP=${WARMUP:-2s}
-SIZE=${SIZE:-1k} MODE=${MODE:-async} FLUSH=${FLUSH:-sync} PORT=${PORT:-21911}
+SIZE=${SIZE:-1k} MODE=${MODE:-async} FLUSH=${FLUSH:-sync} SLAVE_FLUSH=${SLAVE_FLUSH:-async} PORT=${PORT:-21911}
 MODES=${MODES:-"lone SYNC_MASTER ASYNC_MASTER"} SEG=${SEG:-}
 NS_PORT=$((PORT + 5)) SLAVE_PORT=$((PORT + 10))
 STORE_ROOT=${STORE_ROOT:-$(mktemp -d)}
@@ -46,7 +49,7 @@ trap 'exit 130' INT TERM
 
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-flushType() { [ "$FLUSH" = sync ] && echo SYNC_FLUSH || echo ASYNC_FLUSH; }
+flushType() { [ "$1" = sync ] && echo SYNC_FLUSH || echo ASYNC_FLUSH; }
 
 waitLog() { # file pattern
 	for _ in $(seq 150); do
@@ -66,7 +69,7 @@ run_one() { # label binary mode rate round
 	[ "$mode" = lone ] && role=ASYNC_MASTER # no slave wait: its flush alone
 	{
 		echo "brokerRole=$role"
-		echo "flushDiskType=$(flushType)"
+		echo "flushDiskType=$(flushType "$FLUSH")"
 		echo "haListenPort=$((PORT + 1))"
 		[ -n "$SEG" ] && echo "mappedFileSizeCommitLog=$SEG"
 	} >"$dir/master.conf"
@@ -79,7 +82,7 @@ run_one() { # label binary mode rate round
 		{
 			echo "brokerRole=SLAVE"
 			echo "brokerId=1"
-			echo "flushDiskType=$(flushType)"
+			echo "flushDiskType=$(flushType "$SLAVE_FLUSH")"
 			echo "haMasterAddress=127.0.0.1:$((PORT + 1))"
 			echo "haListenPort=$((SLAVE_PORT + 1))"
 			[ -n "$SEG" ] && echo "mappedFileSizeCommitLog=$SEG"
