@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"math"
+	"testing"
+
+	"github.com/mqd/mqd/internal/message"
+)
+
+// Queue offsets count per (topic, queue), whatever the queue id: dense
+// ids survive the array growing, a hostile id costs one entry, and a
+// caller's topic buffer reused afterwards does not change the key.
+func TestQueueOffsetsPerTopicQueue(t *testing.T) {
+	q := newQueueOffsets()
+	buf := []byte("topicA")
+	topic := string(buf) // a caller's string; cloned as a key
+	for _, id := range []int32{3, 0, 7, 3, denseQueues - 1, denseQueues, math.MaxInt32, -5, 3} {
+		q.next(&message.Message{Topic: topic, QueueID: id})
+	}
+	q.observe("topicA", 100, 41)
+	q.observe("topicA", 100, 10) // lower: no change
+	q.next(&message.Message{Topic: "topicB", QueueID: 3})
+	buf[0] = 'X'
+	for _, tc := range []struct {
+		topic string
+		queue int32
+		want  int64
+	}{
+		{"topicA", 3, 3}, {"topicA", 0, 1}, {"topicA", 7, 1}, {"topicA", denseQueues - 1, 1},
+		{"topicA", denseQueues, 1}, {"topicA", math.MaxInt32, 1}, {"topicA", -5, 1},
+		{"topicA", 100, 42}, {"topicA", 5, 0}, {"topicB", 3, 1}, {"Xopic", 3, 0},
+	} {
+		if got := *q.slot(tc.topic, tc.queue); got != tc.want {
+			t.Errorf("%s/%d: next %d, want %d", tc.topic, tc.queue, got, tc.want)
+		}
+	}
+	if n := len(q.m["topicA"].dense); n != denseQueues {
+		t.Errorf("dense array of %d, want %d (ids at or past %d are sparse)", n, denseQueues, denseQueues)
+	}
+}
+
+func BenchmarkQueueOffsetsManyTopics(b *testing.B) {
+	q := newQueueOffsets()
+	const topics, queues = 10000, 8
+	names := make([]string, topics)
+	for i := range names {
+		names[i] = "bench_topic_" + string(rune('a'+i%26)) + "_" + itoa(i)
+		for id := int32(0); id < queues; id++ {
+			q.slot(names[i], id)
+		}
+	}
+	m := &message.Message{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Topic, m.QueueID = names[i%topics], int32(i/topics%queues)
+		q.next(m)
+	}
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
