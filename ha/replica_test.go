@@ -28,7 +28,9 @@ func storeConfig(dir string, ft engine.FlushDiskType) engine.Config {
 	return engine.Config{Dir: dir, FlushDiskType: ft, IOBackend: "pwrite", MappedFileSizeCommitLog: 256 << 10,
 		CheckpointInterval: 10 * time.Millisecond, FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10,
 		CommitLogMaxWrite: 8 << 10, ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000,
-		QueueFlushThoroughInterval: 50 * time.Millisecond}
+		QueueFlushThoroughInterval: 50 * time.Millisecond,
+		// whatever the host disk's usage (retention deletes above 85%)
+		Retention: engine.RetentionConfig{DiskUsage: func(string) (float64, error) { return 0.1, nil }}}
 }
 
 func open(t *testing.T, dir string, ft engine.FlushDiskType) *engine.Store {

@@ -24,7 +24,10 @@ func startBroker(t *testing.T, mutate func(*Config)) (*Broker, *remoting.Client)
 	cfg.BrokerIP1 = "127.0.0.1"
 	cfg.Listener = ln
 	cfg.Store = engine.Config{Dir: t.TempDir(), MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
-		MaxHashSlotNum: 1000, MaxIndexNum: 10000, FlushDiskType: engine.SyncFlush}
+		MaxHashSlotNum: 1000, MaxIndexNum: 10000, FlushDiskType: engine.SyncFlush,
+		// whatever the host disk's usage (above 85% retention deletes, above
+		// 90% the broker refuses writes, by design)
+		Retention: engine.RetentionConfig{DiskUsage: func(string) (float64, error) { return 0.1, nil }}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
