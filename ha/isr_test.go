@@ -20,6 +20,38 @@ func (c *cluster) slaveID(id int64) (store *engine.Store, stop func()) {
 	return s, func() { stopClient(); s.Close() }
 }
 
+// waitKinds are the two ways a send waits for its slaves: a goroutine
+// blocked in WaitAck, or WaitAckAsync (which must not decide these at
+// once: an in-sync slave is missing).
+var waitKinds = []struct {
+	name  string
+	start func(t *testing.T, srv *ha.Server, end int64, timeout time.Duration) chan error
+}{
+	{"blocking", func(_ *testing.T, srv *ha.Server, end int64, timeout time.Duration) chan error {
+		return waitAsync(srv, end, timeout)
+	}},
+	{"async", func(t *testing.T, srv *ha.Server, end int64, timeout time.Duration) chan error {
+		pending, out := waitAckAsync(t, srv, end, timeout)
+		if !pending {
+			t.Errorf("a wait with an in-sync slave missing decided at once: %v", <-out)
+		}
+		return out
+	}},
+}
+
+// oneOfTwoInSync is a cluster whose in-sync set is slaves {1, 2} (two
+// needed) with only slave 1 connected, caught up after n puts; it returns
+// the log end.
+func oneOfTwoInSync(t *testing.T, n int) (*cluster, int64) {
+	c := newCluster(t, engine.SyncFlush)
+	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
+	s1, stop1 := c.slaveID(1)
+	t.Cleanup(stop1)
+	put(t, c.master, 0, n)
+	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
+	return c, c.master.WrittenOffset()
+}
+
 // waitAsync starts a WaitAck and returns its result channel.
 func waitAsync(srv *ha.Server, end int64, timeout time.Duration) chan error {
 	ch := make(chan error, 1)
@@ -52,23 +84,21 @@ func mustRelease(t *testing.T, ch chan error, what string) {
 // 1's acknowledgement alone releases nothing (4.x would release it); the
 // send is released once slave 2 connects and acknowledges too.
 func TestAllInSyncMemberNotAckingHoldsTheSend(t *testing.T) {
-	c := newCluster(t, engine.SyncFlush)
-	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
-	s1, stop1 := c.slaveID(1)
-	defer stop1()
-	put(t, c.master, 0, 20)
-	end := c.master.WrittenOffset()
-	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
-	if err := c.srv.WaitAck(end, 300*time.Millisecond); !errors.Is(err, ha.ErrSlaveTimeout) {
-		t.Fatalf("slave 2 absent: %v, want ErrSlaveTimeout", err)
-	}
-	ch := waitAsync(c.srv, end, 20*time.Second)
-	mustBlock(t, ch, "slave 2 absent")
-	_, stop2 := c.slaveID(2)
-	defer stop2()
-	mustRelease(t, ch, "both slaves acknowledged")
-	if got := c.srv.Confirmed(); got != end {
-		t.Fatalf("confirmed %d, want %d", got, end)
+	for _, w := range waitKinds {
+		t.Run(w.name, func(t *testing.T) {
+			c, end := oneOfTwoInSync(t, 20)
+			if err := <-w.start(t, c.srv, end, 300*time.Millisecond); !errors.Is(err, ha.ErrSlaveTimeout) {
+				t.Fatalf("slave 2 absent: %v, want ErrSlaveTimeout", err)
+			}
+			ch := w.start(t, c.srv, end, 20*time.Second)
+			mustBlock(t, ch, "slave 2 absent")
+			_, stop2 := c.slaveID(2)
+			defer stop2()
+			mustRelease(t, ch, "both slaves acknowledged")
+			if got := c.srv.Confirmed(); got != end {
+				t.Fatalf("confirmed %d, want %d", got, end)
+			}
+		})
 	}
 }
 
@@ -147,40 +177,36 @@ func TestAllInSyncStoreRefusal(t *testing.T) {
 // TestAllInSyncTimedOutWaitersLeave (review finding 4): while an in-sync
 // slave is missing and another is connected, every send times out; a
 // timed-out send must leave the queue, or the queue (rescanned under the
-// server's lock on every report) grows without bound.
+// server's lock on every report) grows without bound. Blocking waits
+// (WaitAck) and asynchronous ones (WaitAckAsync) alike.
 func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
-	c := newCluster(t, engine.SyncFlush)
-	c.srv.SetSyncSet(ha.SyncSet{Committed: []int64{1, 2}, MinInSync: 2})
-	s1, stop1 := c.slaveID(1)
-	defer stop1()
-	put(t, c.master, 0, 5)
-	waitFor(t, "slave 1 copy", caughtUp(c.master, s1))
-	end := c.master.WrittenOffset()
-	const n = 200
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func() { errs <- c.srv.WaitAck(end, 20*time.Millisecond) }()
-	}
-	for i := 0; i < n; i++ {
-		if err := <-errs; !errors.Is(err, ha.ErrSlaveTimeout) {
-			t.Fatalf("send %d: %v, want ErrSlaveTimeout", i, err)
-		}
-	}
-	if w := c.srv.Waiting(); w != 0 {
-		t.Fatalf("%d timed-out sends still waiting", w)
-	}
-	// The queue itself stays bounded: timed-out waiters are compacted
-	// away in batches (O(n) for n timeouts, not O(n²) under the lock).
-	for round := 0; round < 5; round++ {
-		for i := 0; i < n; i++ {
-			go func() { errs <- c.srv.WaitAck(end, 5*time.Millisecond) }()
-		}
-		for i := 0; i < n; i++ {
-			<-errs
-		}
-		if q := c.srv.Queued(); q > n {
-			t.Fatalf("round %d: %d waiters queued after %d timed out", round, q, n)
-		}
+	for _, w := range waitKinds {
+		t.Run(w.name, func(t *testing.T) {
+			c, end := oneOfTwoInSync(t, 5)
+			const n = 200
+			// The queue stays bounded: timed-out waiters leave it, marked
+			// ones compacted away in batches (O(n) for n timeouts, not
+			// O(n²) under the lock).
+			for round, timeout := range []time.Duration{20 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond} {
+				outs := make([]chan error, n)
+				for i := range outs {
+					outs[i] = w.start(t, c.srv, end, timeout)
+				}
+				for i, out := range outs {
+					if err := <-out; !errors.Is(err, ha.ErrSlaveTimeout) {
+						t.Fatalf("round %d send %d: %v, want ErrSlaveTimeout", round, i, err)
+					}
+				}
+				if round == 0 {
+					if w := c.srv.Waiting(); w != 0 {
+						t.Fatalf("%d timed-out sends still waiting", w)
+					}
+				}
+				if q := c.srv.Queued(); q > n {
+					t.Fatalf("round %d: %d waiters queued after %d timed out", round, q, n)
+				}
+			}
+		})
 	}
 }
 

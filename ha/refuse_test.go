@@ -63,16 +63,7 @@ type replicaWaiter struct {
 func (w replicaWaiter) EnoughReplicas() bool { return w.srv.EnoughInSync() }
 
 func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
-	switch err := w.srv.WaitAck(end, w.timeout); {
-	case err == nil:
-		return engine.PutOK
-	case errors.Is(err, ha.ErrInSyncNotEnough):
-		return engine.InSyncReplicasNotEnough
-	case errors.Is(err, ha.ErrSlaveTimeout):
-		return engine.FlushSlaveTimeout
-	default:
-		return engine.SlaveNotAvailable
-	}
+	return statusOf(w.srv.WaitAck(end, w.timeout))
 }
 
 // asyncReplicaWaiter is the broker's adapter with its asynchronous wait

@@ -25,14 +25,7 @@ func TestDeferredSendAnsweredWhenDurable(t *testing.T) {
 		cfg.Store.FS = fsys
 		cfg.Store.SyncFlushTimeout = 300 * time.Millisecond
 	})
-	send := func(body string) *protocol.Command {
-		req := protocol.NewRequest(protocol.SendMessageV2, nil)
-		h := goSendHeaderFor("DeferTopic", "")
-		h.QueueID = 0
-		req.ExtFields = h.EncodeV2()
-		req.Body = []byte(body)
-		return call(t, c, req)
-	}
+	send := func(body string) *protocol.Command { return call(t, c, v2Send("DeferTopic", "", 0, body)) }
 	if resp := send("first"); resp.Code != protocol.ResponseSuccess {
 		t.Fatalf("send: %d %s", resp.Code, resp.Remark)
 	}
@@ -163,23 +156,11 @@ func testDeferredSyncMasterSend(t *testing.T, ft engine.FlushDiskType) {
 		cfg.Store.FlushDiskType = ft
 		cfg.Store.SyncFlushTimeout = 400 * time.Millisecond
 	})
-	send := func(body string) *protocol.Command {
-		req := protocol.NewRequest(protocol.SendMessageV2, nil)
-		h := goSendHeaderFor("SyncMasterTopic", "")
-		h.QueueID = 0
-		req.ExtFields = h.EncodeV2()
-		req.Body = []byte(body)
-		return call(t, c, req)
-	}
+	send := func(body string) *protocol.Command { return call(t, c, v2Send("SyncMasterTopic", "", 0, body)) }
 	if resp := send("no slave"); resp.Code != protocol.ResponseSlaveNotAvailable {
 		t.Fatalf("no slave: %d %q", resp.Code, resp.Remark)
 	}
-	if !m.sendInline(m.server.Conns()[0], readAsServer(t, func() *protocol.Command {
-		req := protocol.NewRequest(protocol.SendMessageV2, nil)
-		req.ExtFields = goSendHeaderFor("SyncMasterTopic", "").EncodeV2()
-		req.Body = []byte("x")
-		return req
-	}())) {
+	if !m.sendInline(m.server.Conns()[0], readAsServer(t, v2Send("SyncMasterTopic", "", 0, "x"))) {
 		t.Fatal("a SYNC_MASTER send to a known topic is not taken on the read loop")
 	}
 
@@ -203,12 +184,7 @@ func testDeferredSyncMasterSend(t *testing.T, ft engine.FlushDiskType) {
 	}
 	// The held send took the read loop (inline) and did not keep it: a
 	// send that does not wait, on the same connection, is answered now.
-	quick := protocol.NewRequest(protocol.SendMessageV2, nil)
-	qh := goSendHeaderFor("SyncMasterTopic", "WAIT\x01false")
-	qh.QueueID = 1
-	quick.ExtFields = qh.EncodeV2()
-	quick.Body = []byte("does not wait")
-	if r := call(t, c, quick); r.Code != protocol.ResponseSuccess || time.Since(began) > 300*time.Millisecond {
+	if r := call(t, c, v2Send("SyncMasterTopic", "WAIT\x01false", 1, "does not wait")); r.Code != protocol.ResponseSuccess || time.Since(began) > 300*time.Millisecond {
 		t.Fatalf("WAIT=false send behind the held one: %d %q after %v", r.Code, r.Remark, time.Since(began))
 	}
 	resp := <-got
@@ -248,22 +224,23 @@ func (blockingReplica) WaitReplica(int64) engine.PutStatus { return engine.PutOK
 func TestSendInlineNeverBlocks(t *testing.T) {
 	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
 		b, c := startBroker(t, func(cfg *Config) { cfg.Store.FlushDiskType = ft })
-		req := protocol.NewRequest(protocol.SendMessageV2, nil)
-		req.ExtFields = goSendHeaderFor("Known", "").EncodeV2()
-		req.Body = []byte("x")
-		mustSendOK(t, call(t, c, req)) // creates the topic
+		mustSendOK(t, call(t, c, v2Send("Known", "", 0, "x"))) // creates the topic
 		b.store.SetReplicaWaiter(blockingReplica{})
-		probe := protocol.NewRequest(protocol.SendMessageV2, nil)
-		probe.ExtFields = goSendHeaderFor("Known", "").EncodeV2()
-		probe.Body = []byte("x")
-		if b.sendInline(b.server.Conns()[0], readAsServer(t, probe)) {
+		if b.sendInline(b.server.Conns()[0], readAsServer(t, v2Send("Known", "", 0, "x"))) {
 			t.Errorf("%s: a send that would block on its slave wait taken on the read loop", ft)
 		}
-		noWait := protocol.NewRequest(protocol.SendMessageV2, nil)
-		noWait.ExtFields = goSendHeaderFor("Known", "WAIT\x01false").EncodeV2()
-		noWait.Body = []byte("x")
-		if !b.sendInline(b.server.Conns()[0], readAsServer(t, noWait)) {
+		if !b.sendInline(b.server.Conns()[0], readAsServer(t, v2Send("Known", "WAIT\x01false", 0, "x"))) {
 			t.Errorf("%s: a WAIT=false send not taken on the read loop", ft)
 		}
 	}
+}
+
+// v2Send is a Go client's SEND_MESSAGE_V2 of body to topic's queue.
+func v2Send(topic, props string, queue int32, body string) *protocol.Command {
+	req := protocol.NewRequest(protocol.SendMessageV2, nil)
+	h := goSendHeaderFor(topic, props)
+	h.QueueID = queue
+	req.ExtFields = h.EncodeV2()
+	req.Body = []byte(body)
+	return req
 }
