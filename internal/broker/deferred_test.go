@@ -224,8 +224,9 @@ func (blockingReplica) WaitReplica(int64) engine.PutStatus { return engine.PutOK
 func TestSendInlineNeverBlocks(t *testing.T) {
 	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
 		b, c := startBroker(t, func(cfg *Config) { cfg.Store.FlushDiskType = ft })
-		mustSendOK(t, call(t, c, v2Send("Known", "", 0, "x"))) // creates the topic
-		b.store.SetReplicaWaiter(blockingReplica{})
+		addTopic(t, b, "Known", 4)
+		b.store.SetReplicaWaiter(blockingReplica{}) // before any put, as its contract says
+		runtimeTable(t, c)                          // connects, puts nothing
 		if b.sendInline(b.server.Conns()[0], readAsServer(t, v2Send("Known", "", 0, "x"))) {
 			t.Errorf("%s: a send that would block on its slave wait taken on the read loop", ft)
 		}
