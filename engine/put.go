@@ -423,6 +423,8 @@ func (q *queueOffsets) slot(topic string, queue int32) *int64 {
 	return p
 }
 
+// next assigns m's queue offset. Prepared and rolled-back transactional
+// records get 0 and do not advance the queue (Java's CommitLog.DefaultAppendMessageCallback).
 func (q *queueOffsets) next(m *message.Message) int64 {
 	if t := m.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
 		return 0

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"testing"
+	"unsafe"
 
 	"github.com/mqd/mqd/internal/message"
 )
@@ -13,7 +14,7 @@ import (
 func TestQueueOffsetsPerTopicQueue(t *testing.T) {
 	q := newQueueOffsets()
 	buf := []byte("topicA")
-	topic := string(buf) // a caller's string; cloned as a key
+	topic := unsafe.String(&buf[0], len(buf)) // aliases a caller's buffer, as decoded headers do
 	for _, id := range []int32{3, 0, 7, 3, denseQueues - 1, denseQueues, math.MaxInt32, -5, 3} {
 		q.next(&message.Message{Topic: topic, QueueID: id})
 	}

@@ -33,7 +33,7 @@ var waitKinds = []struct {
 	{"async", func(t *testing.T, srv *ha.Server, end int64, timeout time.Duration) chan error {
 		pending, out := waitAckAsync(t, srv, end, timeout)
 		if !pending {
-			t.Errorf("a wait with an in-sync slave missing decided at once: %v", <-out)
+			t.Fatalf("a wait with an in-sync slave missing decided at once: %v", <-out)
 		}
 		return out
 	}},
@@ -197,6 +197,12 @@ func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
 						t.Fatalf("round %d send %d: %v, want ErrSlaveTimeout", round, i, err)
 					}
 				}
+				time.Sleep(5 * time.Millisecond) // a second telling would land now
+				for i, out := range outs {
+					if len(out) != 0 {
+						t.Fatalf("round %d send %d told twice: then %v", round, i, <-out)
+					}
+				}
 				if round == 0 {
 					if w := c.srv.Waiting(); w != 0 {
 						t.Fatalf("%d timed-out sends still waiting", w)
@@ -205,6 +211,16 @@ func TestAllInSyncTimedOutWaitersLeave(t *testing.T) {
 				if q := c.srv.Queued(); q > n {
 					t.Fatalf("round %d: %d waiters queued after %d timed out", round, q, n)
 				}
+			}
+			// A wait behind the timed-out ones is released, once, when
+			// the missing slave acknowledges.
+			ch := w.start(t, c.srv, end, 20*time.Second)
+			_, stop2 := c.slaveID(2)
+			defer stop2()
+			mustRelease(t, ch, "both slaves acknowledged")
+			time.Sleep(5 * time.Millisecond)
+			if len(ch) != 0 {
+				t.Fatalf("released wait told twice: then %v", <-ch)
 			}
 		})
 	}
