@@ -29,8 +29,7 @@ func storeConfig(dir string, ft engine.FlushDiskType) engine.Config {
 		CheckpointInterval: 10 * time.Millisecond, FlushInterval: 5 * time.Millisecond, MaxMessageSize: 64 << 10,
 		CommitLogMaxWrite: 8 << 10, ConsumeQueueEntriesPerFile: 1000, MaxHashSlotNum: 1000, MaxIndexNum: 4000,
 		QueueFlushThoroughInterval: 50 * time.Millisecond,
-		// whatever the host disk's usage (retention deletes above 85%)
-		Retention: engine.RetentionConfig{DiskUsage: func(string) (float64, error) { return 0.1, nil }}}
+		Retention:                  engine.RetentionConfig{DiskUsage: roomyDisk}}
 }
 
 func open(t *testing.T, dir string, ft engine.FlushDiskType) *engine.Store {
@@ -175,3 +174,8 @@ func TestReplicateByteIdenticalAndRestart(t *testing.T) {
 		})
 	}
 }
+
+// roomyDisk is the disk usage the tests' stores see, whatever the host
+// disk's (above 85% retention deletes unexpired segments, above 90% the
+// store refuses writes, by design).
+func roomyDisk(string) (float64, error) { return 0.1, nil }

@@ -92,7 +92,7 @@ func TestACLBadFileRefusesStart(t *testing.T) {
 	defer ln.Close()
 	cfg := NewConfig()
 	cfg.BrokerIP1, cfg.Listener = "127.0.0.1", ln
-	cfg.Store = engine.Config{Dir: t.TempDir(), MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: t.TempDir(), MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
 		MaxHashSlotNum: 1000, MaxIndexNum: 10000}
 	cfg.ACL = ACLConfig{Enable: true, File: path}
 	b, err := New(cfg)

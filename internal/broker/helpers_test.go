@@ -25,9 +25,7 @@ func startBroker(t *testing.T, mutate func(*Config)) (*Broker, *remoting.Client)
 	cfg.Listener = ln
 	cfg.Store = engine.Config{Dir: t.TempDir(), MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
 		MaxHashSlotNum: 1000, MaxIndexNum: 10000, FlushDiskType: engine.SyncFlush,
-		// whatever the host disk's usage (above 85% retention deletes, above
-		// 90% the broker refuses writes, by design)
-		Retention: engine.RetentionConfig{DiskUsage: func(string) (float64, error) { return 0.1, nil }}}
+		Retention: engine.RetentionConfig{DiskUsage: roomyDisk}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -78,3 +76,8 @@ func TestBrokerStartsAndStops(t *testing.T) {
 		t.Fatal("TBW102 missing with autoCreateTopicEnable")
 	}
 }
+
+// roomyDisk is the disk usage the tests' stores see, whatever the host
+// disk's (above 85% retention deletes unexpired segments, above 90% the
+// store refuses writes, by design).
+func roomyDisk(string) (float64, error) { return 0.1, nil }

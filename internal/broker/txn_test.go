@@ -23,7 +23,7 @@ func txnConfig(t *testing.T, dir string) Config {
 	}
 	cfg := NewConfig()
 	cfg.BrokerIP1, cfg.Listener = "127.0.0.1", ln
-	cfg.Store = engine.Config{Dir: dir, MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: dir, MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
 		MaxHashSlotNum: 1000, MaxIndexNum: 10000, FlushDiskType: engine.SyncFlush}
 	cfg.TransactionCheckInterval = time.Hour
 	cfg.TransactionTimeOut = time.Second

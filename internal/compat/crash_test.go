@@ -48,7 +48,7 @@ func TestChildBroker(t *testing.T) {
 	}
 	cfg := broker.NewConfig()
 	cfg.BrokerIP1, cfg.Listener, cfg.NamesrvAddrs = "127.0.0.1", bl, []string{nl.Addr().String()}
-	cfg.Store = engine.Config{Dir: parts[0], MappedFileSizeCommitLog: 16 << 20, FlushDiskType: engine.SyncFlush,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: parts[0], MappedFileSizeCommitLog: 16 << 20, FlushDiskType: engine.SyncFlush,
 		ConsumeQueueEntriesPerFile: 10000, MaxHashSlotNum: 10000, MaxIndexNum: 40000}
 	if d, err := time.ParseDuration(os.Getenv(childTxnEnv)); err == nil { // txn_test.go
 		cfg.TransactionCheckInterval, cfg.TransactionTimeOut = d, 2*d

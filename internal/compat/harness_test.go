@@ -54,7 +54,7 @@ func startCluster(t *testing.T, mutate func(*broker.Config)) *cluster {
 	cfg := broker.NewConfig()
 	cfg.BrokerIP1 = "127.0.0.1"
 	cfg.NamesrvAddrs = []string{c.nsAddr}
-	cfg.Store = engine.Config{Dir: t.TempDir(), MappedFileSizeCommitLog: 16 << 20, FlushDiskType: engine.SyncFlush,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: t.TempDir(), MappedFileSizeCommitLog: 16 << 20, FlushDiskType: engine.SyncFlush,
 		ConsumeQueueEntriesPerFile: 10000, MaxHashSlotNum: 10000, MaxIndexNum: 40000}
 	if mutate != nil {
 		mutate(&cfg)
@@ -190,3 +190,8 @@ func (c *cluster) routed(topic string) bool {
 }
 
 func producerSendTimeout() producer.Option { return producer.WithSendMsgTimeout(2 * time.Second) }
+
+// roomyDisk is the disk usage the tests' stores see, whatever the host
+// disk's (above 85% retention deletes unexpired segments, above 90% the
+// store refuses writes, by design).
+func roomyDisk(string) (float64, error) { return 0.1, nil }

@@ -62,7 +62,7 @@ func nodeOptions(dir string, ln, haLn net.Listener) Options {
 	cfg.BrokerName = "broker-a"
 	cfg.HA.Listener = haLn
 	cfg.HA.Heartbeat, cfg.HA.Housekeeping = 200*time.Millisecond, 3*time.Second
-	cfg.Store = engine.Config{Dir: dir, MappedFileSizeCommitLog: segSize, ConsumeQueueEntriesPerFile: 1000,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: dir, MappedFileSizeCommitLog: segSize, ConsumeQueueEntriesPerFile: 1000,
 		MaxHashSlotNum: 1000, MaxIndexNum: 10000, FlushDiskType: testMode.Flush, SyncFlushTimeout: time.Second,
 		IOBackend: testMode.Backend}
 	return Options{Broker: cfg, ShutdownTimeout: 10 * time.Second}
@@ -412,3 +412,8 @@ func TestSwitchRoleRefusesAStaleEpoch(t *testing.T) {
 		t.Fatal("a master with brokerId 2 accepted")
 	}
 }
+
+// roomyDisk is the disk usage the tests' stores see, whatever the host
+// disk's (above 85% retention deletes unexpired segments, above 90% the
+// store refuses writes, by design).
+func roomyDisk(string) (float64, error) { return 0.1, nil }

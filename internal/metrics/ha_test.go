@@ -29,7 +29,7 @@ func startBroker(t *testing.T, mutate func(*broker.Config)) *broker.Broker {
 	cfg := broker.NewConfig()
 	cfg.BrokerIP1, cfg.Listener = "127.0.0.1", ln
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.Store = engine.Config{Dir: t.TempDir(), MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: t.TempDir(), MappedFileSizeCommitLog: 1 << 20, ConsumeQueueEntriesPerFile: 1000,
 		MaxHashSlotNum: 1000, MaxIndexNum: 10000, FlushDiskType: engine.SyncFlush}
 	mutate(&cfg)
 	b, err := broker.New(cfg)
@@ -147,3 +147,8 @@ func TestScrapeReplication(t *testing.T) {
 		t.Log(mb, sb)
 	}
 }
+
+// roomyDisk is the disk usage the tests' stores see, whatever the host
+// disk's (above 85% retention deletes unexpired segments, above 90% the
+// store refuses writes, by design).
+func roomyDisk(string) (float64, error) { return 0.1, nil }
