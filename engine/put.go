@@ -175,11 +175,10 @@ func (s *Store) DefersPut(wait bool) bool {
 // goroutine waits per send). It returns the result and true when the put
 // is complete: refused, stored without a wait (WAIT=false, ASYNC_FLUSH),
 // or decided at once (an ASYNC_FLUSH SYNC_MASTER without a slave).
-// Otherwise it
-// returns false and done.PutDone gets the result once the message is
-// durable and, on a SYNC_MASTER, held by its slave (PutOK), after the
-// policy's timeout (FlushDiskTimeout, FlushSlaveTimeout), or on a failure.
-// m is encoded before it returns and not referred to after.
+// Otherwise it returns false and done.PutDone gets the result once the
+// message is durable and, on a SYNC_MASTER, held by its slave (PutOK),
+// after the policy's timeout (FlushDiskTimeout, FlushSlaveTimeout), or on
+// a failure. m is encoded before it returns and not referred to after.
 func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (PutResult, bool) {
 	if !s.DefersPut(wait) {
 		return s.PutMessageWait(m, wait), true
