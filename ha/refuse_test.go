@@ -209,10 +209,14 @@ func testSyncMaster(t *testing.T, ft engine.FlushDiskType, p putter) {
 			t.Fatalf("put %d acknowledged before the master's own fdatasync", i)
 		}
 	}
-	// No put's slave wait can be decided before the put is written, so
-	// every asynchronous one was answered later, not blocking.
-	if n := deferredPuts.Load() - deferredBefore; p.name == "async" && n != 197 {
-		t.Fatalf("%d of 197 asynchronous puts answered later", n)
+	// The asynchronous puts were answered later, not blocking. Under
+	// SYNC_FLUSH every one (the put's fdatasync is itself awaited later);
+	// under ASYNC_FLUSH nearly every one: the master may write, stream and
+	// have the slave acknowledge a put's bytes before the put asks for
+	// its slave wait, which is then decided at once (seen once in CI).
+	n := deferredPuts.Load() - deferredBefore
+	if p.name == "async" && (ft == engine.SyncFlush && n != 197 || n < 197/2) {
+		t.Fatalf("%s: %d of 197 asynchronous puts answered later", ft, n)
 	}
 	// The slave leaves: stored, answered SLAVE_NOT_AVAILABLE.
 	stop()
