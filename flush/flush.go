@@ -268,6 +268,24 @@ func (q *Queue) Take(spare []*Waiter) []*Waiter {
 	return ws
 }
 
+// TakeThrough removes the queued waiters whose End is at most upTo,
+// appending them to dst in queue order, and keeps the others queued in
+// order, in place (a queue not in offset order, like a replication
+// server's, is filtered without copying what stays).
+func (q *Queue) TakeThrough(upTo int64, dst []*Waiter) []*Waiter {
+	kept := q.ws[:0]
+	for _, w := range q.ws {
+		if w.End <= upTo {
+			dst = append(dst, w)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(q.ws[len(kept):])
+	q.ws = kept
+	return dst
+}
+
 // Requeue puts ws (taken earlier, so older than every queued waiter) back
 // at the head of the queue.
 func (q *Queue) Requeue(ws []*Waiter) {

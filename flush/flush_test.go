@@ -2,6 +2,7 @@ package flush
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -249,3 +250,26 @@ func TestAsyncWaiterRecycleAllocs(t *testing.T) {
 type counted struct{ n int }
 
 func (c *counted) Complete(int64, error) { c.n++ }
+
+// TakeThrough takes the covered waiters in queue order and keeps the rest
+// queued in order, whatever order the ends come in.
+func TestTakeThrough(t *testing.T) {
+	var q Queue
+	for _, end := range []int64{30, 10, 50, 20, 40} {
+		q.Add(end)
+	}
+	got := q.TakeThrough(30, nil)
+	ends := func(ws []*Waiter) (out []int64) {
+		for _, w := range ws {
+			out = append(out, w.End)
+		}
+		return out
+	}
+	if e := ends(got); !slices.Equal(e, []int64{30, 10, 20}) {
+		t.Fatalf("took %v, want [30 10 20]", e)
+	}
+	q.Add(60)
+	if e := ends(q.Take(nil)); !slices.Equal(e, []int64{50, 40, 60}) {
+		t.Fatalf("kept %v, want [50 40 60]", e)
+	}
+}

@@ -63,7 +63,7 @@ func (s *Server) SetSyncSet(ss SyncSet) {
 		s.isr = &isrState{}
 	}
 	s.isr.need, s.isr.minInSync, s.isr.onConfirm = need, ss.MinInSync, ss.OnConfirm
-	ready := s.takeCoveredISRLocked()
+	ready := s.takeCoveredISRLocked(nil)
 	s.mu.Unlock()
 	release(ready)
 }
@@ -122,10 +122,10 @@ func (s *Server) coveredLocked() int64 {
 	return covered
 }
 
-// takeCoveredISRLocked removes and returns every waiter the in-sync set
-// covers, if the set is large enough and the server may acknowledge; the
-// caller releases them after unlocking.
-func (s *Server) takeCoveredISRLocked() []*flush.Waiter {
+// takeCoveredISRLocked removes every waiter the in-sync set covers, if
+// the set is large enough and the server may acknowledge, and appends
+// them to dst; the caller releases them after unlocking.
+func (s *Server) takeCoveredISRLocked(dst []*flush.Waiter) []*flush.Waiter {
 	covered := s.coveredLocked()
 	if covered != s.isr.covered {
 		s.isr.covered = covered
@@ -134,13 +134,14 @@ func (s *Server) takeCoveredISRLocked() []*flush.Waiter {
 		}
 	}
 	if !s.isr.enoughLocked() || !s.holdsLocked(time.Now()) {
-		return nil
+		return dst
 	}
-	ready := s.takeCoveredLocked(covered)
-	for _, w := range ready {
+	taken := len(dst)
+	dst = s.waiters.TakeThrough(covered, dst)
+	for _, w := range dst[taken:] {
 		s.isr.confirmed = max(s.isr.confirmed, w.End)
 	}
-	return ready
+	return dst
 }
 
 // decideISRLocked is decideLocked in all-in-sync mode: refused below

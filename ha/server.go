@@ -37,9 +37,10 @@ type Server struct {
 
 type serverConn struct {
 	c        net.Conn
-	acked    int64     // guarded by Server.mu
-	report   time.Time // last offset report, guarded by Server.mu
-	brokerID int64     // from a v2 hello (0: not given)
+	acked    int64           // guarded by Server.mu
+	report   time.Time       // last offset report, guarded by Server.mu
+	brokerID int64           // from a v2 hello (0: not given)
+	ready    []*flush.Waiter // the report reader's buffer of waiters to release
 }
 
 // NewServer serves src on ln; call Serve to start.
@@ -238,41 +239,28 @@ func (a *ackWaiter) Complete(_ int64, err error) {
 // unlocking: an asynchronous waiter's answer is built as it is released.
 func (s *Server) ack(sc *serverConn, off int64) {
 	s.mu.Lock()
-	ready := s.ackLocked(sc, off)
+	ready := s.ackLocked(sc, off, sc.ready[:0])
 	s.mu.Unlock()
 	release(ready)
+	clear(ready) // released waiters are recycled by their owners
+	sc.ready = ready[:0]
 }
 
-// ackLocked records the report and takes the waiters it covers. The
-// queue is not strictly in offset order (blocking sends queue after their
-// own append returns), so every waiter is looked at.
-func (s *Server) ackLocked(sc *serverConn, off int64) []*flush.Waiter {
+// ackLocked records the report and appends the waiters it covers to dst.
+// The queue is not strictly in offset order (blocking sends queue after
+// their own append returns), so every waiter is looked at.
+func (s *Server) ackLocked(sc *serverConn, off int64, dst []*flush.Waiter) []*flush.Waiter {
 	now := time.Now()
 	sc.acked, sc.report = off, now
 	if s.isr != nil {
 		s.acked = max(s.acked, off)
-		return s.takeCoveredISRLocked() // isr.go: every in-sync slave must have it
+		return s.takeCoveredISRLocked(dst) // isr.go: every in-sync slave must have it
 	}
 	if off <= s.acked || !s.holdsLocked(now) {
-		return nil
+		return dst
 	}
 	s.acked = off
-	return s.takeCoveredLocked(off)
-}
-
-// takeCoveredLocked removes and returns the queued waiters ending at or
-// below upTo.
-func (s *Server) takeCoveredLocked(upTo int64) (ready []*flush.Waiter) {
-	var rest []*flush.Waiter
-	for _, w := range s.waiters.Take(nil) {
-		if w.End <= upTo {
-			ready = append(ready, w)
-		} else {
-			rest = append(rest, w)
-		}
-	}
-	s.waiters.Requeue(rest)
-	return ready
+	return s.waiters.TakeThrough(off, dst)
 }
 
 // release tells taken waiters their bytes are acknowledged.
