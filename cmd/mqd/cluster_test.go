@@ -25,6 +25,7 @@ import (
 	"github.com/mqd/mqd/internal/namesrv"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 const childArgsEnv = "MQD_TEST_CHILD_ARGS"
@@ -111,19 +112,11 @@ func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 // newCluster starts two nameservers, three controllers and three brokers
 // (controllerHeartBeatTimeoutMills = timeout) and waits for a master.
-// The children's ports are held open until every in-process listener
-// (nameservers, proxies) exists, so none of those can take one of them.
+// The children's ports come from testport, below the ephemeral range the
+// in-process listeners (nameservers, proxies) take theirs from.
 func newCluster(t *testing.T, timeout time.Duration) *cluster {
 	c := &cluster{t: t}
-	var held []net.Listener
-	reserve := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, ln)
-		return ln.Addr().String()
-	}
+	reserve := func() string { return testport.Addr(t) }
 	var peers []string
 	for i := range 3 {
 		a := reserve()
@@ -172,9 +165,6 @@ func newCluster(t *testing.T, timeout time.Duration) *cluster {
 			"haAdvertisedAddr=" + c.haProxy[i].addr(),
 		}, "\n")), 0o644)
 		confs = append(confs, conf)
-	}
-	for _, ln := range held {
-		ln.Close()
 	}
 	for i := range 3 {
 		p := &proc{args: []string{"controller", "--id", fmt.Sprintf("n%d", i), "--peers", strings.Join(peers, ";"),

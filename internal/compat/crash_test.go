@@ -22,6 +22,7 @@ import (
 	"github.com/mqd/mqd/internal/namesrv"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 const childEnv = "MQD_COMPAT_CHILD" // "<store dir>;<namesrv port>;<broker port>"
@@ -72,14 +73,7 @@ func TestChildBroker(t *testing.T) {
 	<-sig
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testport.Free(t) }
 
 func startChild(t *testing.T, spec string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildBroker$", "-test.count=1")

@@ -20,6 +20,7 @@ import (
 	"github.com/mqd/mqd/internal/namesrv"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 func TestMain(m *testing.M) {
@@ -50,7 +51,8 @@ func startCluster(t *testing.T, mutate func(*broker.Config)) *cluster {
 	if err := ns.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, ns: ns, nsAddr: nl.Addr().String()}
+	// The broker's port is from testport: a restart binds it again.
+	c := &cluster{t: t, ns: ns, nsAddr: nl.Addr().String(), port: testport.Free(t)}
 	cfg := broker.NewConfig()
 	cfg.BrokerIP1 = "127.0.0.1"
 	cfg.NamesrvAddrs = []string{c.nsAddr}

@@ -32,6 +32,7 @@ import (
 	"github.com/mqd/mqd/internal/namesrv"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 const childEnv = "MQD_FAILOVER_CHILD"
@@ -356,7 +357,7 @@ func testOperatorFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(context.Background()) })
-	free := func() string { ln := listen(t); defer ln.Close(); return ln.Addr().String() }
+	free := func() string { return testport.Addr(t) }
 	dirA, dirB := t.TempDir(), t.TempDir()
 	addrA, haAddrA := free(), free()
 	specA := childSpec{Dir: dirA, Addr: addrA, HAAddr: haAddrA, Namesrv: nsLn.Addr().String(), Role: Role{Master: true, Epoch: 1}, Mode: testMode}

@@ -19,13 +19,17 @@ import (
 	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 const segSize = 1 << 20
 
+// listen listens on a port from testport: some tests close a listener and
+// bind its address again (a restarted node), and an ephemeral port could be
+// taken in between.
 func listen(t *testing.T) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", testport.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,20 +6,19 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 // mqdBin is the mqd binary under test (built by TestMain or MQD_BIN).
@@ -84,36 +83,6 @@ type mqd struct {
 	client     *remoting.Client
 }
 
-// Ports are picked below the kernel's ephemeral range (32768 and up by
-// default): a port chosen by listening on :0 and closed again can be taken
-// by an outgoing connection's local end (the floods open thousands) before
-// mqd binds it, and a dial to it then connects to itself.
-var (
-	portMu   sync.Mutex
-	usedPort = map[int]bool{}
-)
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 1000 {
-		p := 20000 + rand.IntN(10000)
-		if usedPort[p] {
-			continue
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		usedPort[p] = true
-		return p
-	}
-	t.Fatal("no free port in [20000,30000)")
-	return 0
-}
-
 // startMqd starts mqd on a new store with free ports and creates the probe
 // topic; the process is stopped when the test ends.
 func startMqd(t *testing.T) *mqd {
@@ -124,7 +93,7 @@ func startMqd(t *testing.T) *mqd {
 		t.Fatal(err)
 	}
 	m := &mqd{t: t, dir: dir, logPath: filepath.Join(dir, "mqd.log"),
-		brokerAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)), nsAddr: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+		brokerAddr: testport.Addr(t), nsAddr: testport.Addr(t)}
 	m.launch()
 	t.Cleanup(m.stop)
 	m.createProbeTopic()

@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"internal/compat":      {},
 	"internal/hostile":     {},
 	"internal/lint":        {},
+	"internal/testport":    {},
 	"cmd/mqd":              {"engine", "internal/broker", "internal/namesrv", "internal/metrics", "internal/failover", "controller", "controller/agent"},
 	"bench/plot":           {},
 	"cmd/mqbench":          {"bench", "bench/plot"},
