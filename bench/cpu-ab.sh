@@ -3,7 +3,8 @@
 # ROUNDS times in one sitting, each on a fresh store under the same
 # mqbench load. Per run it prints the broker's CPU-µs per acknowledged
 # message (utime+stime from /proc/PID/stat over the mqbench run, warmup
-# included, divided by the messages sent in it) beside mqbench's summary.
+# included, divided by the messages sent in it) and its peak RSS (VmHWM)
+# beside mqbench's summary.
 #
 #   bash bench/cpu-ab.sh A=/tmp/mqd-old B=/tmp/mqd-new
 #
@@ -47,6 +48,8 @@ run_one() { # label binary round
 	out=$("$MQBENCH" produce -n "127.0.0.1:$NS_PORT" -size "$SIZE" -tps "$TPS" -mode "$MODE" \
 		-duration "$DUR" -warmup "$WARMUP" | tail -1)
 	t1=$(ticks "$pid")
+	local hwm
+	hwm=$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
 	kill "$pid"
 	wait "$pid" || true
 	rm -rf "$store"
@@ -55,8 +58,8 @@ run_one() { # label binary round
 	acked=$(sed -n 's/.* acked=\([0-9]*\).*/\1/p' <<<"$out")
 	tps_n=$(sed -n 's/.*target_tps=\([0-9]*\).*/\1/p' <<<"$out")
 	warm_s=$(sed 's/s$//' <<<"$WARMUP")
-	awk -v l="$label" -v r="$round" -v d="$((t1 - t0))" -v hz="$hz" -v a="$acked" -v w="$((tps_n * warm_s))" -v o="$out" \
-		'BEGIN { printf "%s round %s: cpu_us_per_msg=%.2f cpu_s=%.2f | %s\n", l, r, d / hz * 1e6 / (a + w), d / hz, o }'
+	awk -v l="$label" -v r="$round" -v d="$((t1 - t0))" -v hz="$hz" -v a="$acked" -v w="$((tps_n * warm_s))" -v o="$out" -v m="$hwm" \
+		'BEGIN { printf "%s round %s: cpu_us_per_msg=%.2f cpu_s=%.2f rss_peak_mib=%s | %s\n", l, r, d / hz * 1e6 / (a + w), d / hz, m, o }'
 }
 
 for round in $(seq "$ROUNDS"); do

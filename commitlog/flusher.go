@@ -79,6 +79,7 @@ type flushState struct {
 	lastSync  time.Time
 	tailBlock []byte    // private copy of the partial last block of a write
 	iov       [2][]byte // the write's buffers, kept here so they don't escape per write
+	keptChunk int64     // the chunk of the written end when the window last moved (keeper.go)
 }
 
 // round writes what was appended, syncs when the policy says so (or when
@@ -108,7 +109,11 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 		return time.Second
 	}
 	l.spaceBack()
+	moved := l.dropBehindWritten(st, end) // keeper.go
 	l.written.Store(end)
+	if moved {
+		l.kickPopulate()
+	}
 	if doSync {
 		l.flushStats.synced(time.Since(began), end-from, len(ws)) // stats.go
 		st.synced = end
@@ -176,7 +181,6 @@ func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool
 		}
 		if seg != tail && to == seg.base+seg.sealed.Load() {
 			st.written = seg.base + l.cfg.SegmentSize // past the zeros after the blank
-			l.retireMirrors(segs, st.written)
 		}
 	}
 	if !doSync {
@@ -226,16 +230,6 @@ func (l *Log) writePiece(st *flushState, seg *segment, to int64, sync bool) erro
 		st.written = to
 	}
 	return err
-}
-
-// retireMirrors drops the mirrors of fully written segments older than the
-// RecentSegments newest; readers then go to the files.
-func (l *Log) retireMirrors(segs []*segment, written int64) {
-	for i := 0; i < len(segs)-l.cfg.RecentSegments; i++ {
-		if segs[i].base+l.cfg.SegmentSize <= written {
-			segs[i].dropMirror()
-		}
-	}
 }
 
 // segmentAt returns the segment holding off (segs is ordered by base).

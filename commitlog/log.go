@@ -20,9 +20,12 @@
 //     failed write or sync is sticky: every waiter and every later append
 //     gets the error until the log is reopened.
 //   - The preallocation goroutine creates, zero-fills and directory-syncs
-//     the next segment and its mirror while the current one fills.
-//   - Readers (any goroutine) copy records from a mirror, holding a
-//     reference so the memory outlives them, or read the file.
+//     the next segment and maps its mirror while the current one fills.
+//   - The mirror loop populates the tail mirror's memory ahead of the
+//     appenders; the flush loop drops what falls behind the in-memory
+//     window (keeper.go).
+//   - Readers (any goroutine) copy records from a mirror, holding the
+//     chunks they read so the memory outlives them, or read the file.
 //
 // Lock order: rollMu, then mu. No I/O is done while holding mu; an append
 // that fills a segment before the next one is prepared waits for it with
@@ -52,9 +55,14 @@ type Config struct {
 	// MiB). Recovery uses it to tell a torn write from corruption (see
 	// classify).
 	MaxWrite int64
-	// RecentSegments is how many of the newest segments keep their
-	// in-memory mirror for readers (default 2).
-	RecentSegments int
+	// MirrorWindow is how many of the newest bytes of the log are kept in
+	// memory for readers (keeper.go); default 256 MiB, or two segments
+	// when they are smaller. It is rounded up to whole chunks, at least 2.
+	MirrorWindow int64
+	// MirrorChunk is the unit in which the window's memory is populated
+	// and released; a multiple of 4096, default 32 MiB or the segment
+	// size when smaller.
+	MirrorChunk int64
 	// Fallocate reserves new segments with fallocate instead of writing
 	// zeros. Zero-filled segments halve fdatasync latency (no extent
 	// conversion) but double the bytes written; ASYNC_FLUSH, which syncs
@@ -63,8 +71,9 @@ type Config struct {
 	// BufferedIO writes through the page cache instead of O_DIRECT (an
 	// alternative measured in BENCHMARKS.md; not the default).
 	BufferedIO bool
-	// Prefault touches each new mirror's pages on the preallocation
-	// goroutine (default off in tests; engines turn it on).
+	// Prefault touches the window's pages ahead of the appenders, on the
+	// preallocation goroutine and the mirror loop (default off in tests;
+	// engines turn it on).
 	Prefault bool
 	// Recovery says where the previous run left off (from the checkpoint).
 	Recovery Hint
@@ -170,7 +179,8 @@ type Log struct {
 	next         *segment              // a prepared segment taken by awaitPrepared (mu)
 	noSpace      atomic.Pointer[error] // a write failed with ENOSPC; cleared by a write that works
 	flushStats   flushCounters         // stats.go
-	spare        mirrorSpare           // the last retired mirror's memory (mirror.go)
+	keepKick     chan struct{}         // wakes the mirror loop (keeper.go)
+	keeperDone   chan struct{}         // closed when the mirror loop ends
 	hurry        atomic.Int32          // goroutines waiting for the segment being prepared (pace.go)
 	wake         chan struct{}         // tells the preparation someone waits (pace.go)
 }
@@ -192,9 +202,16 @@ func (c *Config) defaults() error {
 	if c.MaxWrite < vfs.Alignment {
 		c.MaxWrite = vfs.Alignment
 	}
-	if c.RecentSegments < 1 {
-		c.RecentSegments = 2
+	if c.MirrorChunk == 0 {
+		c.MirrorChunk = min(defaultMirrorChunk, c.SegmentSize)
 	}
+	if c.MirrorChunk%vfs.Alignment != 0 || c.MirrorChunk <= 0 {
+		return fmt.Errorf("commitlog: mirror chunk %d is not a positive multiple of %d", c.MirrorChunk, vfs.Alignment)
+	}
+	if c.MirrorWindow == 0 {
+		c.MirrorWindow = min(defaultMirrorWindow, 2*c.SegmentSize)
+	}
+	c.MirrorWindow = max(2*c.MirrorChunk, (c.MirrorWindow+c.MirrorChunk-1)/c.MirrorChunk*c.MirrorChunk)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -211,21 +228,20 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 		cfg: cfg, fs: fsys, log: cfg.Logger,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{}),
 		want: make(chan int64, 1), ready: make(chan prepared, 1), preallocDone: make(chan struct{}),
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), keepKick: make(chan struct{}, 1), keeperDone: make(chan struct{}),
 	}
-	l.spare.keepBelow = int32(cfg.RecentSegments) + 1 // the recent mirrors and the prepared one
 	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
 	if err := l.recover(); err != nil {
 		l.closeSegments()
-		l.spare.close()
 		return nil, err
 	}
 	l.publish()
 	go l.preallocLoop()
 	l.want <- l.tailSegment().base + cfg.SegmentSize
 	go l.flushLoop()
+	go l.mirrorLoop()
 	return l, nil
 }
 
@@ -408,10 +424,6 @@ func (l *Log) roll(seg *segment) (*segment, error) {
 	l.tail = next.base
 	l.segs = append(l.segs, next)
 	l.publish()
-	// Retire the mirror that just stopped being recent before asking for
-	// the next preparation, so that it can take that memory (mirror.go)
-	// rather than race the flush loop's retirement and map fresh memory.
-	l.retireMirrors(l.segs, l.written.Load())
 	l.want <- next.base + l.cfg.SegmentSize
 	return next, nil
 }
@@ -470,8 +482,8 @@ func (l *Log) Close() error {
 		l.next = nil
 	}
 	l.rollMu.Unlock()
+	<-l.keeperDone
 	l.closeSegments()
-	l.spare.close()
 	if err := l.Err(); err != nil {
 		return err
 	}

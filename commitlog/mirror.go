@@ -1,8 +1,6 @@
 package commitlog
 
 import (
-	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/mqd/mqd/internal/vfs"
@@ -11,138 +9,168 @@ import (
 
 // mirror is an in-memory copy of a segment: appenders encode into it, the
 // flush loop writes from it, and readers copy recent records out of it. Its
-// bytes below the log tail never change once written. It is reference
-// counted because readers may still copy from it when the log retires it.
+// bytes below the log tail never change once written.
+//
+// Only a window of the newest bytes of the log is kept in memory (issue 14:
+// broker RSS, and the tail latency of preparing fresh memory). The mirror
+// reserves the whole segment's address range, which costs no memory until
+// touched, and is divided into chunks: the mirror loop (keeper.go)
+// populates the chunks just ahead of the written end and drops the chunks
+// that fell behind the window, handing their pages back to the kernel, and
+// a whole mirror once its segment is behind the window. Pages dropped that
+// way are cheap to fault in again: in a virtual machine the host backs a
+// page on its first touch (measured ~2.5 s of kernel time per fresh GiB),
+// but a page the guest freed is already backed (~0.09 s per GiB).
+//
+// Readers hold the chunks they read (hold): a dropped chunk refuses new
+// holders, and its pages are released by whoever lets go of it last, so a
+// reader never sees a page vanish under it. The tail moves only forward
+// in a live log (truncation works on a closed log, repair.go), so the
+// appenders and the flush loop only ever touch chunks at or above the
+// written end, which are never dropped.
 type mirror struct {
-	buf  []byte
-	refs refCount     // 1 for the log while the segment is recent, +1 per reader
-	pool *mirrorSpare // where the memory goes with the last reference; nil: freed
+	buf   []byte
+	chunk int64          // bytes per chunk; the last may be shorter
+	state []atomic.Int32 // per chunk: the readers holding it, | chunkGone once dropped
+	// refs counts the holders of the mapping: 1 for the log while the
+	// segment is in the window, +1 per reader. The last one unmaps it.
+	refs refCount
+	// populated is how far the pages were populated ahead (written by the
+	// preparation, then only by the mirror loop).
+	populated atomic.Int64
 }
 
-// acquire takes a reader reference, or returns false when the mirror is
-// already released.
+// chunkGone marks a dropped chunk in mirror.state.
+const chunkGone = 1 << 30
+
+// newMirror maps a mirror of size bytes in chunks of chunk bytes, and
+// populates ahead bytes from from on when populate (paced by p).
+func newMirror(size, chunk, from, ahead int64, populate bool, p pacer) (*mirror, error) {
+	buf, err := vfs.AlignedBuffer(int(size))
+	if err != nil {
+		return nil, err
+	}
+	m := &mirror{buf: buf, chunk: chunk, state: make([]atomic.Int32, (size+chunk-1)/chunk)}
+	m.refs.n.Store(1)
+	m.dropBelow(from) // never written here: reads below from go to the file
+	if populate {
+		_ = unix.Madvise(buf, unix.MADV_HUGEPAGE) // failure (old kernel) only costs speed
+		m.populated.Store(from)
+		m.populate(from+ahead, p)
+	}
+	return m, nil
+}
+
+// acquire takes a reference on the mapping, or returns false when the
+// mirror is already released.
 func (m *mirror) acquire() bool { return m.refs.acquire() }
 
-// release drops a reference; the last one hands the memory to the pool.
-// Releasing more than was taken is a bug that reuse would turn into
-// corruption (the memory cleared under its remaining user): fail stop.
+// release drops a reference on the mapping; the last one unmaps it.
+// Releasing more than was taken is a bug that would unmap memory still in
+// use: fail stop.
 func (m *mirror) release() {
 	switch n := m.refs.n.Add(-1); {
 	case n == 0:
-		m.pool.put(m.buf)
+		vfs.FreeAligned(m.buf)
 	case n < 0:
 		panic("commitlog: mirror released more often than acquired")
 	}
 }
 
-// mirrorSpare keeps the memory of the last retired mirror for the next
-// segment (issue 14: tails across segment rolls). Fresh memory is costly
-// to prepare: measured in a virtual machine, where the host backs each
-// page on first touch, prefaulting 1 GiB took ~1.5 s of kernel time
-// (clear_page was 28% of the broker's CPU while it ran). Clearing memory
-// already backed is a plain memclr (~0.1 s per GiB), and the retired
-// mirror's munmap goes away too. The log holds no more memory than before:
-// the mirror retired after a roll is taken by the preparation that roll
-// started, so past the first rolls no fresh memory is needed at all.
-type mirrorSpare struct {
-	mu        sync.Mutex
-	buf       []byte
-	closed    bool
-	live      atomic.Int32 // mirrors made and not yet released
-	keepBelow int32        // a spare is kept only while fewer mirrors live
+// chunks returns the first and last chunk holding bytes [rel, rel+n).
+func (m *mirror) chunks(rel, n int64) (int, int) {
+	return int(rel / m.chunk), int((rel + n - 1) / m.chunk)
 }
 
-// put keeps b as the spare, or frees it when there is one already, the
-// log is closed, or enough mirrors live without it (a preparation that
-// found no spare made a fresh one: keeping this one too would hold one
-// segment more than the log uses). A nil pool frees.
-func (p *mirrorSpare) put(b []byte) {
-	if p != nil {
-		live := p.live.Add(-1)
-		p.mu.Lock()
-		keep := !p.closed && p.buf == nil && live < p.keepBelow
-		if keep {
-			p.buf = b
-		}
-		p.mu.Unlock()
-		if keep {
-			return
-		}
+// hold pins the bytes [rel, rel+n), n > 0: the mapping and its chunks. It
+// returns false, holding nothing, when a chunk was dropped or the mirror
+// released: the bytes must be read from the file.
+func (m *mirror) hold(rel, n int64) bool {
+	if !m.acquire() {
+		return false
 	}
-	vfs.FreeAligned(b)
-}
-
-// take returns the spare when it has n bytes (nil otherwise; one of
-// another size, from a log reopened with another segment size, is freed).
-func (p *mirrorSpare) take(n int) []byte {
-	p.mu.Lock()
-	b := p.buf
-	p.buf = nil
-	p.mu.Unlock()
-	if b != nil && len(b) != n {
-		vfs.FreeAligned(b)
-		return nil
+	c0, c1 := m.chunks(rel, n)
+	if m.holdChunks(c0, c1) {
+		return true
 	}
-	return b
+	m.release()
+	return false
 }
 
-// close frees the spare; later puts free theirs.
-func (p *mirrorSpare) close() {
-	p.mu.Lock()
-	b := p.buf
-	p.buf, p.closed = nil, true
-	p.mu.Unlock()
-	vfs.FreeAligned(b)
+// unhold lets go of what hold(rel, n) pinned.
+func (m *mirror) unhold(rel, n int64) {
+	c0, c1 := m.chunks(rel, n)
+	m.unholdChunks(c0, c1)
+	m.release()
 }
 
-// newMirror returns a zeroed mirror of size bytes: the pool's spare,
-// cleared, or new memory, prefaulted when asked, both in steps paced by p.
-// What is returned is always fully zeroed, even when p's stop closed.
-func (l *Log) newMirror(size int64, p pacer) (*mirror, error) {
-	buf := l.spare.take(int(size))
-	switch {
-	case buf != nil:
-		zeroPaced(buf, p)
-	default:
-		var err error
-		if buf, err = vfs.AlignedBuffer(int(size)); err != nil {
-			return nil, err
-		}
-		if l.cfg.Prefault {
-			prefault(buf, p)
-		}
-	}
-	l.spare.live.Add(1)
-	m := &mirror{buf: buf, pool: &l.spare}
-	m.refs.n.Store(1)
-	return m, nil
-}
-
-// zeroSlice is how much of a reused mirror is cleared between yields: a
-// memclr cannot be preempted.
-const zeroSlice = 256 << 10
-
-// zeroPaced clears buf in paced steps, yielding between slices; once
-// p's stop closed it finishes unpaced.
-func zeroPaced(buf []byte, p pacer) {
-	for off := 0; off < len(buf); off += prepareStep {
-		step := buf[off:min(off+prepareStep, len(buf))]
-		p.step(func() {
-			for i := 0; i < len(step); i += zeroSlice {
-				clear(step[i:min(i+zeroSlice, len(step))])
-				runtime.Gosched()
+// holdChunks pins chunks c0..c1 (the caller holds the mapping), or none
+// when one of them is dropped.
+func (m *mirror) holdChunks(c0, c1 int) bool {
+	for c := c0; c <= c1; c++ {
+		for {
+			v := m.state[c].Load()
+			if v&chunkGone != 0 {
+				m.unholdChunks(c0, c-1)
+				return false
 			}
-		})
+			if m.state[c].CompareAndSwap(v, v+1) {
+				break
+			}
+		}
+	}
+	return true
+}
+
+// unholdChunks unpins chunks c0..c1; the last holder of a dropped chunk
+// releases its pages.
+func (m *mirror) unholdChunks(c0, c1 int) {
+	for c := c0; c <= c1; c++ {
+		switch v := m.state[c].Add(-1); {
+		case v == chunkGone:
+			m.freeChunk(c)
+		case v < 0 || v == chunkGone-1: // below zero, without or with the gone bit
+			panic("commitlog: mirror chunk released more often than held")
+		}
 	}
 }
 
-// prefault takes the page faults of fresh memory here, off the append path
-// (touching 1 GiB of fresh pages costs ~260k faults, or 512 huge-page
-// clears). Failure (old kernel) only costs speed; a Close stops it early.
-func prefault(buf []byte, p pacer) {
-	_ = unix.Madvise(buf, unix.MADV_HUGEPAGE)
-	for off := 0; off < len(buf); off += prepareStep {
-		if p.step(func() { _ = unix.Madvise(buf[off:min(off+prepareStep, len(buf))], 23 /* MADV_POPULATE_WRITE */) }) {
+// resident reports whether rel lies in a chunk not dropped (state is Go
+// memory: no hold is needed to read it).
+func (m *mirror) resident(rel int64) bool { return m.state[rel/m.chunk].Load()&chunkGone == 0 }
+
+// dropBelow drops the chunks that end at or below rel: new readers go to
+// the file, and each chunk's pages are released now or by its last
+// holder.
+func (m *mirror) dropBelow(rel int64) {
+	for c := 0; c < len(m.state) && int64(c+1)*m.chunk <= rel; c++ {
+		if old := m.state[c].Or(chunkGone); old == 0 {
+			m.freeChunk(c)
+		}
+	}
+}
+
+// freeChunk hands chunk c's pages back to the kernel; they read as zeros
+// if touched again. The caller holds the mapping.
+func (m *mirror) freeChunk(c int) {
+	from := int64(c) * m.chunk
+	_ = unix.Madvise(m.buf[from:min(from+m.chunk, int64(len(m.buf)))], unix.MADV_DONTNEED)
+}
+
+// populate takes the page faults of bytes [populated, to) here, off the
+// append path, in steps paced by p (touching fresh memory costs ~260k
+// faults per GiB, or 512 huge-page clears). Failure (old kernel) only
+// costs speed; a closed stop ends it early.
+func (m *mirror) populate(to int64, p pacer) {
+	to = min(to, int64(len(m.buf)))
+	for c := m.populated.Load() / m.chunk; int(c) < len(m.state) && !m.resident(c*m.chunk); c++ {
+		m.populated.Store((c + 1) * m.chunk) // dropped behind a lagging loop: never fault it back in
+	}
+	for at := m.populated.Load(); at < to; at = m.populated.Load() {
+		step := m.buf[at:min(at+prepareStep, to)]
+		stopped := p.step(func() { _ = unix.Madvise(step, 23 /* MADV_POPULATE_WRITE */) })
+		m.populated.Store(at + int64(len(step)))
+		if stopped {
 			return
 		}
 	}

@@ -3,7 +3,7 @@ package commitlog
 import "time"
 
 // Pacing of a background segment preparation (zero-filling the file under
-// SYNC_FLUSH, prefaulting or clearing the mirror), so that it leaves room
+// SYNC_FLUSH, populating the mirror's first chunks), so that it leaves room
 // for the appends and fdatasyncs served meanwhile on two cores. Measured:
 // an unpaced preparation right after start-up pushed SYNC_FLUSH ack p99 at
 // 10k msg/s from ~2 ms to ~150 ms; and with fixed 64 MiB steps spaced by
@@ -18,7 +18,7 @@ import "time"
 // prepared, or someone waits for it (an appender at the roll, the broker's
 // start), the preparation stops pausing, a pause under way included.
 
-// prepareStep is how much of a mirror is prefaulted or cleared in one
+// prepareStep is how much of a mirror is populated in one
 // step, and prepareFileStep how much of a file is zero-filled (and synced:
 // fewer, larger steps make fewer journal commits for the commit log's
 // fdatasyncs to wait behind).

@@ -26,9 +26,9 @@ func (l *Log) ReadRecord(phys int64, size int32, dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	dst = grow(dst, int(size))
-	if m := seg.mem.Load(); m != nil && rel >= seg.valid && m.acquire() {
+	if m := seg.mem.Load(); m != nil && rel >= seg.valid && m.hold(rel, int64(size)) {
 		copy(dst, m.buf[rel:rel+int64(size)])
-		m.release()
+		m.unhold(rel, int64(size))
 		return dst, nil
 	}
 	if !seg.acquireFiles() {
@@ -107,7 +107,11 @@ type Iterator struct {
 	l   *Log
 	off int64
 	seg *segment
-	m   *mirror // held while iterating a mirrored segment
+	m   *mirror // the mapping, held while iterating a mirrored segment
+	// c0..c1 are the chunks of m held for the last bytes returned; held
+	// is false when none are.
+	c0, c1 int
+	held   bool
 	// win holds bytes [winAt, winAt+len(win)) of seg's file: records not
 	// in memory are read a megabyte at a time, not two preads per record.
 	win   []byte
@@ -131,7 +135,7 @@ func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
 			return 0, nil, err
 		}
 		rel := it.off - it.seg.base
-		hdr, err := it.bytes(rel, 8)
+		hdr, _, err := it.bytes(rel, 8)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -143,8 +147,7 @@ func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
 		if size < message.MinRecordSize || rel+size+trailerSize+blankSize > it.l.cfg.SegmentSize {
 			return 0, nil, fmt.Errorf("commitlog: bad record size %d at offset %d", size, it.off)
 		}
-		inMem := it.m != nil && rel >= it.seg.valid
-		frame, err := it.bytes(rel, size+trailerSize)
+		frame, inMem, err := it.bytes(rel, size+trailerSize)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -181,25 +184,53 @@ func (it *Iterator) locate() error {
 	return nil
 }
 
-func (it *Iterator) bytes(rel, n int64) ([]byte, error) {
-	if it.m != nil && rel >= it.seg.valid {
-		return it.m.buf[rel : rel+n], nil
+// bytes returns [rel, rel+n) of the segment, from memory (inMem) while
+// its chunks are in the window, else from the file.
+func (it *Iterator) bytes(rel, n int64) (b []byte, inMem bool, err error) {
+	if it.m != nil && rel >= it.seg.valid && it.holdChunks(rel, n) {
+		return it.m.buf[rel : rel+n], true, nil
 	}
 	if rel < it.winAt || rel+n > it.winAt+int64(len(it.win)) {
-		size := min(max(n, readAhead), it.l.cfg.SegmentSize-rel)
+		// Never read ahead past the written end: the window is reused for
+		// later records, and the bytes there are not in the file yet.
+		size := max(n, min(readAhead, it.l.cfg.SegmentSize-rel, it.l.written.Load()-it.seg.base-rel))
 		it.win = grow(it.win, int(size))
 		got, err := it.seg.rf.ReadAt(it.win, rel)
 		if int64(got) < n {
 			it.win = it.win[:0]
-			return nil, fmt.Errorf("commitlog: read %s at %d: %w", it.seg.rf.Name(), rel, err)
+			return nil, false, fmt.Errorf("commitlog: read %s at %d: %w", it.seg.rf.Name(), rel, err)
 		}
 		it.win, it.winAt = it.win[:got], rel
 	}
-	return it.win[rel-it.winAt : rel-it.winAt+n], nil
+	return it.win[rel-it.winAt : rel-it.winAt+n], false, nil
+}
+
+// holdChunks makes the iterator hold the chunks of [rel, rel+n), taking
+// the new ones before letting go of the old; false when one is dropped
+// (then it holds none).
+func (it *Iterator) holdChunks(rel, n int64) bool {
+	c0, c1 := it.m.chunks(rel, n)
+	if it.held && c0 >= it.c0 && c1 <= it.c1 {
+		return true
+	}
+	ok := it.m.holdChunks(c0, c1)
+	it.unholdChunks()
+	if ok {
+		it.c0, it.c1, it.held = c0, c1, true
+	}
+	return ok
+}
+
+func (it *Iterator) unholdChunks() {
+	if it.held {
+		it.m.unholdChunks(it.c0, it.c1)
+		it.held = false
+	}
 }
 
 func (it *Iterator) release() {
 	if it.m != nil {
+		it.unholdChunks()
 		it.m.release()
 		it.m = nil
 	}
@@ -213,19 +244,22 @@ func (it *Iterator) release() {
 // Close releases the iterator's hold on memory.
 func (it *Iterator) Close() { it.release() }
 
-// Ref keeps a segment's in-memory copy alive while a caller uses bytes
-// returned by View. Release it exactly once.
-type Ref struct{ m *mirror }
+// Ref keeps bytes returned by View in memory while a caller uses them.
+// Release it exactly once.
+type Ref struct {
+	m         *mirror
+	rel, size int64
+}
 
 // Release drops the hold.
 func (r Ref) Release() {
 	if r.m != nil {
-		r.m.release()
+		r.m.unhold(r.rel, r.size)
 	}
 }
 
 // View returns the record at phys without copying when it is still in
-// memory (recent segments): the bytes stay valid and unchanged until
+// memory (the window, keeper.go): the bytes stay valid and unchanged until
 // ref.Release. ok is false when the record must be read with ReadRecord.
 func (l *Log) View(phys int64, size int32) (b []byte, ref Ref, ok bool) {
 	if phys < l.MinOffset() || size <= 0 || phys+int64(size) > l.written.Load() {
@@ -234,18 +268,20 @@ func (l *Log) View(phys int64, size int32) (b []byte, ref Ref, ok bool) {
 	seg := segmentAt(l.segments(), phys)
 	rel := phys - seg.base
 	m := seg.mem.Load()
-	if m == nil || rel < seg.valid || rel+int64(size) > l.cfg.SegmentSize || !m.acquire() {
+	if m == nil || rel < seg.valid || rel+int64(size) > l.cfg.SegmentSize || !m.hold(rel, int64(size)) {
 		return nil, Ref{}, false
 	}
-	return m.buf[rel : rel+int64(size) : rel+int64(size)], Ref{m}, true
+	return m.buf[rel : rel+int64(size) : rel+int64(size)], Ref{m, rel, int64(size)}, true
 }
 
-// InMemory reports whether phys lies in a segment whose copy is in memory
-// (reads there cost no I/O).
+// InMemory reports whether phys lies in the in-memory window (reads there
+// cost no I/O).
 func (l *Log) InMemory(phys int64) bool {
 	if phys < l.MinOffset() {
 		return false
 	}
 	seg := segmentAt(l.segments(), phys)
-	return seg.mem.Load() != nil && phys-seg.base >= seg.valid
+	rel := phys - seg.base
+	m := seg.mem.Load()
+	return m != nil && rel >= seg.valid && rel < l.cfg.SegmentSize && m.resident(rel)
 }

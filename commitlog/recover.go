@@ -54,7 +54,7 @@ func (l *Log) recover() error {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := l.createSegment(0, nil)
+		s, err := l.createSegment(0, 0, nil)
 		if err != nil {
 			return err
 		}
@@ -488,11 +488,12 @@ func (l *Log) openSegments(bases []int64, end, ts int64) error {
 // openTail opens (creating if needed) the segment at base as the tail with
 // the log ending at end.
 func (l *Log) openTail(base, end int64) (*segment, error) {
-	s, err := l.createSegment(base, nil) // reopens and completes an existing file
+	valid := alignDown(end - base)
+	s, err := l.createSegment(base, valid, nil) // reopens and completes an existing file
 	if err != nil {
 		return nil, err
 	}
-	s.valid = alignDown(end - base)
+	s.valid = valid
 	m := s.mem.Load()
 	if n := end - base - s.valid; n > 0 {
 		if _, err := s.rf.ReadAt(m.buf[s.valid:end-base], s.valid); err != nil {
