@@ -2,11 +2,11 @@ package commitlog
 
 // The in-memory window of the log (mirror.go). Each time the written end
 // enters another chunk, the flush loop drops what fell behind the window
-// (cheap: a madvise; done before the new written end is published, so a
-// reader that sees it finds the window already moved), and then wakes the
-// mirror loop, which populates the tail segment's chunks ahead of the
-// written end so that appenders rarely take a page fault (slow when the
-// memory is fresh, so off the flush loop). The mirror loop owns no log
+// (cheap: the pages move to the pool, pool.go; done before the new written
+// end is published, so a reader that sees it finds the window already
+// moved), and then wakes the mirror loop, which populates the chunks ahead
+// of the written end so that appenders rarely take a page fault (slow
+// when the memory is fresh, so off the flush loop). The mirror loop owns no log
 // state: it reads the published segments and the written end.
 
 // Defaults of the window (Config.MirrorWindow, Config.MirrorChunk): at
@@ -17,7 +17,20 @@ const (
 	defaultMirrorChunk  = 32 << 20
 	defaultMirrorWindow = 256 << 20
 	mirrorAheadChunks   = 2 // chunks populated ahead of the written end
+	// mirrorPoolChunks bounds the dropped chunks kept for reuse (pool.go).
+	// In steady state each chunk the written end enters drops one and
+	// populates one, so the pool holds one or two.
+	mirrorPoolChunks = mirrorAheadChunks + 2
 )
+
+// startWindow is where Open populates the tail segment up to, from rel:
+// the whole working set of the window (the window, the chunks ahead and
+// the one being written). Fresh memory is costly to touch here (pool.go)
+// and is touched once, before the broker takes traffic; afterwards each
+// chunk the window drops is the next one populated.
+func (l *Log) startWindow(rel int64) int64 {
+	return rel + l.cfg.MirrorWindow + (mirrorAheadChunks+1)*l.cfg.MirrorChunk
+}
 
 // mirrorLoop runs until Close.
 func (l *Log) mirrorLoop() {
@@ -65,31 +78,40 @@ func (l *Log) dropBehind(low int64) {
 		if s.base >= low {
 			return // this segment and the later ones lie in the window
 		}
-		if s != tail && s.base+l.cfg.SegmentSize <= low {
-			s.dropMirror()
-			continue
-		}
+		whole := s != tail && s.base+l.cfg.SegmentSize <= low
 		if m := s.mem.Load(); m != nil && m.acquire() {
-			m.dropBelow(low - s.base)
+			m.dropBelow(min(low-s.base, l.cfg.SegmentSize)) // to the pool
 			m.release()
+		}
+		if whole {
+			s.dropMirror()
 		}
 	}
 }
 
-// keepMirrors populates ahead of the written end in the tail segment.
+// keepMirrors populates mirrorAheadChunks chunks past the written end:
+// in the tail segment, and in the segment prepared after it when that
+// target passes the tail's end.
 func (l *Log) keepMirrors() {
+	written := l.written.Load()
+	target := written + mirrorAheadChunks*l.cfg.MirrorChunk
 	segs := l.segments()
-	l.populateAhead(segs[len(segs)-1], l.written.Load())
+	tail := segs[len(segs)-1]
+	l.populateAhead(tail, target)
+	if next := l.upcoming.Load(); next != nil && next.base == tail.base+l.cfg.SegmentSize && target > next.base {
+		l.populateAhead(next, target)
+	}
 }
 
-// populateAhead populates seg's mirror up to mirrorAheadChunks chunks past
-// written, pausing between steps while it is more than a chunk ahead.
-func (l *Log) populateAhead(seg *segment, written int64) {
+// populateAhead populates seg's mirror up to the log offset target,
+// pausing between fresh steps while it is more than a chunk ahead of the
+// written end.
+func (l *Log) populateAhead(seg *segment, target int64) {
 	m := seg.mem.Load()
 	if m == nil || !m.acquire() {
 		return
 	}
 	defer m.release()
-	p := pacer{stop: l.stop, urgent: func() bool { return m.populated.Load()-(l.written.Load()-seg.base) < m.chunk }}
-	m.populate(written-seg.base+mirrorAheadChunks*m.chunk, p)
+	p := pacer{stop: l.stop, urgent: func() bool { return seg.base+m.populated.Load()-l.written.Load() < m.chunk }}
+	m.populate(target-seg.base, p)
 }

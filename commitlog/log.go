@@ -175,14 +175,16 @@ type Log struct {
 	onAdvance    atomic.Pointer[func()]
 	forceUpTo    atomic.Int64 // Flush: sync at least up to here, whatever the policy
 	minOffset    atomic.Int64
-	rollMu       sync.Mutex            // one appender waits for a prepared segment (segment.go)
-	next         *segment              // a prepared segment taken by awaitPrepared (mu)
-	noSpace      atomic.Pointer[error] // a write failed with ENOSPC; cleared by a write that works
-	flushStats   flushCounters         // stats.go
-	keepKick     chan struct{}         // wakes the mirror loop (keeper.go)
-	keeperDone   chan struct{}         // closed when the mirror loop ends
-	hurry        atomic.Int32          // goroutines waiting for the segment being prepared (pace.go)
-	wake         chan struct{}         // tells the preparation someone waits (pace.go)
+	rollMu       sync.Mutex              // one appender waits for a prepared segment (segment.go)
+	next         *segment                // a prepared segment taken by awaitPrepared (mu)
+	noSpace      atomic.Pointer[error]   // a write failed with ENOSPC; cleared by a write that works
+	flushStats   flushCounters           // stats.go
+	keepKick     chan struct{}           // wakes the mirror loop (keeper.go)
+	pool         *chunkPool              // dropped chunks' pages, for the next (pool.go)
+	upcoming     atomic.Pointer[segment] // the last segment prepared, for the mirror loop
+	keeperDone   chan struct{}           // closed when the mirror loop ends
+	hurry        atomic.Int32            // goroutines waiting for the segment being prepared (pace.go)
+	wake         chan struct{}           // tells the preparation someone waits (pace.go)
 }
 
 func (c *Config) defaults() error {
@@ -229,12 +231,14 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{}),
 		want: make(chan int64, 1), ready: make(chan prepared, 1), preallocDone: make(chan struct{}),
 		wake: make(chan struct{}, 1), keepKick: make(chan struct{}, 1), keeperDone: make(chan struct{}),
+		pool: &chunkPool{size: cfg.MirrorChunk, max: mirrorPoolChunks},
 	}
 	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
 	if err := l.recover(); err != nil {
 		l.closeSegments()
+		l.pool.close()
 		return nil, err
 	}
 	l.publish()
@@ -392,9 +396,11 @@ func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
 	if ts < l.tailTS {
 		ts = l.tailTS // store timestamps never go backwards
 	}
-	buf := seg.mem.Load().buf
+	m := seg.mem.Load()
+	buf := m.buf
 	res := Result{Offset: l.tail, StoreTimestamp: ts}
 	pos := l.tail - seg.base
+	m.claim(pos + total)
 	for i := 0; i < b.Len(); i++ {
 		n := int64(b.Size(i))
 		rec := buf[pos : pos+n]
@@ -417,7 +423,9 @@ func (l *Log) roll(seg *segment) (*segment, error) {
 		return nil, errRollWait
 	}
 	pos := l.tail - seg.base
-	buf := seg.mem.Load().buf
+	m := seg.mem.Load()
+	m.claim(pos + blankSize)
+	buf := m.buf
 	putUint32(buf[pos:], uint32(l.cfg.SegmentSize-pos))
 	putUint32(buf[pos+4:], message.MagicBlank)
 	seg.sealed.Store(pos + blankSize)
@@ -484,6 +492,7 @@ func (l *Log) Close() error {
 	l.rollMu.Unlock()
 	<-l.keeperDone
 	l.closeSegments()
+	l.pool.close()
 	if err := l.Err(); err != nil {
 		return err
 	}

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // TestMirrorChunkHolds: a dropped chunk refuses new holders, keeps its
@@ -19,7 +23,7 @@ import (
 // back to the kernel); a hold across a dropped chunk takes nothing.
 func TestMirrorChunkHolds(t *testing.T) {
 	const size, chunk = 1 << 20, 64 << 10
-	m, err := newMirror(size, chunk, 0, 0, false, pacer{})
+	m, err := newMirror(size, chunk, 0, 0, false, nil, pacer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +85,7 @@ func TestMirrorChunkHolds(t *testing.T) {
 // change (under -race, the holds and drops also race for real).
 func TestMirrorHoldsRaceDrops(t *testing.T) {
 	const size, chunk = 4 << 20, 64 << 10
-	m, err := newMirror(size, chunk, 0, 0, false, pacer{})
+	m, err := newMirror(size, chunk, 0, 0, false, nil, pacer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +117,7 @@ func TestMirrorHoldsRaceDrops(t *testing.T) {
 					}
 				}
 				m.unhold(rel, n)
+				runtime.Gosched()
 			}
 		}()
 	}
@@ -187,6 +192,73 @@ func TestIteratorReadAheadStopsAtWritten(t *testing.T) {
 	})
 }
 
+// TestChunkPoolMovesPages: a dropped chunk's pages move to the pool and
+// from there, zeroed, onto another mirror's chunk, never onto one a
+// writer claimed; the dropped range reads as zeros.
+func TestChunkPoolMovesPages(t *testing.T) {
+	const size, chunk = 1 << 20, 256 << 10
+	pool := &chunkPool{size: chunk, max: 2}
+	defer pool.close()
+	m1, err := newMirror(size, chunk, 0, size, true, pool, pacer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m1.release()
+	for i := range m1.buf {
+		m1.buf[i] = 0xA5
+	}
+	m1.dropBelow(3 * chunk)
+	if pool.len() != 2 {
+		t.Skipf("the kernel refused MREMAP_DONTUNMAP (parked %d of 2): chunks are freed instead", pool.len())
+	}
+	if bytes.IndexByte(m1.buf[:3*chunk], 0xA5) >= 0 {
+		t.Fatal("a dropped chunk's range still reads its bytes")
+	}
+	m2, err := newMirror(size, chunk, 0, 0, true, pool, pacer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.release()
+	m2.claim(chunk + 1) // a writer reached into chunk 1
+	if m2.fillChunk(chunk) {
+		t.Fatal("a pool chunk was moved onto a chunk a writer claimed")
+	}
+	m2.populate(3*chunk, pacer{}) // chunks 0-1 (claimed) faulted in, chunk 2 from the pool
+	if pool.moves != [2]int{2, 1} || pool.len() != 1 || m2.ready.Load() != 3*chunk || m2.populated.Load() != 3*chunk {
+		t.Fatalf("moves %v pool %d ready %d populated %d after populating 3 chunks, want [2 1] 1 %d %d",
+			pool.moves, pool.len(), m2.ready.Load(), m2.populated.Load(), 3*chunk, 3*chunk)
+	}
+	if n := residentPages(t, m2.buf[2*chunk:3*chunk]); n != chunk/os.Getpagesize() {
+		t.Fatalf("chunk 2 filled from the pool has %d resident pages, want all %d", n, chunk/os.Getpagesize())
+	}
+	if n := residentPages(t, pool.empty[0]); n != 0 {
+		t.Fatalf("the slot a chunk left still has %d resident pages", n)
+	}
+	if i := bytes.IndexFunc(m2.buf, func(r rune) bool { return r != 0 }); i >= 0 {
+		t.Fatalf("populated mirror not zero at %d", i)
+	}
+	for i := range m2.buf[:3*chunk] {
+		m2.buf[i] = 1
+	}
+	if bytes.Count(m1.buf[3*chunk:], []byte{0xA5}) != size-3*chunk {
+		t.Fatal("a move disturbed another chunk")
+	}
+}
+
+// residentPages counts b's pages in memory (mincore), without touching them.
+func residentPages(t *testing.T, b []byte) int {
+	t.Helper()
+	vec := make([]byte, (len(b)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
 // TestWindowReads: with a window smaller than a segment, every record
 // reads back (copied, viewed, iterated) whether in memory or not; memory
 // holds no more than the window and the chunks populated ahead; a view
@@ -257,6 +329,16 @@ func TestWindowReads(t *testing.T) {
 		}
 		if max := window/chunk + mirrorAheadChunks + 1; resident > max {
 			t.Fatalf("%d chunks populated and not dropped, want at most %d", resident, max)
+		}
+		l.pool.mu.Lock()
+		moves := l.pool.moves
+		l.pool.mu.Unlock()
+		t.Logf("chunks parked %d, filled from the pool %d", moves[0], moves[1])
+		switch {
+		case moves[0] == 0 && l.pool.broken:
+			t.Log("the kernel refused MREMAP_DONTUNMAP: dropped chunks were freed, not reused")
+		case moves[0] == 0 || moves[1] == 0:
+			t.Fatal("the pool was not used: dropped chunks were not reused")
 		}
 	})
 }

@@ -54,7 +54,7 @@ func (l *Log) recover() error {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := l.createSegment(0, 0, nil)
+		s, err := l.createSegment(0, 0, l.startWindow(0), nil)
 		if err != nil {
 			return err
 		}
@@ -489,13 +489,14 @@ func (l *Log) openSegments(bases []int64, end, ts int64) error {
 // the log ending at end.
 func (l *Log) openTail(base, end int64) (*segment, error) {
 	valid := alignDown(end - base)
-	s, err := l.createSegment(base, valid, nil) // reopens and completes an existing file
+	s, err := l.createSegment(base, valid, l.startWindow(valid), nil) // reopens and completes an existing file
 	if err != nil {
 		return nil, err
 	}
 	s.valid = valid
 	m := s.mem.Load()
 	if n := end - base - s.valid; n > 0 {
+		m.claim(end - base)
 		if _, err := s.rf.ReadAt(m.buf[s.valid:end-base], s.valid); err != nil {
 			s.close()
 			return nil, fmt.Errorf("commitlog: load tail block: %w", err)

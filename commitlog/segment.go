@@ -95,11 +95,11 @@ var errStopped = errors.New("commitlog: closing")
 
 // createSegment makes the segment at base ready for appends: created (or
 // reopened after a crash), zero-filled to full size, its directory entry
-// synced, its mirror mapped and populated a little past from (mirror.go).
-// It runs on the preallocation goroutine (and once in Open); stop
-// interrupts it with errStopped, leaving a short file that the next
-// preparation or recovery completes.
-func (l *Log) createSegment(base, from int64, stop <-chan struct{}) (*segment, error) {
+// synced, its mirror mapped, unwritten below from, and populated from
+// from up to to (mirror.go). It runs on the preallocation goroutine
+// (and once in Open); stop interrupts it with errStopped, leaving a short
+// file that the next preparation or recovery completes.
+func (l *Log) createSegment(base, from, to int64, stop <-chan struct{}) (*segment, error) {
 	path := l.segmentPath(base)
 	flags := vfs.Create | vfs.Direct
 	if l.cfg.BufferedIO {
@@ -141,7 +141,7 @@ func (l *Log) createSegment(base, from int64, stop <-chan struct{}) (*segment, e
 		wf.Close()
 		return nil, err
 	}
-	m, err := newMirror(l.cfg.SegmentSize, l.cfg.MirrorChunk, from, mirrorAheadChunks*l.cfg.MirrorChunk, l.cfg.Prefault, p) // mirror.go
+	m, err := newMirror(l.cfg.SegmentSize, l.cfg.MirrorChunk, from, to, l.cfg.Prefault, l.pool, p) // mirror.go
 	if err != nil {
 		s.close()
 		return nil, err
@@ -154,6 +154,7 @@ func (l *Log) createSegment(base, from int64, stop <-chan struct{}) (*segment, e
 // the file, and the memory is unmapped with the last reader's release.
 func (s *segment) dropMirror() {
 	if m := s.mem.Swap(nil); m != nil {
+		m.retired.Store(true)
 		m.release()
 	}
 }
@@ -179,9 +180,14 @@ func (l *Log) preallocLoop() {
 		var s *segment
 		err := l.checkSpace(base)
 		if err == nil {
-			s, err = l.createSegment(base, 0, l.stop)
+			// Populated by the mirror loop as the writes near it, from
+			// the chunks the window dropped (keeper.go).
+			s, err = l.createSegment(base, 0, 0, l.stop)
 			if err != nil && err != errStopped {
 				l.discardPrepared(base)
+			}
+			if err == nil {
+				l.upcoming.Store(s)
 			}
 		}
 		if err != nil && err != errStopped {
@@ -318,9 +324,9 @@ func (l *Log) awaitPrepared(base int64) error {
 
 // AwaitNext waits until the segment after the current tail is prepared
 // (Open starts that preparation) and parks it for the roll. A service calls
-// it before it takes traffic, so that zero-filling the next 1 GiB and
-// populating its first chunks do not compete with its first appends
-// (issue 14: SYNC_FLUSH ack p99 in the first seconds after start). It fails as a roll waiting
+// it before it takes traffic, so that zero-filling the next 1 GiB does
+// not compete with its first appends (issue 14: SYNC_FLUSH ack p99 in the
+// first seconds after start). It fails as a roll waiting
 // for the segment would (ErrDiskFull, ErrSegment, ErrClosed), except that
 // it keeps waiting up to timeout, not a roll's 5 s: a paced preparation on
 // a busy disk takes longer, and nothing waits behind this call.
