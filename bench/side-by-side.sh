@@ -16,6 +16,9 @@
 #   DUR=60s RATES="10k 50k 100k" NO_FIO=1 bash bench/side-by-side.sh   issue 14's 60 s sitting (~25 min)
 #   NO_FIO=1 / NO_MQD=1 / NO_NATS=1 / NO_JAVA=1 skip those parts.
 #   JAVA_HEAP=2g sets the Java broker's -Xms/-Xmx (and its direct memory).
+#   SETTLE=10 is how long to wait after deleting a run's store (default 10 s),
+#   so that the file system's work on the deleted GiBs does not land in the
+#   next run's first seconds (measured: 140-470 ms p99 in the first second).
 # Output also lands in bench/out/side-by-side-STAMP.txt; the series in
 # bench/out/side-by-side-STAMP/SYSTEM-RATE.csv, the plots in
 # bench/out/side-by-side-STAMP/p99-RATE.png (bench/out is not committed).
@@ -37,6 +40,7 @@ NATS_PORT=${NATS_PORT:-24222}
 JNS_PORT=${JNS_PORT:-29976}
 JBROKER_PORT=${JBROKER_PORT:-30911} # and 30909 (VIP channel), 30912 (HA)
 JAVA_HEAP=${JAVA_HEAP:-2g}
+SETTLE=${SETTLE:-10}
 NATS_SERVER_VERSION=v2.12.1
 NATS_GO_VERSION=v1.46.1 # the nats.go that nats-server v2.12.1 itself requires
 
@@ -52,6 +56,11 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+# settle waits after a run's store was deleted (SETTLE above).
+settle() {
+	sync
+	sleep "$SETTLE"
+}
 trap 'exit 130' INT TERM
 mkdir -p bench/out
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -147,6 +156,7 @@ for flush in ${NO_MQD:+none} sync async; do
 		record "mqd-$flush" "$rate" "$line"
 		stop_pid "$pid"
 		rm -rf "$store"
+		settle
 	done
 done
 
@@ -456,6 +466,7 @@ GO
 			record "nats-$sync" "$rate" "$line"
 			stop_pid "$pid"
 			rm -rf "$store"
+			settle
 		done
 	done
 fi
@@ -542,6 +553,7 @@ CONF
 			record "$name" "$rate" "$line"
 			stop_pid "$pid"
 			rm -rf "$store"
+			settle
 		done
 	done
 	stop_pid "$jns"
