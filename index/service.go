@@ -307,12 +307,36 @@ func (s *Service) Flush() (indexMsgTimestamp int64, err error) {
 		}
 	}
 	for _, f := range todo {
+		writeBackPaced(f.m, f.lay.size())
 		if err := f.m.Sync(); err != nil {
 			s.flushErr = fmt.Errorf("index: msync %s: %w", f.path, err)
 			return 0, s.flushErr
 		}
 	}
 	return fullTs, nil
+}
+
+// writeBackStep is how much of an index file one paced write-back covers.
+const writeBackStep = 4 << 20
+
+// writeBackPaced writes m's changed pages back in steps of writeBackStep,
+// pausing twice a step's duration after each that took more than a
+// millisecond, so that the msync after it finds little to write. An msync
+// of a whole file writes everything changed since the last one at once:
+// at 100k msg/s, ~40 MB of hash slots and entries every 10 s, which the
+// disk queued ahead of the commit log's fdatasyncs (issue 14: a 55-93 ms
+// p99 second every 10 s at 100k SYNC_FLUSH, 29 ms without the flush).
+// Errors are left to the msync, which reports them.
+func writeBackPaced(m vfs.Mapping, size int64) {
+	for off := int64(0); off < size; off += writeBackStep {
+		t0 := time.Now()
+		if m.WriteBack(off, min(writeBackStep, size-off)) != nil {
+			return
+		}
+		if d := time.Since(t0); d > time.Millisecond {
+			time.Sleep(2 * d)
+		}
+	}
 }
 
 // takeDirty clears and returns the dirty files and the largest

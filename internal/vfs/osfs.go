@@ -202,10 +202,24 @@ func zeroFill(f File, size int64) error {
 	return f.Sync()
 }
 
-type osMapping struct{ b []byte }
+type osMapping struct {
+	b []byte
+	f *osFile // the mapped file: open while the mapping is (the caller's contract)
+}
 
 func (m *osMapping) Bytes() []byte { return m.b }
 func (m *osMapping) Sync() error   { return unix.Msync(m.b, unix.MS_SYNC) }
+func (m *osMapping) WriteBack(off, n int64) error {
+	if m.b == nil {
+		return &fs.PathError{Op: "sync_file_range", Path: m.f.f.Name(), Err: fs.ErrClosed}
+	}
+	err := unix.SyncFileRange(m.f.fd, off, n,
+		unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	if err != nil {
+		return &fs.PathError{Op: "sync_file_range", Path: m.f.f.Name(), Err: err}
+	}
+	return nil
+}
 func (m *osMapping) Close() error {
 	if m.b == nil {
 		return nil
@@ -230,7 +244,7 @@ func mapOS(f File, size int64, writable bool) (Mapping, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "mmap", Path: o.f.Name(), Err: err}
 	}
-	return &osMapping{b: b}, nil
+	return &osMapping{b: b, f: o}, nil
 }
 
 // FreeSpace is the bytes an unprivileged process may still allocate in

@@ -52,6 +52,12 @@ type Mapping interface {
 	Bytes() []byte
 	// Sync makes writes through the mapping durable (msync MS_SYNC).
 	Sync() error
+	// WriteBack writes the mapping's changed pages in [off, off+n) to the
+	// file and waits for those writes (sync_file_range), making nothing
+	// durable: no journal commit, no device cache flush. A caller spreads
+	// a large Sync's writes over time with it, so that they do not reach
+	// the disk at once and queue ahead of other files' syncs.
+	WriteBack(off, n int64) error
 	// Close unmaps. It does not sync.
 	Close() error
 }

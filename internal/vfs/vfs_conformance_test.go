@@ -331,8 +331,12 @@ func TestMap(t *testing.T) {
 			t.Fatalf("mapping: len %d, %q", len(b), b[100:103])
 		}
 		copy(b[5000:], "mapped")
+		check(t, m.WriteBack(4096, 4096))
 		check(t, m.Sync())
 		check(t, m.Close())
+		if err := m.WriteBack(0, 8192); err == nil {
+			t.Fatal("WriteBack after Close succeeded")
+		}
 		got := make([]byte, 6)
 		if _, err := f.ReadAt(got, 5000); err != nil || string(got) != "mapped" {
 			t.Fatalf("ReadAt after mapped write = %q, %v", got, err)
