@@ -181,6 +181,7 @@ type Log struct {
 	flushStats   flushCounters           // stats.go
 	keepKick     chan struct{}           // wakes the mirror loop (keeper.go)
 	pool         *chunkPool              // dropped chunks' pages, for the next (pool.go)
+	reaper       *reaper                 // frees removed segments' space in steps (reaper.go)
 	upcoming     atomic.Pointer[segment] // the last segment prepared, for the mirror loop
 	keeperDone   chan struct{}           // closed when the mirror loop ends
 	hurry        atomic.Int32            // goroutines waiting for the segment being prepared (pace.go)
@@ -233,6 +234,7 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 		wake: make(chan struct{}, 1), keepKick: make(chan struct{}, 1), keeperDone: make(chan struct{}),
 		pool: &chunkPool{size: cfg.MirrorChunk, max: mirrorPoolChunks},
 	}
+	l.reaper = newReaper(l.stop)
 	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
@@ -493,6 +495,7 @@ func (l *Log) Close() error {
 	<-l.keeperDone
 	l.closeSegments()
 	l.pool.close()
+	l.reaper.wait() // l.stop is closed: what is queued closes at once
 	if err := l.Err(); err != nil {
 		return err
 	}

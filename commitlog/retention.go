@@ -52,8 +52,18 @@ func (l *Log) RemoveSegmentsBefore(base int64) (int, error) {
 	l.mu.Unlock()
 	var rmErr error
 	for _, s := range gone {
-		if err := l.fs.Remove(l.segmentPath(s.base)); err != nil && rmErr == nil {
+		path := l.segmentPath(s.base)
+		if s.wf == nil { // a segment recovery opened read-only: the reaper truncates through this
+			if wf, err := l.fs.Open(path, 0); err == nil {
+				s.wf = wf
+			}
+		}
+		err := l.fs.Remove(path)
+		if err != nil && rmErr == nil {
 			rmErr = fmt.Errorf("commitlog: remove segment: %w", err)
+		}
+		if err == nil {
+			s.reap = l.reaper // its space is freed in steps once unused (reaper.go)
 		}
 		s.close() // the segment left segs either way: drop the log's hold
 	}

@@ -30,6 +30,9 @@ type segment struct {
 	// descheduled across a retention removal never preads a closed (and
 	// possibly reused) descriptor.
 	files refCount
+	// reap, set when retention removed the segment, takes its files from
+	// the last release: it frees their space in steps (reaper.go).
+	reap *reaper
 }
 
 // refCount counts the holders of something freed with the last one. A
@@ -66,13 +69,18 @@ func (s *segment) acquireFiles() bool { return s.files.acquire() }
 
 // releaseFiles drops a reference and closes the files with the last one.
 func (s *segment) releaseFiles() {
-	if s.files.release() {
-		if s.wf != nil {
-			s.wf.Close()
-		}
-		if s.rf != nil {
-			s.rf.Close()
-		}
+	if !s.files.release() {
+		return
+	}
+	if s.reap != nil {
+		s.reap.add(s.wf, s.rf)
+		return
+	}
+	if s.wf != nil {
+		s.wf.Close()
+	}
+	if s.rf != nil {
+		s.rf.Close()
 	}
 }
 
