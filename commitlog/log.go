@@ -234,7 +234,7 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 		wake: make(chan struct{}, 1), keepKick: make(chan struct{}, 1), keeperDone: make(chan struct{}),
 		pool: &chunkPool{size: cfg.MirrorChunk, max: mirrorPoolChunks},
 	}
-	l.reaper = newReaper(l.stop)
+	l.reaper = newReaper(l.stop, func() bool { return l.noSpace.Load() != nil || l.hurry.Load() > 0 })
 	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}

@@ -10,17 +10,17 @@ import (
 
 // TestRemovedSegmentsFreedInSteps: retention's removed segments are
 // truncated to nothing, one step at a time, only once no reader holds
-// them (a reader pinned across the removal still reads its record), and
-// also after a reopen (segments recovery opened read-only).
+// them (a reader pinned across the removal still reads), both segments
+// recovery opened read-only and one written by this run.
 func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, fs vfs.FS, p flush.Policy) {
 		dir := t.TempDir()
 		l := openLog(t, fs, dir, p, Hint{})
 		fillSegments(t, l, 3)
 		must(t, l.Close())
-		l = openLog(t, fs, dir, p, Hint{}) // segments 0 and 1 are read-only now
+		l = openLog(t, fs, dir, p, Hint{}) // segments 0-2 are read-only now
 		defer l.Close()
-		fillSegments(t, l, 5)
+		fillSegments(t, l, 5) // segment 3 is written by this run (its own writable handle)
 		var mu sync.Mutex
 		steps := map[vfs.File][]int64{}
 		l.reaper.truncated = func(f vfs.File, size int64) {
@@ -32,15 +32,15 @@ func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 		if !held.acquireFiles() {
 			t.Fatal("acquire")
 		}
-		if n, err := l.RemoveSegmentsBefore(3 * l.SegmentSize()); err != nil || n != 3 {
-			t.Fatalf("removed %d, %v; want 3", n, err)
+		if n, err := l.RemoveSegmentsBefore(4 * l.SegmentSize()); err != nil || n != 4 {
+			t.Fatalf("removed %d, %v; want 4", n, err)
 		}
 		l.reaper.wait()
 		mu.Lock()
 		early := len(steps)
 		mu.Unlock()
-		if early != 2 {
-			t.Fatalf("%d segments truncated while one is held, want the 2 unheld", early)
+		if early != 3 {
+			t.Fatalf("%d segments truncated while one is held, want the 3 unheld", early)
 		}
 		if _, err := held.rf.ReadAt(make([]byte, 4096), 0); err != nil {
 			t.Fatalf("a reader pinned across the removal: %v", err)
@@ -49,8 +49,8 @@ func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 		l.reaper.wait()
 		mu.Lock()
 		defer mu.Unlock()
-		if len(steps) != 3 {
-			t.Fatalf("%d segments truncated, want 3", len(steps))
+		if len(steps) != 4 {
+			t.Fatalf("%d segments truncated, want 4", len(steps))
 		}
 		for f, sz := range steps {
 			want := (l.SegmentSize() + reapStep - 1) / reapStep
@@ -59,4 +59,22 @@ func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReapPause: the pause shrinks so that the queue is freed within
+// about reapBudget, and is zero while space is short.
+func TestReapPause(t *testing.T) {
+	short := false
+	r := newReaper(make(chan struct{}), func() bool { return short })
+	if got := r.pause(); got != reapPause {
+		t.Fatalf("pause with nothing queued %v, want %v", got, reapPause)
+	}
+	r.steps = 1000 // ~62 GiB queued
+	if got := r.pause(); got != reapBudget/1000 {
+		t.Fatalf("pause with 1000 steps queued %v, want %v", got, reapBudget/1000)
+	}
+	short = true
+	if got := r.pause(); got != 0 {
+		t.Fatalf("pause while space is short %v, want 0", got)
+	}
 }

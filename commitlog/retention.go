@@ -65,15 +65,24 @@ func (l *Log) RemoveSegmentsBefore(base int64) (int, error) {
 		if err == nil {
 			s.reap = l.reaper // its space is freed in steps once unused (reaper.go)
 		}
-		s.close() // the segment left segs either way: drop the log's hold
+	}
+	var syncErr error
+	if len(gone) > 0 && rmErr == nil {
+		syncErr = l.fs.SyncDir(l.cfg.Dir)
+	}
+	// Only now drop the log's hold (the segments left segs either way):
+	// a removed file is truncated only after its unlink is durable, so a
+	// crash never leaves it linked and short.
+	for _, s := range gone {
+		s.close()
 	}
 	if rmErr != nil {
 		return 0, rmErr
 	}
+	if syncErr != nil {
+		return len(gone), syncErr
+	}
 	if len(gone) > 0 {
-		if err := l.fs.SyncDir(l.cfg.Dir); err != nil {
-			return len(gone), err
-		}
 		l.log.Info("commitlog: retention removed segments", "count", len(gone), "minOffset", l.MinOffset())
 	}
 	return len(gone), nil
