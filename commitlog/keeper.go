@@ -6,8 +6,8 @@ package commitlog
 // end is published, so a reader that sees it finds the window already
 // moved), and then wakes the mirror loop, which populates the chunks ahead
 // of the written end so that appenders rarely take a page fault (slow
-// when the memory is fresh, so off the flush loop). The mirror loop owns no log
-// state: it reads the published segments and the written end.
+// when the memory is fresh, so off the flush loop). The mirror loop owns
+// no log state: it reads the published segments and the written end.
 
 // Defaults of the window (Config.MirrorWindow, Config.MirrorChunk): at
 // 100k msg/s of 1 KiB, 256 MiB is the last ~2.5 s of the log, far more
