@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -313,6 +314,55 @@ func TestRollWaitsWithoutAppendLock(t *testing.T) {
 		g.set(true)
 		if err := <-done; err != nil {
 			t.Fatalf("waiting append after the preparation finished: %v", err)
+		}
+	})
+}
+
+// failingPrepFS fails every segment preparation after the first (Open's)
+// with EIO, counting them.
+type failingPrepFS struct {
+	vfs.FS
+	calls atomic.Int32
+}
+
+func (f *failingPrepFS) Preallocate(file vfs.File, size int64) error {
+	if f.calls.Add(1) > 1 {
+		return syscall.EIO
+	}
+	return f.FS.Preallocate(file, size)
+}
+
+// TestFailedPreparationBacksOff: appenders that keep needing a segment
+// whose preparation fails get the failure at once, but the preparation is
+// asked for again only after a doubling back-off. Without it every
+// append started (and logged) a preparation: tens of thousands a second
+// when a store directory was deleted under a running broker.
+func TestFailedPreparationBacksOff(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, fs vfs.FS, p flush.Policy) {
+		f := &failingPrepFS{FS: fs}
+		l, err := Open(f, Config{Dir: t.TempDir(), SegmentSize: 64 << 10, Policy: p, Logger: quiet})
+		must(t, err)
+		defer l.Close()
+		big := func(i int) *msgs { return one(fmt.Sprintf("%d-%s", i, bytes.Repeat([]byte("z"), 3000))) }
+		i := 0
+		for ; err == nil; i++ { // up to the end of the first segment
+			err = appendErr(l, big(i))
+		}
+		start := time.Now()
+		failures := 0
+		for time.Since(start) < 400*time.Millisecond {
+			if err := appendErr(l, big(i)); !errors.Is(err, ErrSegment) || !errors.Is(err, syscall.EIO) {
+				t.Fatalf("append needing the failed segment: %v", err)
+			}
+			failures++
+		}
+		// 50+100+200 ms of back-off fit in 400 ms: the first attempt and
+		// at most three retries, whatever the number of appends.
+		if n := f.calls.Load() - 1; n < 2 || n > 4 {
+			t.Fatalf("%d preparations for %d failed appends in 400 ms, want 2-4", n, failures)
+		}
+		if failures < 100 {
+			t.Fatalf("only %d appends in 400 ms: failures must be answered at once", failures)
 		}
 	})
 }

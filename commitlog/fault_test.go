@@ -289,20 +289,21 @@ func TestSegmentPreallocationENOSPC(t *testing.T) {
 		}
 
 		fsys.SetCapacity(-1)
-		// The segment prepared (and failed) while the disk was full may
-		// be the one the next roll takes: allow that one failure.
+		// The failed preparation is asked for again after its back-off
+		// (at most prepBackoffMax): appends fail with ErrDiskFull until
+		// then, and resume by themselves.
 		var r Result
-		for try := 0; ; try++ {
+		err = resumeWithin(t, func() error {
 			b := taggedBatch(0, i)
+			var err error
 			if r, err = l.Append(b, l.cfg.Policy.Wait()); err == nil {
 				acks = append(acks, ackRec{off: r.Offset, end: r.End, size: int32(b.m.Size()), i: i})
-				break
+			} else if !errors.Is(err, ErrDiskFull) {
+				t.Fatalf("append after space was freed: %v", err)
 			}
-			if try == 1 || !errors.Is(err, ErrDiskFull) {
-				t.Fatalf("append %d after space was freed: %v", try, err)
-			}
-			t.Logf("first append after space was freed still fails (stale preparation): %v", err)
-		}
+			return err
+		})
+		must(t, err)
 		if r.Offset != crashSegSize {
 			t.Fatalf("first append after the roll at %d, want %d", r.Offset, crashSegSize)
 		}
@@ -371,15 +372,10 @@ func TestSegmentPreallocationErrorConcurrent(t *testing.T) {
 			t.Fatalf("tail %d beyond a segment that could not be prepared", l.Tail())
 		}
 		fsys.ClearFaults()
-		for try := 0; ; try++ {
+		must(t, resumeWithin(t, func() error {
 			_, err := l.Append(taggedBatch(crashWriters, 0), l.cfg.Policy.Wait())
-			if err == nil {
-				break
-			}
-			if try == 1 {
-				t.Fatalf("append after the fault was cleared: %v", err)
-			}
-		}
+			return err
+		}))
 		must(t, flushRetry(t, l))
 		for _, a := range acks {
 			if err := checkFrameAt(l, a.off, a.size, a.g, a.i); err != nil {
@@ -387,6 +383,20 @@ func TestSegmentPreallocationErrorConcurrent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// resumeWithin calls try until it succeeds, failing after a failed
+// preparation's longest back-off (and some slack) has passed.
+func resumeWithin(t *testing.T, try func() error) error {
+	t.Helper()
+	deadline := time.Now().Add(prepBackoffMax + 2*time.Second)
+	for {
+		err := try()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestRecoveryUnderFaults recovers a torn crash while one operation kind

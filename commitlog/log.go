@@ -177,6 +177,7 @@ type Log struct {
 	minOffset    atomic.Int64
 	rollMu       sync.Mutex              // one appender waits for a prepared segment (segment.go)
 	next         *segment                // a prepared segment taken by awaitPrepared (mu)
+	prepFailed   prepFailure             // the last failed preparation, not yet asked again (mu; segment.go)
 	noSpace      atomic.Pointer[error]   // a write failed with ENOSPC; cleared by a write that works
 	flushStats   flushCounters           // stats.go
 	keepKick     chan struct{}           // wakes the mirror loop (keeper.go)

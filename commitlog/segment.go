@@ -252,7 +252,8 @@ var errRollWait = errors.New("commitlog: waiting for the next segment")
 
 // takeReady returns the prepared next segment without waiting. Called with
 // mu held. A failed preparation taken here may be stale (space may have
-// been freed since): a fresh one is asked for, and Append waits for it.
+// been freed since): a fresh one is asked for once its back-off has
+// passed (retryPrepare), and Append waits for it.
 func (l *Log) takeReady(base int64) (*segment, bool) {
 	if p := l.next; p != nil {
 		l.next = nil
@@ -265,9 +266,11 @@ func (l *Log) takeReady(base int64) (*segment, bool) {
 		l.want <- base
 		return nil, false
 	}
+	l.retryPrepare(time.Now())
 	select {
 	case p := <-l.ready:
 		if p.err == nil && p.base == base {
+			l.prepFailed.backoff = 0
 			return p.seg, true
 		}
 		l.keepOrRetry(p)
@@ -276,29 +279,68 @@ func (l *Log) takeReady(base int64) (*segment, bool) {
 	return nil, false
 }
 
+// prepFailure is a failed preparation that was not asked for again yet.
+// Until retryAt, appenders that need the segment fail at once with err
+// instead of asking again: without the back-off every append of a full
+// or broken disk started a preparation and logged its failure (tens of
+// thousands a second; seen with a store directory deleted under a
+// running broker).
+type prepFailure struct {
+	err     error         // nil: no failure waits for its retry
+	base    int64         // the segment to ask for again
+	retryAt time.Time     // when it may be asked for again
+	backoff time.Duration // the next failure's wait (0 after a success)
+}
+
+// Preparation retry back-off: the first retry after prepBackoffMin, each
+// further failure doubling it up to prepBackoffMax (the longest a disk
+// freed of its full state waits for appends to resume).
+const (
+	prepBackoffMin = 50 * time.Millisecond
+	prepBackoffMax = time.Second
+)
+
+// retryPrepare asks for a failed preparation again once its back-off has
+// passed. Called with mu held.
+func (l *Log) retryPrepare(now time.Time) {
+	f := &l.prepFailed
+	if f.err != nil && !now.Before(f.retryAt) {
+		f.err = nil
+		l.want <- f.base
+	}
+}
+
 // keepOrRetry handles a prepared result that cannot be installed now: a
-// failure (it may be stale: a fresh attempt at the same base is asked for)
-// or a segment for a later roll (parked in l.next). Called with mu held.
+// failure (kept, to be asked for again after its back-off) or a segment
+// for a later roll (parked in l.next). Called with mu held.
 func (l *Log) keepOrRetry(p prepared) {
-	if p.err != nil {
-		l.want <- p.base
+	if p.err == nil {
+		l.next = p.seg
 		return
 	}
-	l.next = p.seg
+	f := &l.prepFailed
+	f.backoff = min(max(2*f.backoff, prepBackoffMin), prepBackoffMax)
+	f.err, f.base, f.retryAt = p.err, p.base, time.Now().Add(f.backoff)
 }
 
 // awaitPrepared waits, without the append lock, until the segment at base
-// is prepared and parks it in l.next for the next roll; one appender waits
-// at a time, the others queue on rollMu. It fails after 5 s, or when the
-// preparation failed (ErrDiskFull for lack of space, else ErrSegment).
+// is prepared and parks it for the next roll; one appender waits at a
+// time, the others queue on rollMu. It fails after 5 s, or when the
+// preparation failed (ErrDiskFull for lack of space, else ErrSegment), at
+// once while a failed preparation waits for its retry.
 func (l *Log) awaitPrepared(base int64) error {
 	l.rollMu.Lock()
 	defer l.rollMu.Unlock()
 	l.mu.Lock()
 	done := l.next != nil || l.tailSegment().base >= base
+	l.retryPrepare(time.Now())
+	failed := l.prepFailed.err
 	l.mu.Unlock()
 	if done { // another appender waited for it meanwhile
 		return nil
+	}
+	if failed != nil {
+		return prepareError(failed)
 	}
 	defer l.hurryUp()() // the preparation stops pausing (pace.go)
 	deadline := time.NewTimer(5 * time.Second)
@@ -319,15 +361,20 @@ func (l *Log) awaitPrepared(base int64) error {
 		}
 		return ErrClosed
 	}
-	l.keepOrRetry(p) // a failure is asked for again, for a later append
-	switch {
-	case p.err == nil:
-		return nil
-	case errors.Is(p.err, ErrDiskFull) || errors.Is(p.err, syscall.ENOSPC):
-		return fmt.Errorf("%w: %w", ErrDiskFull, p.err)
-	default:
-		return fmt.Errorf("%w: %w", ErrSegment, p.err)
+	l.keepOrRetry(p)
+	if p.err != nil {
+		return prepareError(p.err)
 	}
+	l.prepFailed.backoff = 0
+	return nil
+}
+
+// prepareError classifies a failed preparation for the appender.
+func prepareError(err error) error {
+	if errors.Is(err, ErrDiskFull) || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return fmt.Errorf("%w: %w", ErrSegment, err)
 }
 
 // AwaitNext waits until the segment after the current tail is prepared
