@@ -198,9 +198,8 @@ func (c *Conn) closeWith(cause error) {
 // side of the socket.
 func (c *Conn) readLoop() {
 	fr := newFrameReader(c)
-	var deadlineSet time.Time
+	defer fr.r.close()
 	for {
-		deadlineSet = c.extendReadDeadline(deadlineSet)
 		cmd, held, body, err := fr.read()
 		if err != nil {
 			c.readFailed(err)
@@ -218,7 +217,8 @@ func (c *Conn) readLoop() {
 }
 
 // extendReadDeadline pushes the idle deadline forward, at most every
-// idle/8 so a busy connection does not reset a timer per frame.
+// idle/8 so a busy connection does not reset a timer per read; the read
+// loop's reader calls it before each read syscall (reader.go).
 func (c *Conn) extendReadDeadline(last time.Time) time.Time {
 	idle := c.cfg.idleTimeout
 	if idle <= 0 {

@@ -1,7 +1,6 @@
 package remoting
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -40,10 +39,6 @@ const (
 	// inboundChunk is the first buffer of a frame's body; larger frames
 	// grow by doubling as their bytes arrive.
 	inboundChunk = 16 << 10
-	// readBufferSize is the bufio size of a connection's read loop: small,
-	// so an idle connection costs little; frames larger than it are read
-	// straight into their own buffer.
-	readBufferSize = 4 << 10
 )
 
 // inboundBudget is a byte budget shared by the read loops of a server's
@@ -56,6 +51,8 @@ type inboundBudget struct {
 	wake    chan struct{} // closed when used or waiting changes and a read loop waits
 	stalls  atomic.Int64
 	log     rateLog
+	// readBufs: read buffers' bytes above their minimum (reader.go).
+	readBufs atomic.Int64
 }
 
 func newInboundBudget(max int64) *inboundBudget {
@@ -117,6 +114,28 @@ func (b *inboundBudget) wakeLocked() {
 	}
 }
 
+// takeReadBuffer takes n bytes for the growth of a read buffer
+// (reader.go), without waiting: they are counted apart from the frames'
+// bytes (a read loop waiting for room must never wait on its own buffer)
+// and bounded by a quarter of the budget. A nil budget admits all.
+func (b *inboundBudget) takeReadBuffer(n int64) bool {
+	if b == nil {
+		return true
+	}
+	if b.readBufs.Add(n) > b.max/4 {
+		b.readBufs.Add(-n)
+		return false
+	}
+	return true
+}
+
+// releaseReadBuffer returns read-buffer bytes.
+func (b *inboundBudget) releaseReadBuffer(n int64) {
+	if b != nil {
+		b.readBufs.Add(-n)
+	}
+}
+
 // release returns n bytes and wakes waiting read loops.
 func (b *inboundBudget) release(n int64) {
 	if b == nil || n <= 0 {
@@ -141,7 +160,7 @@ func (b *inboundBudget) held() int64 {
 // frameReader reads one connection's frames under the inbound limits.
 type frameReader struct {
 	c       *Conn
-	r       *bufio.Reader
+	r       *connReader
 	charged int64 // bytes of the current frame taken from the budget
 	force   bool  // the current frame answers a pending call: never wait
 	prefix  [8]byte
@@ -150,7 +169,7 @@ type frameReader struct {
 }
 
 func newFrameReader(c *Conn) *frameReader {
-	return &frameReader{c: c, r: bufio.NewReaderSize(c.nc, readBufferSize)}
+	return &frameReader{c: c, r: newConnReader(c, c.nc)}
 }
 
 // read reads one frame. It returns the command and the bytes its buffer

@@ -112,13 +112,15 @@ func BenchmarkReadFrameSmall(b *testing.B) {
 	s := NewServer(ServerConfig{Logger: newLogger(&logBuffer{})})
 	frame, _ := request(echoCode, map[string]string{"topic": "t", "queueId": "1"}, strings.Repeat("m", 512)).Encode()
 	stream := bytes.Repeat(frame, 1024)
-	c := &Conn{cfg: &s.connCfg, done: make(chan struct{})}
+	cfg := s.connCfg
+	cfg.idleTimeout = 0 // no net.Conn to set deadlines on
+	c := &Conn{cfg: &cfg, done: make(chan struct{})}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	var fr *frameReader
 	for i := 0; i < b.N; i++ {
 		if i%1024 == 0 {
-			fr = &frameReader{c: c, r: bufio.NewReaderSize(bytes.NewReader(stream), readBufferSize)}
+			fr = &frameReader{c: c, r: newConnReader(c, bytes.NewReader(stream))}
 		}
 		_, held, _, err := fr.read()
 		if err != nil {

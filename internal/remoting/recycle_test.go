@@ -1,7 +1,6 @@
 package remoting
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"slices"
@@ -94,15 +93,16 @@ func BenchmarkReadSendFrameRecycled(b *testing.B) {
 	req.ExtFields, req.Body = h.EncodeV2(), make([]byte, 1024)
 	frame, _ := req.Encode()
 	stream := bytes.Repeat(frame, 1024)
-	c := &Conn{cfg: &s.connCfg, done: make(chan struct{})}
-	fr := &frameReader{c: c}
+	cfg := s.connCfg
+	cfg.idleTimeout = 0 // no net.Conn to set deadlines on
+	c := &Conn{cfg: &cfg, done: make(chan struct{})}
 	rd := bytes.NewReader(stream)
+	fr := &frameReader{c: c, r: newConnReader(c, rd)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for i := 0; i < b.N; i++ {
 		if i%1024 == 0 {
-			rd.Reset(stream)
-			fr.r = bufio.NewReaderSize(rd, readBufferSize)
+			rd.Reset(stream) // fr.r's buffer is empty: 1024 frames were read
 		}
 		cmd, held, body, err := fr.read()
 		if err != nil {
