@@ -50,3 +50,51 @@ func FuzzProperties(f *testing.F) {
 		}
 	})
 }
+
+// lookupBySplitting is LookupProperty as it was written first: every chunk
+// split at its separators, the reference of FuzzLookupProperty.
+func lookupBySplitting(props, key string) (string, bool) {
+	s := props
+	for len(s) > 0 {
+		i := strings.IndexByte(s, PropertySep)
+		chunk := s
+		if i >= 0 {
+			chunk, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		j := strings.IndexByte(chunk, NameValueSep)
+		if j > 0 && j < len(chunk)-1 && chunk[:j] == key {
+			return chunk[j+1:], true
+		}
+	}
+	return "", false
+}
+
+// FuzzLookupProperty: LookupProperty finds what splitting every chunk
+// finds, for any properties string and any key.
+func FuzzLookupProperty(f *testing.F) {
+	f.Add("TAGS\x01a\x02KEYS\x01k1 k2\x02WAIT\x01true\x02", "WAIT")
+	f.Add("xWAIT\x01a\x02WAIT\x01\x02WAIT\x01b", "WAIT")
+	f.Add("a\x01WAIT\x01c\x02WAIT", "WAIT")
+	f.Add("a\x02b\x01c", "a\x02b")
+	f.Add("a\x01b\x01c", "a\x01b")
+	f.Add("\x01v\x02k\x01", "k")
+	f.Fuzz(func(t *testing.T, props, key string) {
+		v, ok := LookupProperty(props, key)
+		wv, wok := lookupBySplitting(props, key)
+		if v != wv || ok != wok {
+			t.Fatalf("LookupProperty(%q, %q) = %q, %v; splitting finds %q, %v", props, key, v, ok, wv, wok)
+		}
+	})
+}
+
+func BenchmarkLookupProperty(b *testing.B) {
+	props := "UNIQ_KEY\x017F0000011A2B18B4AAC2760D4C3E0000\x02WAIT\x01true\x02TAGS\x01TagA\x02KEYS\x01order-1234567"
+	keys := []string{"DELAY", "TRAN_MSG", "WAIT", "TIMER_DELIVER_MS", "KEYS"}
+	for i := 0; i < b.N; i++ {
+		for _, k := range keys {
+			LookupProperty(props, k)
+		}
+	}
+}
