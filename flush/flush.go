@@ -163,10 +163,11 @@ type Waiter struct {
 	done  chan error
 	timer *time.Timer
 	// An asynchronous waiter: c is told once, by whichever of the release
-	// and the expiry timer first moves state from 0 to 1.
-	c      Completer
-	state  atomic.Uint32
-	expiry *time.Timer // runs expire; made once per pooled Waiter
+	// and its queue's expiry first sets the told bit of state, which is
+	// gen<<1 | told, gen counting the waiter's asynchronous uses (an
+	// expiry entry of an earlier use never matches a recycled waiter).
+	c     Completer
+	state atomic.Uint64
 }
 
 // Completer is told the outcome of an asynchronous wait for end exactly
@@ -197,31 +198,29 @@ func (w *Waiter) Wait(timeout time.Duration) error {
 	}
 }
 
-// release completes the waiter with err.
+// release completes the waiter with err. An asynchronous waiter released
+// before its expiry is recycled; an expired one is left to the garbage
+// collector, because its owner may still hold it (ha forgets expired
+// waiters by identity).
 func (w *Waiter) release(err error) {
 	if w.c == nil {
 		w.done <- err
 		return
 	}
-	if !w.state.CompareAndSwap(0, 1) {
+	s := w.state.Load()
+	if s&1 != 0 || !w.state.CompareAndSwap(s, s|1) {
 		return // expired: its Completer was told
 	}
-	c := w.c
-	// Recycled only when the expiry can no longer run: a stopped timer's
-	// function never starts.
-	stopped := w.expiry.Stop()
-	c.Complete(w.End, err)
-	if stopped {
-		w.c = nil
-		waiterPool.Put(w)
-	}
+	c, end := w.c, w.End
+	w.c = nil
+	waiterPool.Put(w) // nothing reads it any more: the expiry sees the told bit
+	c.Complete(end, err)
 }
 
-// expire tells an asynchronous waiter's Completer ErrTimeout unless the
-// release came first. An expired waiter is never recycled: the loop still
-// holds it until its release, which then does nothing.
-func (w *Waiter) expire() {
-	if w.state.CompareAndSwap(0, 1) {
+// expire tells the waiter's Completer ErrTimeout if use gen is still
+// waiting.
+func (w *Waiter) expire(gen uint64) {
+	if w.state.CompareAndSwap(gen<<1, gen<<1|1) {
 		w.c.Complete(w.End, ErrTimeout)
 	}
 }
@@ -229,7 +228,10 @@ func (w *Waiter) expire() {
 // Queue is the list of waiters, in append (offset) order. Its owner guards
 // it with the same lock that orders appends, so taking the queue and reading
 // the log tail under that lock gives a tail at or past every taken waiter.
-type Queue struct{ ws []*Waiter }
+type Queue struct {
+	ws     []*Waiter
+	expiry expiryList // asynchronous waiters' deadlines (expiry.go)
+}
 
 // Add queues a waiter for offset end.
 func (q *Queue) Add(end int64) *Waiter {
@@ -246,13 +248,10 @@ func (q *Queue) Add(end int64) *Waiter {
 // it may already be recycled for another wait.
 func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) *Waiter {
 	w := waiterPool.Get().(*Waiter)
+	gen := w.state.Load()>>1 + 1
 	w.End, w.c = end, c
-	w.state.Store(0)
-	if w.expiry == nil {
-		w.expiry = time.AfterFunc(timeout, w.expire)
-	} else {
-		w.expiry.Reset(timeout)
-	}
+	w.state.Store(gen << 1)
+	q.expiry.add(w, gen, timeout)
 	q.ws = append(q.ws, w)
 	return w
 }
