@@ -219,16 +219,14 @@ func (b *Broker) statsLoop(stop <-chan struct{}) {
 // countPut counts the messages a send response says were stored: one, or
 // one per id of a batch.
 func (b *Broker) countPut(topic string, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
-	return b.countPutBytes(topic, len(req.Body), began, resp)
+	if resp != nil {
+		b.observePut(topic, len(req.Body), time.Since(began), resp)
+	}
+	return resp
 }
 
-// countPutBytes is countPut for a request of bodyLen bytes no longer at
-// hand (a deferred send, send.go).
-func (b *Broker) countPutBytes(topic string, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
-	if resp == nil {
-		return resp
-	}
-	elapsed := time.Since(began)
+// observePut counts an answered put of bodyLen bytes that took elapsed.
+func (b *Broker) observePut(topic string, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
 	b.stats.SendLatency.Observe(elapsed)
 	b.stats.putDist.observe(elapsed)
 	if !storedAnyway(resp.Code) {
@@ -237,7 +235,6 @@ func (b *Broker) countPutBytes(topic string, bodyLen int, began time.Time, resp 
 	if n := storedIDs(resp); n > 0 {
 		b.stats.countPut(topic, n, bodyLen)
 	}
-	return resp
 }
 
 // storedIDs is the number of message ids a send response names: one for
@@ -293,6 +290,3 @@ func (b *Broker) EachConsumerLag(fn func(group, topic string, queueID int32, lag
 		fn(r.k.group, r.k.topic, r.q, max(b.store.MaxOffsetInQueue(r.k.topic, r.q)-max(r.o, 0), 0))
 	}
 }
-
-// sendBegan stamps the start of a send for SendLatency.
-func sendBegan() time.Time { return time.Now() }
