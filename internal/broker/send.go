@@ -78,14 +78,17 @@ func (b *Broker) registerSend() {
 // (commitlog's roll; every writer waits then).
 func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
 	h, typed := req.SendHeader()
-	if !typed || h.Batch || req.IsOneway() ||
-		strings.HasPrefix(h.Topic, RetryGroupPrefix) || transactional(h.Properties, h.SysFlag) {
+	if !typed || h.Batch || req.IsOneway() || strings.HasPrefix(h.Topic, RetryGroupPrefix) {
+		return false
+	}
+	f := scanSendFlags(h.Properties)
+	if f.transactional(h.SysFlag) {
 		return false
 	}
 	if _, ok := b.topics.Get(h.Topic); !ok {
 		return false
 	}
-	wait := producerWaits(h.Properties)
+	wait := !f.noWait
 	if !b.store.PutWaits(wait) {
 		return true
 	}
@@ -277,15 +280,15 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 	}
 	sc := sendScratchPool.Get().(*sendScratch)
 	defer sc.put()
+	props, f := sc.storedProperties(h.Properties, b.cfg.ClusterName)
 	m := &sc.m
 	*m = message.Message{
 		Topic: t.topic, QueueID: t.queueID, Flag: h.Flag, SysFlag: sendSysFlag(h.SysFlag, t.tc),
 		BornTimestamp: h.BornTimestamp, BornHost: bornHostOf(conn), StoreHost: b.storeHost,
-		ReconsumeTimes: h.ReconsumeTimes, Body: req.Body,
-		Properties: sc.storedProperties(h.Properties, b.cfg.ClusterName),
+		ReconsumeTimes: h.ReconsumeTimes, Body: req.Body, Properties: props,
 	}
-	if transactional(h.Properties, h.SysFlag) {
-		if delayLevel(h.Properties) > 0 || hasTimer(h.Properties) {
+	if f.transactional(h.SysFlag) {
+		if delayLevel(h.Properties) > 0 || f.timer {
 			// Java schedules a committed transactional message; mqd's
 			// commit path does not yet, so it refuses rather than
 			// deliver early.
@@ -293,10 +296,12 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 				"transactional messages with a delay level or timer are not supported yet")
 		}
 		b.toHalf(m) // txn.go
-	} else if resp := b.routeScheduled(req, m); resp != nil { // delay.go: DELAY, TIMER_*
-		return resp
+	} else if f.delay || f.timer {
+		if resp := b.routeScheduled(req, m); resp != nil { // delay.go: DELAY, TIMER_*
+			return resp
+		}
 	}
-	return b.putOne(req, conn, m, producerWaits(h.Properties), t, statsTopic, began)
+	return b.putOne(req, conn, m, !f.noWait, t, statsTopic, began)
 }
 
 // Deferred sends (putOne) are bounded twice: maxDeferredSends a
@@ -435,10 +440,10 @@ var sendScratchPool = sync.Pool{New: func() any { return new(sendScratch) }}
 
 // storedProperties is the package's storedProperties in sc's buffer: the
 // string is valid until sc.put.
-func (sc *sendScratch) storedProperties(props, cluster string) string {
-	b := appendStoredProperties(sc.props[:0], props, cluster)
+func (sc *sendScratch) storedProperties(props, cluster string) (string, sendFlags) {
+	b, f := appendStoredProperties(sc.props[:0], props, cluster)
 	sc.props = b
-	return unsafe.String(unsafe.SliceData(b), len(b)) // never empty: CLUSTER is always added
+	return unsafe.String(unsafe.SliceData(b), len(b)), f // never empty: CLUSTER is always added
 }
 
 func (sc *sendScratch) put() {
@@ -649,7 +654,7 @@ func delayLevel(props string) int {
 // without WAIT unless it says not to wait, in which case it is kept as
 // exactly WAIT=false for the engine (see the file comment).
 func storedProperties(props, cluster string) string {
-	b := appendStoredProperties(make([]byte, 0, storedPropertiesLen(props, cluster)), props, cluster)
+	b, _ := appendStoredProperties(make([]byte, 0, storedPropertiesLen(props, cluster)), props, cluster)
 	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
 }
 
@@ -660,7 +665,8 @@ func storedPropertiesLen(props, cluster string) int {
 }
 
 // appendStoredProperties appends storedProperties(props, cluster) to dst.
-func appendStoredProperties(dst []byte, props, cluster string) []byte {
+func appendStoredProperties(dst []byte, props, cluster string) ([]byte, sendFlags) {
+	var f sendFlags
 	for rest := props; rest != ""; {
 		chunk := rest
 		if i := strings.IndexByte(rest, message.PropertySep); i >= 0 {
@@ -672,6 +678,7 @@ func appendStoredProperties(dst []byte, props, cluster string) []byte {
 		if !ok || k == "" || v == "" || k == message.PropCluster {
 			continue
 		}
+		f.note(k, v)
 		if k == message.PropWait {
 			if strings.EqualFold(v, "true") {
 				continue
@@ -683,7 +690,63 @@ func appendStoredProperties(dst []byte, props, cluster string) []byte {
 	}
 	dst = append(dst, message.PropCluster...)
 	dst = append(dst, message.NameValueSep)
-	return append(dst, cluster...)
+	return append(dst, cluster...), f
+}
+
+// sendFlags is what the send path branches on in a message's properties,
+// noted in one pass over them (appendStoredProperties, scanSendFlags)
+// rather than looked up key by key: six lookups per send, most of them
+// of keys a message does not have (issue 14: CPU per message). As with
+// LookupProperty, chunks with an empty key or value do not count and the
+// first chunk of a key wins.
+type sendFlags struct {
+	tran   bool  // TRAN_MSG is "true", any case (transactional)
+	noWait bool  // WAIT is not "true", any case (producerWaits false)
+	delay  bool  // DELAY is set (delayLevel may be > 0)
+	timer  bool  // a TIMER_* property is set (hasTimer)
+	seen   uint8 // TRAN_MSG (1) and WAIT (2) met already
+}
+
+// note records one chunk's key and value, both non-empty.
+func (f *sendFlags) note(k, v string) {
+	switch k {
+	case message.PropTranMsg:
+		if f.seen&1 == 0 {
+			f.seen |= 1
+			f.tran = strings.EqualFold(v, "true")
+		}
+	case message.PropWait:
+		if f.seen&2 == 0 {
+			f.seen |= 2
+			f.noWait = !strings.EqualFold(v, "true")
+		}
+	case message.PropDelay:
+		f.delay = true
+	case propTimerDeliver, propTimerSec, propTimerMs:
+		f.timer = true
+	}
+}
+
+// scanSendFlags notes props' send flags without copying them.
+func scanSendFlags(props string) sendFlags {
+	var f sendFlags
+	for rest := props; rest != ""; {
+		chunk := rest
+		if i := strings.IndexByte(rest, message.PropertySep); i >= 0 {
+			chunk, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if k, v, ok := strings.Cut(chunk, string(message.NameValueSep)); ok && k != "" && v != "" {
+			f.note(k, v)
+		}
+	}
+	return f
+}
+
+// transactional is the package's transactional for these flags.
+func (f sendFlags) transactional(sysFlag int32) bool {
+	return f.tran || sysFlag&protocol.MsgSysFlagTransactionMask != 0
 }
 
 // producerWaits reports whether the producer waits for the flush policy:

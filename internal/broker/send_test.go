@@ -390,3 +390,29 @@ func checkDecodeBatch(t *testing.T, in []byte) {
 		t.Fatalf("entries cover %d of %d bytes", n, len(in))
 	}
 }
+
+// FuzzSendFlags: the flags noted in one pass (scanSendFlags, and the pass
+// that builds the stored properties) say what the key-by-key lookups say.
+func FuzzSendFlags(f *testing.F) {
+	f.Add("TRAN_MSG\x01true\x02WAIT\x01false\x02DELAY\x013", int32(0))
+	f.Add("WAIT\x01\x02WAIT\x01TRUE\x02WAIT\x01no\x02TIMER_DELAY_SEC\x015", int32(4))
+	f.Add("TRAN_MSG\x01x\x02TRAN_MSG\x01true\x02\x01DELAY\x02DELAY\x01", int32(8))
+	f.Add("k\x01v\x01TIMER_DELIVER_MS\x02TIMER_DELAY_MS\x01\x01", int32(0))
+	f.Fuzz(func(t *testing.T, props string, sysFlag int32) {
+		_, built := appendStoredProperties(nil, props, "c")
+		for _, fl := range []sendFlags{scanSendFlags(props), built} {
+			if got, want := fl.transactional(sysFlag), transactional(props, sysFlag); got != want {
+				t.Fatalf("%q: transactional %v, lookups say %v", props, got, want)
+			}
+			if got, want := !fl.noWait, producerWaits(props); got != want {
+				t.Fatalf("%q: waits %v, lookups say %v", props, got, want)
+			}
+			if got, want := fl.timer, hasTimer(props); got != want {
+				t.Fatalf("%q: timer %v, lookups say %v", props, got, want)
+			}
+			if _, set := message.LookupProperty(props, message.PropDelay); fl.delay != set {
+				t.Fatalf("%q: delay %v, lookup says %v", props, fl.delay, set)
+			}
+		}
+	})
+}
