@@ -435,7 +435,9 @@ func (l *Log) mapSegment(base int64) ([]byte, func(), error) {
 		// data the log ever acknowledged past its size, so complete it.
 		f.Close()
 		if f, err = l.fs.Open(path, 0); err == nil {
-			err = l.fs.Preallocate(f, l.cfg.SegmentSize)
+			if err = l.fs.Preallocate(f, l.cfg.SegmentSize); err == nil {
+				err = f.Sync()
+			}
 			f.Close()
 		}
 		if err != nil {

@@ -141,6 +141,16 @@ func (l *Log) createSegment(base, from, to int64, stop <-chan struct{}) (*segmen
 			return nil, errStopped
 		}
 	}
+	// One fdatasync for the whole preparation, not one per step: a step's
+	// own fdatasync made the host persist its 64 MiB of zeros at once, and
+	// the commit log's fdatasyncs queued behind it (100 ms-1.4 s flush
+	// rounds at 100k msg/s in 3 of 7 runs; none in 5 runs without). The
+	// zeros written meanwhile are persisted a little at a time by the
+	// commit log's own fdatasyncs.
+	if err := wf.Sync(); err != nil {
+		wf.Close()
+		return nil, fmt.Errorf("commitlog: sync %s: %w", path, err)
+	}
 	if err := l.fs.SyncDir(l.cfg.Dir); err != nil {
 		wf.Close()
 		return nil, fmt.Errorf("commitlog: sync dir %s: %w", l.cfg.Dir, err)
@@ -331,6 +341,9 @@ func (l *Log) keepOrRetry(p prepared) {
 func (l *Log) awaitPrepared(base int64) error {
 	l.rollMu.Lock()
 	defer l.rollMu.Unlock()
+	if err := l.Err(); err != nil { // the log's own failure comes first
+		return fmt.Errorf("commitlog: refusing appends after a failed write or sync (reopen to recover): %w", err)
+	}
 	l.mu.Lock()
 	done := l.next != nil || l.tailSegment().base >= base
 	l.retryPrepare(time.Now())

@@ -98,8 +98,11 @@ type FS interface {
 	// durable.
 	SyncDir(dir string) error
 	// Preallocate makes [0,size) of f allocated and written (zero-filled),
-	// so later writes into it need no metadata update at fdatasync time.
-	// It is called off the hot path by a background goroutine.
+	// so later writes into it need no metadata update at fdatasync time
+	// once a File.Sync made the allocation durable: it does not sync, so
+	// that a file prepared in paced steps is synced once, not per step
+	// (commitlog, pace.go). It is called off the hot path by a background
+	// goroutine.
 	Preallocate(f File, size int64) error
 	// DirectIO reports whether f was opened with working O_DIRECT.
 	DirectIO(f File) bool

@@ -2,8 +2,7 @@
 // it only from _test.go files.
 //
 // Durability model. Every file keeps its current content and its durable
-// content (as of its last File.Sync, WritevSync, Preallocate or
-// Mapping.Sync), plus the list of changes since then. Directory entries
+// content (as of its last File.Sync, WritevSync or Mapping.Sync), plus the list of changes since then. Directory entries
 // (creations, renames, removals) become durable only when their directory
 // is SyncDir'd; directories themselves are durable as soon as MkdirAll
 // returns (a simplification: storage code creates its directories once at

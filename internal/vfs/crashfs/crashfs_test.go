@@ -90,19 +90,26 @@ func TestCrashKeepsOnlySyncedData(t *testing.T) {
 	ok(t, a.Close()) // closing a handle of a crashed FS is fine
 }
 
-func TestWritevSyncAndPreallocateAreDurable(t *testing.T) {
+// WritevSync is durable by itself; Preallocate, like a write, only with
+// the file's next Sync.
+func TestWritevSyncDurablePreallocateNeedsSync(t *testing.T) {
 	f := newFS(t)
-	a, b := open(t, f, "/d/a"), open(t, f, "/d/b")
+	a, b, c := open(t, f, "/d/a"), open(t, f, "/d/b"), open(t, f, "/d/c")
 	ok(t, f.SyncDir("/d"))
 	ok(t, a.WritevSync([][]byte{[]byte("one"), []byte("two")}, 0))
 	write(t, b, "pre", 0)
 	ok(t, f.Preallocate(b, 8))
+	ok(t, b.Sync())
+	ok(t, f.Preallocate(c, 8))
 	g := f.Crash()
 	if got := content(t, g, "/d/a"); got != "onetwo" {
 		t.Fatalf("WritevSync data %q", got)
 	}
 	if got := content(t, g, "/d/b"); got != "pre\x00\x00\x00\x00\x00" {
-		t.Fatalf("preallocated file %q", got)
+		t.Fatalf("preallocated and synced file %q", got)
+	}
+	if got := content(t, g, "/d/c"); got != "" {
+		t.Fatalf("preallocated file never synced survived as %q", got)
 	}
 }
 

@@ -325,8 +325,7 @@ func (f *FS) Preallocate(file vfs.File, size int64) error {
 			return pathErr("fallocate", cf.name, syscall.ENOSPC)
 		}
 	}
-	cf.ino.sync()
-	return nil
+	return nil // durable with the file's next Sync, as on Linux
 }
 
 // own checks that file belongs to f.
