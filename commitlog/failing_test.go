@@ -285,7 +285,6 @@ func TestRollWaitsWithoutAppendLock(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the first next segment is prepared
 		g.set(false)
 		defer g.set(true)
-		big := func(i int) *msgs { return one(fmt.Sprintf("%d-%s", i, bytes.Repeat([]byte("z"), 3000))) }
 		for i := 0; l.Tail() < 2*l.SegmentSize()-8<<10; i++ { // into the second segment
 			must(t, appendErr(l, big(i)))
 		}
@@ -343,7 +342,6 @@ func TestFailedPreparationBacksOff(t *testing.T) {
 		l, err := Open(f, Config{Dir: t.TempDir(), SegmentSize: 64 << 10, Policy: p, Logger: quiet})
 		must(t, err)
 		defer l.Close()
-		big := func(i int) *msgs { return one(fmt.Sprintf("%d-%s", i, bytes.Repeat([]byte("z"), 3000))) }
 		i := 0
 		for ; err == nil; i++ { // up to the end of the first segment
 			err = appendErr(l, big(i))
@@ -366,6 +364,9 @@ func TestFailedPreparationBacksOff(t *testing.T) {
 		}
 	})
 }
+
+// big is a record of about 3 KiB: twenty fill a 64 KiB test segment.
+func big(i int) *msgs { return one(fmt.Sprintf("%d-%s", i, bytes.Repeat([]byte("z"), 3000))) }
 
 func appendErr(l *Log, b Batch) error {
 	_, err := l.Append(b, l.cfg.Policy.Wait())

@@ -668,12 +668,8 @@ func storedPropertiesLen(props, cluster string) int {
 func appendStoredProperties(dst []byte, props, cluster string) ([]byte, sendFlags) {
 	var f sendFlags
 	for rest := props; rest != ""; {
-		chunk := rest
-		if i := strings.IndexByte(rest, message.PropertySep); i >= 0 {
-			chunk, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
+		var chunk string
+		chunk, rest, _ = strings.Cut(rest, string(message.PropertySep))
 		k, v, ok := strings.Cut(chunk, string(message.NameValueSep))
 		if !ok || k == "" || v == "" || k == message.PropCluster {
 			continue
@@ -731,12 +727,8 @@ func (f *sendFlags) note(k, v string) {
 func scanSendFlags(props string) sendFlags {
 	var f sendFlags
 	for rest := props; rest != ""; {
-		chunk := rest
-		if i := strings.IndexByte(rest, message.PropertySep); i >= 0 {
-			chunk, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
+		var chunk string
+		chunk, rest, _ = strings.Cut(rest, string(message.PropertySep))
 		if k, v, ok := strings.Cut(chunk, string(message.NameValueSep)); ok && k != "" && v != "" {
 			f.note(k, v)
 		}
