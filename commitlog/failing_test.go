@@ -365,6 +365,27 @@ func TestFailedPreparationBacksOff(t *testing.T) {
 	})
 }
 
+// An appender that reaches the wait for a segment after Close, once a
+// failed preparation's back-off has passed, gets ErrClosed: asking for the
+// segment again would send on the channel Close closed.
+func TestAwaitPreparedAfterClose(t *testing.T) {
+	f := &failingPrepFS{FS: vfs.Default()}
+	l, err := Open(f, Config{Dir: t.TempDir(), SegmentSize: 64 << 10, Policy: flush.DefaultSync, Logger: quiet})
+	must(t, err)
+	for i := 0; err == nil; i++ { // up to the failed preparation
+		err = appendErr(l, big(i))
+	}
+	if !errors.Is(err, ErrSegment) {
+		t.Fatalf("append needing the failed segment: %v", err)
+	}
+	next := l.Tail() - l.Tail()%l.SegmentSize() + l.SegmentSize()
+	must(t, l.Close())
+	time.Sleep(prepBackoffMin + 20*time.Millisecond) // the retry is due
+	if err := l.awaitPrepared(next); !errors.Is(err, ErrClosed) {
+		t.Fatalf("awaitPrepared after Close: %v", err)
+	}
+}
+
 // big is a record of about 3 KiB: twenty fill a 64 KiB test segment.
 func big(i int) *msgs { return one(fmt.Sprintf("%d-%s", i, bytes.Repeat([]byte("z"), 3000))) }
 

@@ -18,10 +18,11 @@ import "time"
 // prepared, or someone waits for it (an appender at the roll, the broker's
 // start), the preparation stops pausing, a pause under way included.
 
-// prepareStep is how much of a mirror is populated in one
-// step, and prepareFileStep how much of a file is zero-filled (and synced:
-// fewer, larger steps make fewer journal commits for the commit log's
-// fdatasyncs to wait behind).
+// prepareStep is how much of a mirror is populated in one step, and
+// prepareFileStep how much of a file is zero-filled. An O_DIRECT file is
+// synced once after its last step (a sync per step made the host persist
+// each step at once, and the commit log's fdatasyncs waited behind it); a
+// buffered one after every step, so that its dirty pages never pile up.
 const (
 	prepareStep     = 8 << 20
 	prepareFileStep = 64 << 20

@@ -305,9 +305,10 @@ func apply(b []byte, c change) []byte {
 	return b
 }
 
-// Preallocate zero-fills f up to size and syncs it, like the os backend:
-// existing bytes are kept, growth counts against the capacity (on ENOSPC
-// the file keeps what fitted, unsynced).
+// Preallocate zero-fills f up to size without syncing it, like the os
+// backend: existing bytes are kept, growth counts against the capacity (on
+// ENOSPC the file keeps what fitted), and all of it is durable only with
+// the file's next Sync.
 func (f *FS) Preallocate(file vfs.File, size int64) error {
 	cf, err := f.own(file)
 	if err != nil {
