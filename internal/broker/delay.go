@@ -197,14 +197,7 @@ func (b *Broker) routeScheduled(req *protocol.Command, m *message.Message) *prot
 	return b.routeTimer(req, m) // timer.go
 }
 
-func hasTimer(props string) bool {
-	for _, k := range []string{propTimerDeliver, propTimerSec, propTimerMs} {
-		if _, ok := message.LookupProperty(props, k); ok {
-			return true
-		}
-	}
-	return false
-}
+func hasTimer(props string) bool { return scanSendFlags(props).timer }
 
 func (b *Broker) registerDelay() {
 	b.server.Handle(protocol.GetAllDelayOffset, b.handleGetAllDelayOffset)

@@ -632,8 +632,7 @@ func bornHostOf(conn *remoting.Conn) netip.AddrPort {
 // transactional reports a prepared transactional message: TRAN_MSG parses
 // as true (Java Boolean.parseBoolean) or sysFlag carries a transaction type.
 func transactional(props string, sysFlag int32) bool {
-	v, _ := message.LookupProperty(props, message.PropTranMsg)
-	return strings.EqualFold(v, "true") || sysFlag&protocol.MsgSysFlagTransactionMask != 0
+	return scanSendFlags(props).transactional(sysFlag)
 }
 
 // delayLevel is the DELAY property as a number (0 when absent or invalid).
@@ -745,10 +744,7 @@ func (f sendFlags) transactional(sysFlag int32) bool {
 // producerWaits reports whether the producer waits for the flush policy:
 // anything but a non-empty WAIT other than "true" (as storedProperties
 // reads it).
-func producerWaits(props string) bool {
-	v, ok := message.LookupProperty(props, message.PropWait)
-	return !ok || v == "" || strings.EqualFold(v, "true")
-}
+func producerWaits(props string) bool { return !scanSendFlags(props).noWait }
 
 // joinProperties appends the batch-level properties to an entry's own, with
 // a separator unless the entry's string already ends with one (Java's MessageDecoder.encodeMessages).
