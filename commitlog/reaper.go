@@ -77,6 +77,7 @@ func (r *reaper) run() {
 			return
 		}
 		files := r.queue[0]
+		r.queue[0] = nil // the backing array must not keep closed files
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
 		r.reap(files)
