@@ -19,6 +19,9 @@
 # MODES ("lone SYNC_MASTER ASYNC_MASTER"),
 # SEG (mappedFileSizeCommitLog, the default 1 GiB), PORT (21911: master
 # PORT, its HA PORT+1, nameserver PORT+5, slave PORT+10), STORE_ROOT,
+# PROFILE (unset: when set, e.g. PROFILE=10, both processes serve pprof on
+# PORT+20 and PORT+21 and a CPU profile of that many seconds is taken from
+# each, starting 3 s after the warmup, into STORE_ROOT/<run>-{master,slave}.pprof),
 # SETTLE (10: seconds to wait after deleting a run's stores, so that the
 # file system's work on the deleted GiBs does not land in the next run's
 # first seconds; measured: 140-470 ms p99 in the first second without it).
@@ -65,6 +68,14 @@ waitLog() { # file pattern
 	return 1
 }
 
+profile() { # run-dir slave-pid: CPU profiles of the run's processes
+	local base=$STORE_ROOT/$(basename "$1")
+	sleep $(($(sed 's/s$//' <<<"$WARMUP") + 3))
+	curl -s -o "$base-master.pprof" "http://127.0.0.1:$((PORT + 20))/debug/pprof/profile?seconds=$PROFILE" &
+	[ -n "$2" ] && curl -s -o "$base-slave.pprof" "http://127.0.0.1:$((PORT + 21))/debug/pprof/profile?seconds=$PROFILE" &
+	wait
+}
+
 run_one() { # label binary mode rate round
 	local label=$1 bin=$2 mode=$3 rate=$4 round=$5
 	local dir="$STORE_ROOT/$label-$mode-$rate-$round"
@@ -78,7 +89,8 @@ run_one() { # label binary mode rate round
 		[ -n "$SEG" ] && echo "mappedFileSizeCommitLog=$SEG"
 	} >"$dir/master.conf"
 	"$bin" -c "$dir/master.conf" --store "$dir/master" --listen-port "$PORT" \
-		--namesrv-port "$NS_PORT" --broker-ip 127.0.0.1 >"$dir/master.log" 2>&1 &
+		--namesrv-port "$NS_PORT" --broker-ip 127.0.0.1 ${PROFILE:+--pprof "127.0.0.1:$((PORT + 20))"} \
+		>"$dir/master.log" 2>&1 &
 	local mpid=$! spid=
 	pids+=("$mpid")
 	waitLog "$dir/master.log" "namesrv: broker registered"
@@ -92,7 +104,8 @@ run_one() { # label binary mode rate round
 			[ -n "$SEG" ] && echo "mappedFileSizeCommitLog=$SEG"
 		} >"$dir/slave.conf"
 		"$bin" broker -c "$dir/slave.conf" --store "$dir/slave" --listen-port "$SLAVE_PORT" \
-			--namesrv "127.0.0.1:$NS_PORT" --broker-ip 127.0.0.1 >"$dir/slave.log" 2>&1 &
+			--namesrv "127.0.0.1:$NS_PORT" --broker-ip 127.0.0.1 ${PROFILE:+--pprof "127.0.0.1:$((PORT + 21))"} \
+			>"$dir/slave.log" 2>&1 &
 		spid=$!
 		pids+=("$spid")
 		waitLog "$dir/master.log" "ha: slave connected"
@@ -100,6 +113,7 @@ run_one() { # label binary mode rate round
 	local m0 m1 s0=0 s1=0 out
 	m0=$(ticks "$mpid")
 	[ -n "$spid" ] && s0=$(ticks "$spid")
+	[ -n "${PROFILE:-}" ] && profile "$dir" "$spid" &
 	out=$("$STORE_ROOT/mqbench" produce -n "127.0.0.1:$NS_PORT" -size "$SIZE" -tps "$rate" -mode "$MODE" \
 		-duration "$DUR" -warmup "$WARMUP" | tail -1)
 	m1=$(ticks "$mpid")

@@ -16,6 +16,8 @@
 # Re-run:   bash bench/topics.sh                    (~4 min: 60 s per case, ~25 s to create 10,000 topics)
 #   TOPICS=10000 QUEUES=8 FLUSH=async DUR=60s WARM=5s SIZE=1k CONNS=4 bash bench/topics.sh
 #   TOPICS=100 DUR=3s WARM=1s bash bench/topics.sh  (a quick check)
+#   PROFILE=10 bash bench/topics.sh                  (also a 10 s CPU profile of mqd per case, 5 s into
+#                                                    the measured run, into bench/out/topics-<case>-<stamp>.pprof)
 # Output also lands in bench/out/topics-*.txt. Loopback only, non-default
 # ports; every process started here is stopped by its PID on exit.
 set -euo pipefail
@@ -82,7 +84,7 @@ for topics in 1 "$TOPICS"; do
 	name=topics-$topics
 	store=$tmp/store
 	"$tmp/mqd" --flush="$FLUSH" --store "$store" --listen-port "$BROKER_PORT" --namesrv-port "$NS_PORT" \
-		--broker-ip 127.0.0.1 >"$tmp/mqd-$name.log" 2>&1 &
+		--broker-ip 127.0.0.1 ${PROFILE:+--pprof "127.0.0.1:$((BROKER_PORT + 2))"} >"$tmp/mqd-$name.log" 2>&1 &
 	pid=$!
 	pids+=("$pid")
 	wait_port "$BROKER_PORT" 60
@@ -95,8 +97,17 @@ for topics in 1 "$TOPICS"; do
 	"${bench[@]}" -v -tps max -count $((2 * topics * QUEUES)) -warmup 0s -duration 600s 2>&1 | grep -E '^created|^tps=' |
 		sed "s/^/$name prime: /" || echo "$name prime: failed"
 	echo "$name prime (create + two sends a queue) took $(($(date +%s) - t)) s"
+	if [[ -n ${PROFILE:-} ]]; then
+		(sleep $((${WARM%s} + 5)) && curl -s -o "bench/out/$name-$stamp.pprof" \
+			"http://127.0.0.1:$((BROKER_PORT + 2))/debug/pprof/profile?seconds=$PROFILE") &
+		prof=$!
+	fi
+	cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
 	line=$("${bench[@]}" -tps max -duration "$DUR" -warmup "$WARM" -series "bench/out/$name-$stamp.csv" | tail -1) || line=failed
 	echo "$name  $line"
+	echo "$name: mqd CPU over the measured run and its warmup: $(awk -v c0="$cpu0" -v hz="$(getconf CLK_TCK)" \
+		'{printf "%.1f s", ($14 + $15 - c0) / hz}' "/proc/$pid/stat")"
+	[[ -n ${PROFILE:-} ]] && wait "$prof"
 	tps[$topics]=$(sed -n 's/^tps=\([0-9]*\).*/\1/p' <<<"$line")
 	echo "$name: 'too many open files' in mqd's log: $(grep -c 'too many open files' "$tmp/mqd-$name.log" || true)"
 	stop_mqd "$pid"
