@@ -44,14 +44,18 @@ func (l *Log) flushLoop() {
 		segs := l.segs
 		l.mu.Unlock()
 
-		sleep := l.round(&st, segs, end, endTS, ws, false)
+		sleep, hold := l.round(&st, segs, end, endTS, ws, false)
 		spare = ws[:0]
 		if sleep == 0 {
 			continue
 		}
+		kick := l.kick
+		if hold {
+			kick = nil // appends join the held round without waking the loop
+		}
 		timer.Reset(sleep)
 		select {
-		case <-l.kick:
+		case <-kick:
 		case <-timer.C:
 		case <-l.stop:
 			l.finalRound(&st)
@@ -84,12 +88,13 @@ type flushState struct {
 
 // round writes what was appended, syncs when the policy says so (or when
 // force, or a Flush, asks), releases waiters and returns how long the loop
-// may sleep (0: go again). Waiters it could not release go back to the
-// queue: a waiter is never dropped.
-func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flush.Waiter, force bool) time.Duration {
+// may sleep (0: go again) and whether that sleep is the policy's hold (an
+// append does not end it; flush.Policy.Decide). Waiters it could not
+// release go back to the queue: a waiter is never dropped.
+func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flush.Waiter, force bool) (sleep time.Duration, hold bool) {
 	if err := l.Err(); err != nil {
 		flush.Release(ws, 0, err)
-		return time.Second
+		return time.Second, false
 	}
 	ws = flush.Release(ws, st.synced, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
@@ -97,16 +102,20 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	if pending == 0 && !doSync {
 		l.requeue(ws)
-		return sleep
+		return sleep, false
+	}
+	if !doSync && sleep > 0 && l.cfg.Policy.Durable() {
+		l.requeue(ws)
+		return sleep, true
 	}
 	began, from := time.Now(), st.synced
 	if err := l.writeRange(st, segs, end, doSync); err != nil {
 		if l.writeNoSpace(err, ws) {
-			return time.Second // retried: the bytes are still in memory
+			return time.Second, false // retried: the bytes are still in memory
 		}
 		l.fail(err)
 		flush.Release(ws, 0, l.Err())
-		return time.Second
+		return time.Second, false
 	}
 	l.spaceBack()
 	moved := l.dropBehindWritten(st, end) // keeper.go
@@ -126,7 +135,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 	if fn := l.onAdvance.Load(); fn != nil {
 		(*fn)()
 	}
-	return 0
+	return 0, false
 }
 
 // requeue puts back waiters a round did not release (ahead of newer ones).

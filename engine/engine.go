@@ -43,6 +43,7 @@ type Config struct {
 	Dir                     string        // storePathRootDir
 	FlushDiskType           FlushDiskType // default ASYNC_FLUSH
 	SyncFlushTimeout        time.Duration // 5 s
+	SyncFlushMinGap         time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0
 	FlushInterval           time.Duration // flushIntervalCommitLog, 500 ms
 	FlushLeastPages         int           // flushCommitLogLeastPages, 4
 	FlushThoroughInterval   time.Duration // flushCommitLogThoroughInterval, 10 s
@@ -124,7 +125,10 @@ func (c *Config) defaults() {
 func (c *Config) policy() (flush.Policy, error) {
 	switch c.FlushDiskType {
 	case SyncFlush:
-		return flush.Sync{Timeout: c.SyncFlushTimeout}, nil
+		if c.SyncFlushMinGap < 0 || c.SyncFlushMinGap >= c.SyncFlushTimeout {
+			return nil, fmt.Errorf("engine: sync flush minimum gap %v: want at least 0 and below syncFlushTimeout (%v)", c.SyncFlushMinGap, c.SyncFlushTimeout)
+		}
+		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap}, nil
 	case AsyncFlush:
 		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval}, nil
 	}

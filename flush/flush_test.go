@@ -27,6 +27,22 @@ func TestSyncDecide(t *testing.T) {
 	}
 }
 
+func TestSyncMinGapDecide(t *testing.T) {
+	s := Sync{Timeout: time.Second, MinGap: time.Millisecond}
+	if ok, hold := s.Decide(100, 300*time.Microsecond, true); ok || hold != 700*time.Microsecond {
+		t.Fatalf("inside the gap: sync %v, hold %v; want a hold of the rest of the gap", ok, hold)
+	}
+	if ok, _ := s.Decide(100, time.Millisecond, true); !ok {
+		t.Fatal("gap over, waiter present: must sync")
+	}
+	if ok, _ := s.Decide(100, 2*time.Millisecond, false); !ok {
+		t.Fatal("gap over, WAIT=false bytes: must sync")
+	}
+	if ok, sleep := s.Decide(0, 0, false); ok || sleep != time.Second {
+		t.Fatalf("nothing to do: sync %v, sleep %v; want the idle sleep, not a hold", ok, sleep)
+	}
+}
+
 func TestAsyncDecide(t *testing.T) {
 	a := DefaultAsync
 	cases := []struct {

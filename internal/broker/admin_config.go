@@ -137,7 +137,8 @@ func (c *Config) ConfigProperties() map[string]string {
 		"syncFlushTimeout": ms(s.SyncFlushTimeout), "flushIntervalCommitLog": ms(s.FlushInterval),
 		"flushCommitLogLeastPages": i(s.FlushLeastPages), "flushCommitLogThoroughInterval": ms(s.FlushThoroughInterval),
 		"flushConsumeQueueThoroughInterval": ms(s.QueueFlushThoroughInterval), "maxHashSlotNum": i(s.MaxHashSlotNum),
-		"maxIndexNum": i(s.MaxIndexNum), "deleteWhen": s.Retention.DeleteWhen,
+		"syncFlushMinGapMicros": i64(s.SyncFlushMinGap.Microseconds()),
+		"maxIndexNum":           i(s.MaxIndexNum), "deleteWhen": s.Retention.DeleteWhen,
 		"fileReservedTime":      i(int(s.Retention.FileReservedTime.Hours())),
 		"diskMaxUsedSpaceRatio": i(int(s.Retention.DiskMaxUsedSpaceRatio * 100)),
 	}

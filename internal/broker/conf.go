@@ -159,6 +159,10 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 	return true, nil
 }
 
+// maxSyncFlushMinGapMicros bounds syncFlushMinGapMicros: a longer hold
+// only adds latency (BENCHMARKS.md, "A minimum gap between syncs").
+const maxSyncFlushMinGapMicros = 10_000
+
 func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 	switch k {
 	case "storePathRootDir":
@@ -181,6 +185,13 @@ func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 		return true, setInt(&s.MaxMessageSize, v)
 	case "syncFlushTimeout":
 		return true, setMillis(&s.SyncFlushTimeout, v)
+	case "syncFlushMinGapMicros":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && (n < 0 || n > maxSyncFlushMinGapMicros) {
+			err = fmt.Errorf("want 0 to %d microseconds", maxSyncFlushMinGapMicros)
+		}
+		s.SyncFlushMinGap = time.Duration(n) * time.Microsecond
+		return true, err
 	case "flushIntervalCommitLog":
 		return true, setMillis(&s.FlushInterval, v)
 	case "flushCommitLogLeastPages":

@@ -81,3 +81,19 @@ func TestLimitKeys(t *testing.T) {
 		t.Fatalf("defaults %+v", d)
 	}
 }
+
+func TestSyncFlushMinGapKey(t *testing.T) {
+	cfg := NewConfig()
+	if _, err := ApplyProperties(map[string]string{"syncFlushMinGapMicros": "700"}, &cfg); err != nil ||
+		cfg.Store.SyncFlushMinGap != 700*time.Microsecond {
+		t.Fatal(err, cfg.Store.SyncFlushMinGap)
+	}
+	if got := cfg.ConfigProperties()["syncFlushMinGapMicros"]; got != "700" {
+		t.Fatalf("getBrokerConfig shows %q", got)
+	}
+	for _, bad := range []string{"-1", "10001", "1ms"} {
+		if _, err := ApplyProperties(map[string]string{"syncFlushMinGapMicros": bad}, &cfg); err == nil {
+			t.Errorf("syncFlushMinGapMicros=%s accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package commitlog
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+)
+
+// syncRounds is the number of fdatasync rounds the log has made.
+func syncRounds(l *Log) uint64 { return l.FlushStats().SyncLatency.Snapshot().Count }
+
+// Under flush.Sync.MinGap the appends that arrive while the loop holds
+// after a sync are made durable together by one round, which does not
+// start before the gap has passed; none of them is lost or answered
+// early.
+func TestSyncMinGapGathersOneRound(t *testing.T) {
+	const gap = time.Second // long enough for 16 goroutines to append on a loaded machine
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			l := openLog(t, b.fs(t), t.TempDir(), flush.Sync{Timeout: 5 * time.Second, MinGap: gap}, Hint{})
+			defer l.Close()
+			if _, err := l.Append(one("first"), flush.WaitDurable); err != nil {
+				t.Fatal(err)
+			}
+			synced := time.Now() // the first round's sync ended before this
+			before := syncRounds(l)
+
+			const n = 16
+			var wg sync.WaitGroup
+			took := make([]time.Duration, n)
+			errs := make([]error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = l.Append(one("held"), flush.WaitDurable)
+					took[i] = time.Since(synced)
+				}()
+			}
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("append %d: %v", i, errs[i])
+				}
+				// lower bound only: the hold may end later, never earlier
+				if took[i] < gap/2 {
+					t.Errorf("append %d durable %v after the previous sync, inside the %v gap", i, took[i], gap)
+				}
+			}
+			if got := syncRounds(l) - before; got != 1 {
+				t.Errorf("%d appends during the gap took %d sync rounds, want 1", n, got)
+			}
+			if d, tail := l.Durable(), l.Tail(); d != tail {
+				t.Errorf("durable offset %d, log ends at %d", d, tail)
+			}
+		})
+	}
+}
+
+// Close during a hold still makes the held appends durable and answers
+// their waiters: the final round does not wait for the gap.
+func TestSyncMinGapCloseDuringHold(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			fs, dir := b.fs(t), t.TempDir()
+			l := openLog(t, fs, dir, flush.Sync{Timeout: 5 * time.Second, MinGap: time.Minute / 2}, Hint{})
+			done := make(chan error, 1)
+			go func() {
+				_, err := l.Append(one("held"), flush.WaitDurable)
+				done <- err
+			}()
+			for deadline := time.Now().Add(10 * time.Second); l.Tail() == 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the append did not reach the log")
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("held append after Close: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("held append not answered after Close")
+			}
+			l = openLog(t, fs, dir, flush.Sync{Timeout: 5 * time.Second}, Hint{})
+			defer l.Close()
+			if l.Tail() == 0 {
+				t.Fatal("the held append is gone after a clean close")
+			}
+		})
+	}
+}

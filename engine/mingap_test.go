@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+)
+
+// The minimum gap between syncs reaches the SYNC_FLUSH policy, and a gap
+// that would outlast syncFlushTimeout is refused when the store opens.
+func TestSyncFlushMinGapPolicy(t *testing.T) {
+	cfg := Config{FlushDiskType: SyncFlush, SyncFlushMinGap: 300 * time.Microsecond}
+	cfg.defaults()
+	p, err := cfg.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := p.(flush.Sync); !ok || s.MinGap != 300*time.Microsecond {
+		t.Fatalf("policy %#v", p)
+	}
+	for _, gap := range []time.Duration{-time.Microsecond, cfg.SyncFlushTimeout} {
+		cfg.SyncFlushMinGap = gap
+		if _, err := cfg.policy(); err == nil {
+			t.Errorf("gap %v accepted", gap)
+		}
+	}
+	cfg = Config{Dir: t.TempDir(), FlushDiskType: SyncFlush, SyncFlushMinGap: -1}
+	if s, err := Open(cfg); err == nil {
+		s.Close()
+		t.Fatal("Open accepted a negative gap")
+	}
+}
