@@ -94,7 +94,8 @@ type Sync struct {
 	// MinGap plus one sync's time, not in one sync's time: fewer, larger
 	// rounds (less CPU and fewer device writes per message) for up to
 	// MinGap more latency. An append after a quiet spell longer than
-	// MinGap is not held. It is pebble's WAL minimum sync interval.
+	// MinGap is not held; a Flush waits for a hold to end, Close does not.
+	// It is pebble's WAL minimum sync interval.
 	MinGap time.Duration
 }
 
