@@ -19,7 +19,8 @@ import (
 // taken. Waiters queued meanwhile wait for the next round, whose write
 // starts where this one ended. So no waiter is released before its bytes
 // are durable, and one write + one fdatasync serve everyone who arrived
-// while the previous round was on the disk.
+// while the previous round was on the disk (and, under flush.Sync.MinGap,
+// during the hold after it).
 func (l *Log) flushLoop() {
 	defer close(l.loopDone)
 	st := flushState{lastSync: time.Now(), written: l.written.Load(), synced: l.durable.Load()}

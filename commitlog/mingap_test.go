@@ -49,8 +49,10 @@ func TestSyncMinGapGathersOneRound(t *testing.T) {
 					t.Errorf("append %d durable %v after the previous sync, inside the %v gap", i, took[i], gap)
 				}
 			}
-			if got := syncRounds(l) - before; got != 1 {
-				t.Errorf("%d appends during the gap took %d sync rounds, want 1", n, got)
+			// one round, or two when a goroutine was scheduled only after
+			// the held round began (a loaded machine)
+			if got := syncRounds(l) - before; got < 1 || got > 2 {
+				t.Errorf("%d appends during the gap took %d sync rounds, want 1 (2 at worst)", n, got)
 			}
 			if d, tail := l.Durable(), l.Tail(); d != tail {
 				t.Errorf("durable offset %d, log ends at %d", d, tail)
@@ -65,7 +67,7 @@ func TestSyncMinGapCloseDuringHold(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			fs, dir := b.fs(t), t.TempDir()
-			l := openLog(t, fs, dir, flush.Sync{Timeout: 5 * time.Second, MinGap: time.Minute / 2}, Hint{})
+			l := openLog(t, fs, dir, flush.Sync{Timeout: time.Minute, MinGap: time.Minute / 2}, Hint{})
 			done := make(chan error, 1)
 			go func() {
 				_, err := l.Append(one("held"), flush.WaitDurable)
@@ -75,6 +77,11 @@ func TestSyncMinGapCloseDuringHold(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatal("the append did not reach the log")
 				}
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("append answered (%v) during the hold, before Close", err)
+			case <-time.After(50 * time.Millisecond):
 			}
 			if err := l.Close(); err != nil {
 				t.Fatal(err)

@@ -125,14 +125,23 @@ func (c *Config) defaults() {
 func (c *Config) policy() (flush.Policy, error) {
 	switch c.FlushDiskType {
 	case SyncFlush:
-		if c.SyncFlushMinGap < 0 || c.SyncFlushMinGap >= c.SyncFlushTimeout {
-			return nil, fmt.Errorf("engine: sync flush minimum gap %v: want at least 0 and below syncFlushTimeout (%v)", c.SyncFlushMinGap, c.SyncFlushTimeout)
+		if g := c.SyncFlushMinGap; g < 0 || (g > 0 && g >= c.SyncFlushTimeout) {
+			return nil, fmt.Errorf("engine: syncFlushMinGapMicros %d: want 0 or more, and below syncFlushTimeout (%v)", g.Microseconds(), c.SyncFlushTimeout)
 		}
 		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap}, nil
 	case AsyncFlush:
 		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval}, nil
 	}
 	return nil, fmt.Errorf("engine: flushDiskType %q: want %s or %s", c.FlushDiskType, SyncFlush, AsyncFlush)
+}
+
+// CheckPolicy reports whether the flush settings, with defaults applied,
+// make a flush policy: what Open would refuse (for a configuration
+// accepted before a restart).
+func (c Config) CheckPolicy() error {
+	c.defaults()
+	_, err := c.policy()
+	return err
 }
 
 // Store is an open message store.

@@ -25,6 +25,12 @@ func TestSyncFlushMinGapPolicy(t *testing.T) {
 			t.Errorf("gap %v accepted", gap)
 		}
 	}
+	if err := (Config{FlushDiskType: SyncFlush, SyncFlushMinGap: 10 * time.Millisecond, SyncFlushTimeout: 5 * time.Millisecond}).CheckPolicy(); err == nil {
+		t.Error("CheckPolicy accepted a gap above syncFlushTimeout")
+	}
+	if err := (Config{FlushDiskType: SyncFlush, SyncFlushMinGap: time.Millisecond}).CheckPolicy(); err != nil {
+		t.Errorf("CheckPolicy with the default timeout: %v", err)
+	}
 	cfg = Config{Dir: t.TempDir(), FlushDiskType: SyncFlush, SyncFlushMinGap: -1}
 	if s, err := Open(cfg); err == nil {
 		s.Close()

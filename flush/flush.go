@@ -76,26 +76,30 @@ type Policy interface {
 	// loop may sleep before asking again when no append wakes it.
 	//
 	// A Durable policy may also answer sync false with bytes dirty and a
-	// positive sleep: a hold. The loop then neither writes nor syncs, and
+	// positive sleep: a hold. When bytes are pending (appended, not yet
+	// written) the loop then neither writes nor syncs, and
 	// appends do not wake it, until sleep has passed; the next round takes
 	// everything appended meanwhile (Sync.MinGap).
 	Decide(dirty int64, since time.Duration, waiting bool) (sync bool, sleep time.Duration)
 }
 
 // Sync is SYNC_FLUSH as group commit: whenever an appender waits, the loop
-// syncs everything written so far, so one fdatasync releases every waiter.
+// syncs everything written so far (after MinGap), so one fdatasync releases
+// every waiter.
 type Sync struct {
 	// Timeout bounds an appender's wait (syncFlushTimeout, 5 s); past it
 	// the append reports FLUSH_DISK_TIMEOUT, never success.
 	Timeout time.Duration
-	// MinGap is the least time from the end of one sync to the start of
-	// the next round (syncFlushMinGapMicros; 0, the default: none). Under
-	// a steady stream of appends a round then syncs what arrived in
+	// MinGap is the least time from the end of one fdatasync to the start
+	// of the next round (syncFlushMinGapMicros; 0, the default: none).
+	// Under a steady stream of appends a round then syncs what arrived in
 	// MinGap plus one sync's time, not in one sync's time: fewer, larger
 	// rounds (less CPU and fewer device writes per message) for up to
-	// MinGap more latency. An append after a quiet spell longer than
-	// MinGap is not held; a Flush waits for a hold to end, Close does not.
-	// It is pebble's WAL minimum sync interval.
+	// MinGap more latency (a sleep under 1 ms lasts 1 ms when the process
+	// is otherwise idle: Go's poller waits in milliseconds). An append
+	// after a quiet spell longer than MinGap is not held; a Flush waits
+	// for a hold to end, Close does not. It is pebble's WAL minimum sync
+	// interval.
 	MinGap time.Duration
 }
 

@@ -207,6 +207,9 @@ func (b *Broker) handleUpdateBrokerConfig(_ context.Context, c *remoting.Conn, r
 	if err := checkLiveKeys(props, &probe); err != nil {
 		return respond(req, protocol.ResponseSystemError, "invalid config: "+err.Error())
 	}
+	if err := probe.Store.CheckPolicy(); err != nil { // e.g. syncFlushMinGapMicros against syncFlushTimeout
+		return respond(req, protocol.ResponseSystemError, "invalid config: "+err.Error())
+	}
 	if err := b.storeOverrides(props); err != nil {
 		return respond(req, protocol.ResponseSystemError, "store config: "+err.Error())
 	}

@@ -305,3 +305,29 @@ func TestLiveAutoCreateTopic(t *testing.T) {
 		t.Fatal("GET_BROKER_CONFIG")
 	}
 }
+
+// syncFlushMinGapMicros takes effect at a restart, so an update is checked
+// against the flush settings it would start with: a gap at or above
+// syncFlushTimeout, which the store would refuse to open with, is refused
+// now, and nothing is stored.
+func TestUpdateSyncFlushMinGap(t *testing.T) {
+	b, c := startBroker(t, nil)
+	remark := updateConfig(t, c, "syncFlushMinGapMicros=700")
+	if !strings.Contains(remark, "takes effect when the broker restarts: syncFlushMinGapMicros") {
+		t.Fatalf("remark %q", remark)
+	}
+	for _, bad := range []string{"syncFlushMinGapMicros=5000\nsyncFlushTimeout=5", "syncFlushTimeout=0\nsyncFlushMinGapMicros=-3", "syncFlushMinGapMicros=20000"} {
+		req := protocol.NewRequest(protocol.UpdateBrokerConfig, nil)
+		req.Body = []byte(bad)
+		if r := call(t, c, req); r.Code != protocol.ResponseSystemError {
+			t.Errorf("%q answered %d %q", bad, r.Code, r.Remark)
+		}
+	}
+	stored, err := os.ReadFile(filepath.Join(b.cfg.Store.Dir, "config", "broker.properties"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(stored), "syncFlushMinGapMicros=700") || strings.Contains(string(stored), "syncFlushTimeout") {
+		t.Fatalf("stored overrides:\n%s", stored)
+	}
+}
