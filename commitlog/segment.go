@@ -130,8 +130,9 @@ func (l *Log) createSegment(base, from, to int64, stop <-chan struct{}) (*segmen
 	for size := int64(prepareFileStep); !l.cfg.Fallocate; size += prepareFileStep {
 		var err error
 		stopped := p.step(func() {
-			if err = l.fs.Preallocate(wf, min(size, l.cfg.SegmentSize)); err == nil && !direct {
-				err = wf.Sync() // pace.go: buffered steps are synced each
+			err = l.fs.Preallocate(wf, min(size, l.cfg.SegmentSize))
+			if err == nil && !direct && size < l.cfg.SegmentSize {
+				err = wf.Sync() // pace.go: buffered steps are synced each; the last by the sync below
 			}
 		})
 		if err != nil {
