@@ -77,9 +77,9 @@ type Policy interface {
 	//
 	// A Durable policy may also answer sync false with bytes dirty and a
 	// positive sleep: a hold. When bytes are pending (appended, not yet
-	// written) the loop then neither writes nor syncs, and
-	// appends do not wake it, until sleep has passed; the next round takes
-	// everything appended meanwhile (Sync.MinGap).
+	// written) the loop then neither writes nor syncs, and appends do not
+	// wake it, until sleep has passed; the next round takes everything
+	// appended meanwhile (Sync.MinGap).
 	Decide(dirty int64, since time.Duration, waiting bool) (sync bool, sleep time.Duration)
 }
 

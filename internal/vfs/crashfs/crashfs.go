@@ -2,11 +2,12 @@
 // it only from _test.go files.
 //
 // Durability model. Every file keeps its current content and its durable
-// content (as of its last File.Sync, WritevSync or Mapping.Sync), plus the list of changes since then. Directory entries
-// (creations, renames, removals) become durable only when their directory
-// is SyncDir'd; directories themselves are durable as soon as MkdirAll
-// returns (a simplification: storage code creates its directories once at
-// start). Crash returns a new FS holding only durable state, and the old FS
+// content (as of its last File.Sync, WritevSync or Mapping.Sync), plus
+// the list of changes since then. Directory entries (creations, renames,
+// removals) become durable only when their directory is SyncDir'd;
+// directories themselves are durable as soon as MkdirAll returns (a
+// simplification: storage code creates its directories once at start).
+// Crash returns a new FS holding only durable state, and the old FS
 // and its files fail from then on with ErrCrashed. CrashWith can keep part
 // of the unsynced data to simulate torn writes: random prefixes of unsynced
 // writes, or random 512-byte sectors.
