@@ -145,6 +145,10 @@ class AdminTest extends CompatBase {
         // The start-up heartbeat reached no broker (no route yet); send the
         // one the client's heartbeat timer would a second later.
         p.getDefaultMQProducerImpl().getmQClientFactory().sendHeartbeatToAllBrokerWithLock();
+        // The send auto-created the topic; the broker registers it with the
+        // nameserver without waiting (as Java's does, one-way), and the
+        // admin call below looks the topic's route up there first.
+        awaitRoute(p, topic);
         ProducerConnection pc = admin.examineProducerConnectionInfo(pg, topic);
         assertEquals(1, pc.getConnectionSet().size());
         assertEquals(LanguageCode.JAVA, pc.getConnectionSet().iterator().next().getLanguage());
