@@ -16,6 +16,7 @@
 # Re-run:   bash bench/topics.sh                    (~4 min: 60 s per case, ~25 s to create 10,000 topics)
 #   TOPICS=10000 QUEUES=8 FLUSH=async DUR=60s WARM=5s SIZE=1k CONNS=4 bash bench/topics.sh
 #   TOPICS=100 DUR=3s WARM=1s bash bench/topics.sh  (a quick check)
+#   MQD=/tmp/mqd-old bash bench/topics.sh            (a prebuilt mqd, for A/B runs in one sitting)
 #   PROFILE=10 bash bench/topics.sh                  (also a 10 s CPU profile of mqd per case, 5 s into
 #                                                    the measured run, into bench/out/topics-<case>-<stamp>.pprof)
 # Output also lands in bench/out/topics-*.txt. Loopback only, non-default
@@ -55,7 +56,12 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) at start; --flush=$FLUSH, $
 if [[ $(ulimit -n) != unlimited ]] && (($(ulimit -n) < TOPICS * QUEUES + 1000)); then
 	echo "note: ulimit -n $(ulimit -n) < $TOPICS × $QUEUES consume queues + 1000: mqd keeps half that many consume-queue files open and reopens the others as they are used"
 fi
-go build -o "$tmp/mqd" ./cmd/mqd
+if [[ -n ${MQD:-} ]]; then # A/B: a prebuilt mqd
+	cp "$MQD" "$tmp/mqd"
+	echo "mqd: $MQD"
+else
+	go build -o "$tmp/mqd" ./cmd/mqd
+fi
 go build -o "$tmp/mqbench" ./cmd/mqbench
 
 wait_port() { # port, seconds

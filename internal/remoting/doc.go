@@ -20,10 +20,10 @@
 //   - the writer owns the socket's write side and the encode buffers. Other
 //     goroutines only append *protocol.Command values to the connection's
 //     queue (under a short mutex) and poke the writer; the writer swaps the
-//     whole queue out, encodes every command into one buffer (large bodies
+//     whole queue out, encodes the commands into one buffer (large bodies
 //     and Command.BodyParts are added as separate segments, never copied)
-//     and issues one writev (net.Buffers). A burst of replies therefore
-//     costs one syscall, not one per reply.
+//     and issues one writev (net.Buffers) for every 256 KiB encoded. A
+//     burst of replies therefore costs a syscall or a few, not one a reply.
 //
 // Every handler runs on a goroutine of its own while it runs (a worker
 // takes the next request only once its handler returned), so a slow

@@ -149,3 +149,45 @@ func TestReplyAfterClose(t *testing.T) {
 		t.Fatal("context not cancelled / no close cause")
 	}
 }
+
+// recordingConn keeps what is written to it.
+type recordingConn struct {
+	net.Conn
+	buf bytes.Buffer
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) { return c.buf.Write(p) }
+
+// TestLargeBatchWrittenInChunks: a batch that encodes to several
+// writeChunks goes out whole and in order, and the encode buffer stays
+// near writeChunk instead of growing with the batch (and being dropped past
+// keepBufferMax, to be regrown for the next one).
+func TestLargeBatchWrittenInChunks(t *testing.T) {
+	a, b := net.Pipe() // for the addresses; writes stay in rc
+	defer a.Close()
+	defer b.Close()
+	rc := &recordingConn{Conn: a}
+	c := newConn(rc, (&ClientConfig{Logger: newLogger(&logBuffer{})}).connConfig())
+	var batch []outItem
+	var want []byte
+	const body = 8 << 10 // inline: copied next to its header
+	for i := range 4 * keepBufferMax / body {
+		cmd := request(echoCode, nil, string(bytes.Repeat([]byte{byte(i)}, body)))
+		cmd.Opaque = int32(i)
+		batch = append(batch, outItem{cmd: cmd})
+		want, _ = cmd.AppendTo(want)
+	}
+	var w batchWriter
+	for round := range 2 {
+		rc.buf.Reset()
+		if err := w.write(c, batch); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rc.buf.Bytes(), want) {
+			t.Fatalf("round %d: %d bytes written, want the batch's %d in order", round, rc.buf.Len(), len(want))
+		}
+		if c := cap(w.buf); c == 0 || c > 2*writeChunk {
+			t.Fatalf("round %d: encode buffer capacity %d after a %d-byte batch (chunk %d)", round, c, len(want), writeChunk)
+		}
+	}
+}
