@@ -186,7 +186,7 @@ func encodeOne(t *testing.T, spec templateSpec, bodyLen int, unixNs int64) (*pro
 	c := newSendConn(3, nil, clock, []*reqTemplate{tmpl}, body, &cfg)
 	c.opSeq = 41
 	c.idSeq = 0xabc - 1
-	op := c.encode(0, unixNs)
+	op := c.encode(0, unixNs, true)
 	frame := append([]byte(nil), c.buf...)
 	for _, s := range c.segs { // re-assemble writev segments
 		frame = append(frame[:s.end:s.end], append(s.ext, c.buf[s.end:]...)...)
@@ -225,8 +225,8 @@ func TestSendTemplateCode10(t *testing.T) {
 		if len(cmd.Body) != size {
 			t.Fatalf("body %d bytes, want %d", len(cmd.Body), size)
 		}
-		if ns, ok := readStamp(cmd.Body); ok != (size >= stampLen) || ok && ns != unixNs {
-			t.Errorf("stamp %d %v", ns, ok)
+		if ns, measured, ok := readStamp(cmd.Body); ok != (size >= stampLen) || ok && (ns != unixNs || !measured) {
+			t.Errorf("stamp %d %v %v", ns, measured, ok)
 		}
 	}
 }
@@ -268,7 +268,7 @@ func TestSendTemplateBatch(t *testing.T) {
 		if want := "7F00000100000001" + strconv.FormatUint(uint64(0xabc+k), 16); !strings.HasSuffix(props["UNIQ_KEY"], want[16:]) || len(props["UNIQ_KEY"]) != 32 {
 			t.Errorf("entry %d UNIQ_KEY %q", k, props["UNIQ_KEY"])
 		}
-		if _, ok := readStamp(body); !ok {
+		if _, _, ok := readStamp(body); !ok {
 			t.Errorf("entry %d: no stamp", k)
 		}
 		b = b[total:]
@@ -425,9 +425,26 @@ func BenchmarkWireEncode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(tmpl.msg.pre) + 1024))
 	for i := 0; b.Loop(); i++ {
-		c.encode(0, int64(i))
+		c.encode(0, int64(i), true)
 		if len(c.buf) >= flushAt {
 			c.buf = c.buf[:0]
 		}
+	}
+}
+
+// TestStampPhase: the stamp carries the phase the producer counted the
+// send in, whatever its time (an early send at the phase boundary is
+// stamped before the phase starts).
+func TestStampPhase(t *testing.T) {
+	b := make([]byte, stampLen)
+	for _, measured := range []bool{false, true} {
+		putStamp(b, 1234, measured)
+		if ns, m, ok := readStamp(b); !ok || ns != 1234 || m != measured {
+			t.Fatalf("putStamp(1234, %v) read back as %d, %v, %v", measured, ns, m, ok)
+		}
+	}
+	b[7] = 'x'
+	if _, _, ok := readStamp(b); ok {
+		t.Fatal("a stamp with an unknown phase byte was accepted")
 	}
 }

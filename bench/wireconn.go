@@ -36,24 +36,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Body stamp written at the start of every body of at least stampLen bytes.
+// Body stamp written at the start of every body of at least stampLen bytes:
+// stampMagic, the phase the producer counted the message in (stampWarmup or
+// stampMeasured), and the send's unix ns. The receiver takes the phase from
+// the stamp rather than comparing the time with the phase's start: a send
+// made early within the scheduler's slack is stamped before the measured
+// phase starts even when the producer counts it in that phase (e2e once
+// reported up to 10 such messages "not_received").
 const (
-	stampLen   = 16
-	stampMagic = "mqbench1"
+	stampLen      = 16
+	stampMagic    = "mqbench"
+	stampWarmup   = 'w'
+	stampMeasured = 'm'
 )
 
-// putStamp writes the stamp (magic + intended unix ns) into b[:16].
-func putStamp(b []byte, unixNs int64) {
+// putStamp writes the stamp (magic, phase, unix ns) into b[:16].
+func putStamp(b []byte, unixNs int64, measured bool) {
 	copy(b, stampMagic)
+	b[7] = stampWarmup
+	if measured {
+		b[7] = stampMeasured
+	}
 	binary.BigEndian.PutUint64(b[8:], uint64(unixNs))
 }
 
-// readStamp returns the intended unix ns of a stamped body.
-func readStamp(b []byte) (int64, bool) {
-	if len(b) < stampLen || string(b[:8]) != stampMagic {
-		return 0, false
+// readStamp returns a stamped body's unix ns and whether its send was
+// counted in the measured phase.
+func readStamp(b []byte) (unixNs int64, measured, ok bool) {
+	if len(b) < stampLen || string(b[:7]) != stampMagic || b[7] != stampWarmup && b[7] != stampMeasured {
+		return 0, false, false
 	}
-	return int64(binary.BigEndian.Uint64(b[8:])), true
+	return int64(binary.BigEndian.Uint64(b[8:])), b[7] == stampMeasured, true
 }
 
 // Opaques travel as exactly 10 decimal digits in [opaqueBase, 2*opaqueBase).
@@ -308,7 +321,7 @@ func (c *sendConn) nextOpaque() int32 {
 }
 
 // putMsg appends one message unit to the write buffer.
-func (c *sendConn) putMsg(m *msgTemplate, unixNs int64, id uint64) {
+func (c *sendConn) putMsg(m *msgTemplate, unixNs int64, measured bool, id uint64) {
 	pre := len(c.buf)
 	c.buf = append(c.buf, m.pre...)
 	if m.preUniq >= 0 {
@@ -319,7 +332,7 @@ func (c *sendConn) putMsg(m *msgTemplate, unixNs int64, id uint64) {
 	if c.stamp {
 		n := len(c.buf)
 		c.buf = append(c.buf, c.body[:stampLen]...)
-		putStamp(c.buf[n:], unixNs)
+		putStamp(c.buf[n:], unixNs, measured)
 		rest = c.body[stampLen:]
 	}
 	if len(rest) <= inlineMax {
@@ -337,8 +350,9 @@ func (c *sendConn) putMsg(m *msgTemplate, unixNs int64, id uint64) {
 	}
 }
 
-// encode appends request number q (queue position) and returns its opaque.
-func (c *sendConn) encode(q int, intended int64) int32 {
+// encode appends request number q (queue position), stamped with intended
+// and its phase, and returns its opaque.
+func (c *sendConn) encode(q int, intended int64, measured bool) int32 {
 	t := c.tmpls[q]
 	op := c.nextOpaque()
 	unixNs := c.clock.baseUnix + intended
@@ -350,13 +364,13 @@ func (c *sendConn) encode(q int, intended int64) int32 {
 		putDigits(c.buf[h+t.bornOff:h+t.bornOff+13], bornMs)
 		for range c.batch {
 			c.idSeq++
-			c.putMsg(&t.msg, unixNs, c.idSeq)
+			c.putMsg(&t.msg, unixNs, measured, c.idSeq)
 		}
 		return op
 	}
 	h := len(c.buf)
 	c.idSeq++
-	c.putMsg(&t.msg, unixNs, c.idSeq)
+	c.putMsg(&t.msg, unixNs, measured, c.idSeq)
 	putDigits(c.buf[h+t.opaqueOff:h+t.opaqueOff+10], uint64(op))
 	putDigits(c.buf[h+t.bornOff:h+t.bornOff+13], bornMs)
 	return op
@@ -423,7 +437,7 @@ func (c *sendConn) acquire() bool {
 // slack) from when they left; the lag now − intended is recorded when
 // positive.
 func (c *sendConn) issue(q int, origin, now, intended int64, measured bool) {
-	op := c.encode(q, origin)
+	op := c.encode(q, origin, measured)
 	n := int64(c.batch)
 	c.sent.Add(n)
 	if measured {

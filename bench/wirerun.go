@@ -613,9 +613,9 @@ func (c *consumer) records(body []byte, now int64) {
 		body = body[len(v.Raw):]
 		var us int64
 		measured := now >= c.mStart
-		switch stamp, ok := readStamp(v.Body); {
+		switch stamp, stampMeasured, ok := readStamp(v.Body); {
 		case c.e2e && ok:
-			us, measured = (nowUnix-stamp)/1000, stamp >= c.mUnix
+			us, measured = (nowUnix-stamp)/1000, stampMeasured
 		case c.e2e:
 			us, measured = nowUnix/1000-v.BornTimestamp*1000, v.BornTimestamp*1e6 >= c.mUnix
 		default:
