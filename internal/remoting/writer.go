@@ -93,12 +93,16 @@ func (c *Conn) writeLoop() {
 		if !ok {
 			return
 		}
-		err := w.write(c, batch)
+		sent, err := w.write(c, batch)
 		var written int64
 		for i := range batch {
 			written += batch[i].size
 			if batch[i].done != nil {
-				batch[i].done(err)
+				if i < sent { // handed to the socket by an earlier chunk
+					batch[i].done(nil)
+				} else {
+					batch[i].done(err)
+				}
 			}
 			if batch[i].recycle {
 				batch[i].cmd.Recycle()
@@ -166,18 +170,23 @@ func (c *Conn) closeAfterFlush() {
 
 // write encodes the batch and writes it with one writev a writeChunk of
 // encoded bytes (one writev for all but the largest batches). It stops at
-// the first failed write.
-func (w *batchWriter) write(c *Conn, batch []outItem) error {
+// the first failed write and returns how many of the batch's items were
+// handed to the socket whole before it (all of them when err is nil).
+func (w *batchWriter) write(c *Conn, batch []outItem) (sent int, err error) {
 	w.buf, w.segs = w.buf[:0], w.segs[:0]
 	for i := range batch {
 		w.encode(c, &batch[i])
 		if len(w.buf) >= writeChunk {
 			if err := w.flush(c); err != nil {
-				return err
+				return sent, err
 			}
+			sent = i + 1
 		}
 	}
-	return w.flush(c)
+	if err := w.flush(c); err != nil {
+		return sent, err
+	}
+	return len(batch), nil
 }
 
 // flush writes what is encoded with one writev and empties the buffers.

@@ -3,6 +3,7 @@ package remoting
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -150,38 +151,70 @@ func TestReplyAfterClose(t *testing.T) {
 	}
 }
 
-// recordingConn keeps what is written to it.
+// recordingConn keeps what is written to it; once failAfter bytes are
+// written (when set), a write fails instead.
 type recordingConn struct {
 	net.Conn
-	buf bytes.Buffer
+	buf       bytes.Buffer
+	failAfter int
 }
 
-func (c *recordingConn) Write(p []byte) (int, error) { return c.buf.Write(p) }
+var errInjectedWrite = errors.New("injected write failure")
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	if c.failAfter > 0 && c.buf.Len()+len(p) > c.failAfter {
+		return 0, errInjectedWrite
+	}
+	return c.buf.Write(p)
+}
+
+// chunkBatch is a batch that encodes to several writeChunks, mixing inline
+// bodies, bodies written as their own segment and BodyParts, so chunk
+// boundaries fall next to each kind; ends[i] is where item i's bytes end
+// in want.
+func chunkBatch() (batch []outItem, want []byte, ends []int) {
+	for i := range 200 {
+		cmd := request(echoCode, nil, "")
+		cmd.Opaque = int32(i)
+		fill := func(n int) []byte { return bytes.Repeat([]byte{byte(i)}, n) }
+		switch i % 4 {
+		case 0, 1:
+			cmd.Body = fill(8 << 10) // inline: copied next to its header
+		case 2:
+			cmd.Body = fill(inlineBodyMax + 1) // its own writev segment
+		case 3:
+			cmd.Body = fill(100)
+			cmd.BodyParts = [][]byte{fill(3 << 10), nil, fill(20 << 10)}
+		}
+		batch = append(batch, outItem{cmd: cmd})
+		want, _ = cmd.AppendTo(want)
+		ends = append(ends, len(want))
+	}
+	return batch, want, ends
+}
+
+func newRecordingConn(t *testing.T) (*recordingConn, *Conn) {
+	a, b := net.Pipe() // for the addresses; writes stay in rc
+	t.Cleanup(func() { a.Close(); b.Close() })
+	rc := &recordingConn{Conn: a}
+	return rc, newConn(rc, (&ClientConfig{Logger: newLogger(&logBuffer{})}).connConfig())
+}
 
 // TestLargeBatchWrittenInChunks: a batch that encodes to several
 // writeChunks goes out whole and in order, and the encode buffer stays
 // near writeChunk instead of growing with the batch (and being dropped past
 // keepBufferMax, to be regrown for the next one).
 func TestLargeBatchWrittenInChunks(t *testing.T) {
-	a, b := net.Pipe() // for the addresses; writes stay in rc
-	defer a.Close()
-	defer b.Close()
-	rc := &recordingConn{Conn: a}
-	c := newConn(rc, (&ClientConfig{Logger: newLogger(&logBuffer{})}).connConfig())
-	var batch []outItem
-	var want []byte
-	const body = 8 << 10 // inline: copied next to its header
-	for i := range 4 * keepBufferMax / body {
-		cmd := request(echoCode, nil, string(bytes.Repeat([]byte{byte(i)}, body)))
-		cmd.Opaque = int32(i)
-		batch = append(batch, outItem{cmd: cmd})
-		want, _ = cmd.AppendTo(want)
+	rc, c := newRecordingConn(t)
+	batch, want, _ := chunkBatch()
+	if len(want) < 4*writeChunk {
+		t.Fatalf("batch of %d bytes: too small to test chunks", len(want))
 	}
 	var w batchWriter
 	for round := range 2 {
 		rc.buf.Reset()
-		if err := w.write(c, batch); err != nil {
-			t.Fatal(err)
+		if sent, err := w.write(c, batch); err != nil || sent != len(batch) {
+			t.Fatalf("round %d: write = %d, %v", round, sent, err)
 		}
 		if !bytes.Equal(rc.buf.Bytes(), want) {
 			t.Fatalf("round %d: %d bytes written, want the batch's %d in order", round, rc.buf.Len(), len(want))
@@ -189,5 +222,27 @@ func TestLargeBatchWrittenInChunks(t *testing.T) {
 		if c := cap(w.buf); c == 0 || c > 2*writeChunk {
 			t.Fatalf("round %d: encode buffer capacity %d after a %d-byte batch (chunk %d)", round, c, len(want), writeChunk)
 		}
+	}
+}
+
+// TestChunkedWriteFailure: a write failing mid-batch stops the batch; the
+// items reported sent are exactly those whose bytes all went out before it.
+func TestChunkedWriteFailure(t *testing.T) {
+	rc, c := newRecordingConn(t)
+	batch, want, ends := chunkBatch()
+	rc.failAfter = len(want) / 2
+	var w batchWriter
+	sent, err := w.write(c, batch)
+	if !errors.Is(err, errInjectedWrite) {
+		t.Fatalf("write error %v, want the injected one", err)
+	}
+	if sent == 0 || sent == len(batch) {
+		t.Fatalf("%d of %d items reported sent", sent, len(batch))
+	}
+	if got := rc.buf.Bytes(); len(got) < ends[sent-1] || !bytes.Equal(got[:ends[sent-1]], want[:ends[sent-1]]) {
+		t.Fatalf("%d bytes written; the %d items reported sent need their %d bytes first", len(got), sent, ends[sent-1])
+	}
+	if ends[sent-1] > rc.failAfter {
+		t.Fatalf("item %d reported sent ends at byte %d, after the failure at %d", sent-1, ends[sent-1], rc.failAfter)
 	}
 }
