@@ -22,6 +22,9 @@
 # Output also lands in bench/out/topics-*.txt. Loopback only, non-default
 # ports; every process started here is stopped by its PID on exit.
 set -euo pipefail
+if [[ -n ${MQD:-} ]]; then # a prebuilt mqd, named relative to the caller's directory
+	MQD=$(realpath "$MQD")
+fi
 cd "$(dirname "$0")/.."
 TOPICS=${TOPICS:-10000}
 QUEUES=${QUEUES:-8}
@@ -58,7 +61,7 @@ if [[ $(ulimit -n) != unlimited ]] && (($(ulimit -n) < TOPICS * QUEUES + 1000));
 fi
 if [[ -n ${MQD:-} ]]; then # A/B: a prebuilt mqd
 	cp "$MQD" "$tmp/mqd"
-	echo "mqd: $MQD"
+	echo "mqd: $MQD (prebuilt, sha256 $(sha256sum "$MQD" | cut -c1-12); the commit above is this tree's)"
 else
 	go build -o "$tmp/mqd" ./cmd/mqd
 fi

@@ -448,3 +448,27 @@ func TestStampPhase(t *testing.T) {
 		t.Fatal("a stamp with an unknown phase byte was accepted")
 	}
 }
+
+// TestE2EPhaseFromStamp: the e2e consumer counts a message in the phase its
+// stamp names, not by comparing the stamp's time with the phase's start: a
+// measured send stamped just before that start (an early send within the
+// slack) is measured, as is one after it; a warmup send is not.
+func TestE2EPhaseFromStamp(t *testing.T) {
+	c := &consumer{clock: &runClock{base: time.Now(), baseUnix: 0}, e2e: true, hist: newLockedHist()}
+	c.setMeasureStart(int64(time.Second))
+	var body []byte
+	for _, s := range []struct {
+		at       int64
+		measured bool
+	}{{c.mUnix - 100_000, true}, {c.mUnix + 100_000, true}, {c.mUnix - 200_000, false}} {
+		m := BenchMessage("e2e", 0, 64)
+		putStamp(m.Body, s.at, s.measured)
+		rec := make([]byte, m.Size())
+		m.Encode(rec, message.BodyCRC(m.Body), 0, 0, 0)
+		body = append(body, rec...)
+	}
+	c.records(body, 2*int64(time.Second))
+	if c.recv.Load() != 3 || c.recvM.Load() != 2 {
+		t.Fatalf("received %d, measured %d; want 3 and 2", c.recv.Load(), c.recvM.Load())
+	}
+}

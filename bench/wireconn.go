@@ -38,11 +38,13 @@ import (
 
 // Body stamp written at the start of every body of at least stampLen bytes:
 // stampMagic, the phase the producer counted the message in (stampWarmup or
-// stampMeasured), and the send's unix ns. The receiver takes the phase from
-// the stamp rather than comparing the time with the phase's start: a send
-// made early within the scheduler's slack is stamped before the measured
-// phase starts even when the producer counts it in that phase (e2e once
-// reported up to 10 such messages "not_received").
+// stampMeasured), and the unix ns its latency starts from (the earlier of
+// its intended and its actual send time, sendConn.issue). The receiver
+// takes the phase from the stamp rather than comparing that time with the
+// phase's start: a send made early within the scheduler's slack is stamped
+// before the measured phase starts even when the producer counts it in that
+// phase (e2e once reported up to 10 such messages "not_received"), and an
+// unthrottled producer decides the phase before it waits for a window slot.
 const (
 	stampLen      = 16
 	stampMagic    = "mqbench"
@@ -350,12 +352,13 @@ func (c *sendConn) putMsg(m *msgTemplate, unixNs int64, measured bool, id uint64
 	}
 }
 
-// encode appends request number q (queue position), stamped with intended
-// and its phase, and returns its opaque.
-func (c *sendConn) encode(q int, intended int64, measured bool) int32 {
+// encode appends request number q (queue position), stamped with origin
+// (run clock: when its latency starts) and its phase, and returns its
+// opaque.
+func (c *sendConn) encode(q int, origin int64, measured bool) int32 {
 	t := c.tmpls[q]
 	op := c.nextOpaque()
-	unixNs := c.clock.baseUnix + intended
+	unixNs := c.clock.baseUnix + origin
 	bornMs := uint64(unixNs / int64(time.Millisecond))
 	if t.head != nil { // batch
 		h := len(c.buf)
