@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -85,7 +87,9 @@ func (s *jsonScanner) errAt(what string) error {
 }
 
 func (s *jsonScanner) ws() {
-	for s.i < len(s.b) {
+	// Every whitespace byte is at most ' ': one comparison passes the
+	// usual case, a token right here (clients write compact JSON).
+	for s.i < len(s.b) && s.b[s.i] <= ' ' {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
@@ -169,13 +173,43 @@ func (s *jsonScanner) plainPrefix() (start, j int, err error) {
 		return 0, 0, s.errAt("expected string")
 	}
 	start = s.i + 1
-	for j = start; j < len(s.b); j++ {
-		if c := s.b[j]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return start, j, nil
-		}
+	if j = plainRun(s.b, start); j < len(s.b) {
+		return start, j, nil
 	}
 	s.i = len(s.b)
 	return 0, 0, errJSONEnd
+}
+
+// Word-at-a-time masks (plainRun).
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte at or after j that ends a
+// run of plain string bytes: '"', '\\', a control character or a non-ASCII
+// byte (len(b) when there is none). It tests eight bytes at a time (the
+// scan was a quarter of a send header's decode). For an ASCII byte x of a
+// word w and no borrow from the byte below, x-c has its high bit set
+// exactly when x < c (c <= 0x80), so (w - c*ones) &^ w & highs flags the
+// bytes below c; a byte equal to c is a zero byte of w ^ c*ones, flagged
+// the same way with c = 1; the high bits of w flag non-ASCII bytes. A
+// borrow starts only at a flagged byte, so the lowest flag is exact (flags
+// above it may be spurious and are never looked at).
+func plainRun(b []byte, j int) int {
+	for ; j+8 <= len(b); j += 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		q, bs := w^('"'*ones), w^('\\'*ones)
+		if m := ((w-0x20*ones)&^w | (q-ones)&^q | (bs-ones)&^bs | w) & highs; m != 0 {
+			return j + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; j < len(b); j++ {
+		if c := b[j]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return j
+		}
+	}
+	return len(b)
 }
 
 // str reads a string literal as a Go string: repeated short values are
@@ -217,8 +251,9 @@ func (s *jsonScanner) slowStringInto(out []byte) ([]byte, error) {
 		case c < 0x20:
 			return nil, s.errAt("control character in string")
 		case c < utf8.RuneSelf:
-			out = append(out, c)
-			s.i++
+			k := plainRun(s.b, s.i+1)
+			out = append(out, s.b[s.i:k]...)
+			s.i = k
 		default:
 			r, size := utf8.DecodeRune(s.b[s.i:])
 			if r == utf8.RuneError && size == 1 {
