@@ -182,7 +182,7 @@ type Log struct {
 	flushStats   flushCounters           // stats.go
 	keepKick     chan struct{}           // wakes the mirror loop (keeper.go)
 	pool         *chunkPool              // dropped chunks' pages, for the next (pool.go)
-	reaper       *reaper                 // frees removed segments' space in steps (reaper.go)
+	reaper       *vfs.Reaper             // frees removed segments' space in steps (vfs.Reaper)
 	upcoming     atomic.Pointer[segment] // the last segment prepared, for the mirror loop
 	keeperDone   chan struct{}           // closed when the mirror loop ends
 	hurry        atomic.Int32            // goroutines waiting for the segment being prepared (pace.go)
@@ -235,7 +235,7 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 		wake: make(chan struct{}, 1), keepKick: make(chan struct{}, 1), keeperDone: make(chan struct{}),
 		pool: &chunkPool{size: cfg.MirrorChunk, max: mirrorPoolChunks},
 	}
-	l.reaper = newReaper(l.stop, func() bool { return l.noSpace.Load() != nil || l.hurry.Load() > 0 })
+	l.reaper = vfs.NewReaper(l.stop, func() bool { return l.noSpace.Load() != nil || l.hurry.Load() > 0 })
 	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
 	}
@@ -298,6 +298,11 @@ func (l *Log) DurableTimestamp() int64 { return l.durTS.Load() }
 
 // MinOffset is the base of the oldest segment.
 func (l *Log) MinOffset() int64 { return l.minOffset.Load() }
+
+// Reaper frees removed segments' space in steps; the store hands it the
+// index's removed files too, so that the two never free space at once.
+// It pauses until Close, and not while the log is short of space.
+func (l *Log) Reaper() *vfs.Reaper { return l.reaper }
 
 // SegmentSize is the configured segment size.
 func (l *Log) SegmentSize() int64 { return l.cfg.SegmentSize }
@@ -496,7 +501,7 @@ func (l *Log) Close() error {
 	<-l.keeperDone
 	l.closeSegments()
 	l.pool.close()
-	l.reaper.wait() // l.stop is closed: what is queued closes at once
+	l.reaper.Wait() // l.stop is closed: what is queued closes at once
 	if err := l.Err(); err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 		fillSegments(t, l, 5) // segment 3 is written by this run (its own writable handle)
 		var mu sync.Mutex
 		steps := map[vfs.File][]int64{}
-		l.reaper.truncated = func(f vfs.File, size int64) {
+		l.reaper.Truncated = func(f vfs.File, size int64) {
 			mu.Lock()
 			steps[f] = append(steps[f], size)
 			mu.Unlock()
@@ -35,7 +35,7 @@ func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 		if n, err := l.RemoveSegmentsBefore(4 * l.SegmentSize()); err != nil || n != 4 {
 			t.Fatalf("removed %d, %v; want 4", n, err)
 		}
-		l.reaper.wait()
+		l.reaper.Wait()
 		mu.Lock()
 		early := len(steps)
 		mu.Unlock()
@@ -46,35 +46,17 @@ func TestRemovedSegmentsFreedInSteps(t *testing.T) {
 			t.Fatalf("a reader pinned across the removal: %v", err)
 		}
 		held.releaseFiles()
-		l.reaper.wait()
+		l.reaper.Wait()
 		mu.Lock()
 		defer mu.Unlock()
 		if len(steps) != 4 {
 			t.Fatalf("%d segments truncated, want 4", len(steps))
 		}
 		for f, sz := range steps {
-			want := (l.SegmentSize() + reapStep - 1) / reapStep
+			want := (l.SegmentSize() + vfs.ReapStep - 1) / vfs.ReapStep
 			if int64(len(sz)) != want || sz[len(sz)-1] != 0 {
 				t.Fatalf("%s truncated through %v, want %d steps down to 0", f.Name(), sz, want)
 			}
 		}
 	})
-}
-
-// TestReapPause: the pause shrinks so that the queue is freed within
-// about reapBudget, and is zero while space is short.
-func TestReapPause(t *testing.T) {
-	short := false
-	r := newReaper(make(chan struct{}), func() bool { return short })
-	if got := r.pause(); got != reapPause {
-		t.Fatalf("pause with nothing queued %v, want %v", got, reapPause)
-	}
-	r.steps = 1000 // ~62 GiB queued
-	if got := r.pause(); got != reapBudget/1000 {
-		t.Fatalf("pause with 1000 steps queued %v, want %v", got, reapBudget/1000)
-	}
-	short = true
-	if got := r.pause(); got != 0 {
-		t.Fatalf("pause while space is short %v, want 0", got)
-	}
 }

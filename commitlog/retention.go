@@ -63,7 +63,7 @@ func (l *Log) RemoveSegmentsBefore(base int64) (int, error) {
 			rmErr = fmt.Errorf("commitlog: remove segment: %w", err)
 		}
 		if err == nil {
-			s.reap = l.reaper // its space is freed in steps once unused (reaper.go)
+			s.reap = l.reaper // its space is freed in steps once unused (vfs.Reaper)
 		}
 	}
 	var syncErr error

@@ -31,8 +31,8 @@ type segment struct {
 	// possibly reused) descriptor.
 	files refCount
 	// reap, set when retention removed the segment, takes its files from
-	// the last release: it frees their space in steps (reaper.go).
-	reap *reaper
+	// the last release: it frees their space in steps (vfs.Reaper).
+	reap *vfs.Reaper
 }
 
 // refCount counts the holders of something freed with the last one. A
@@ -73,7 +73,7 @@ func (s *segment) releaseFiles() {
 		return
 	}
 	if s.reap != nil {
-		s.reap.add(s.wf, s.rf)
+		s.reap.Add(s.wf, s.rf)
 		return
 	}
 	if s.wf != nil {

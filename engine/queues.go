@@ -94,7 +94,8 @@ func (s *Store) openQueues(clean bool) (int64, error) {
 	if _, err := s.cq.DeleteBelow(minOff); err != nil {
 		return 0, err
 	}
-	s.idx, err = index.Open(s.fs, filepath.Join(s.cfg.Dir, "index"), index.Config{MaxHashSlotNum: s.cfg.MaxHashSlotNum, MaxIndexNum: s.cfg.MaxIndexNum})
+	s.idx, err = index.Open(s.fs, filepath.Join(s.cfg.Dir, "index"), index.Config{
+		MaxHashSlotNum: s.cfg.MaxHashSlotNum, MaxIndexNum: s.cfg.MaxIndexNum, Reaper: s.cl.Reaper()})
 	if err != nil {
 		return 0, fmt.Errorf("engine: index: %w", err)
 	}

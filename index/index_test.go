@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -300,6 +301,49 @@ func TestDeleteFilesBelow(t *testing.T) {
 	expect(t, query(t, s, "T", "k", 64, 0, math.MaxInt64), 900)
 	if names, _ := vfs.Default().List(dir); len(names) != 1 {
 		t.Fatalf("files = %v", names)
+	}
+}
+
+// TestDeleteFilesThroughReaper: with a Reaper, removed files are unlinked
+// at once (queries and the directory no longer see them) and their space
+// is freed by the reaper, which truncates each to nothing and closes it.
+func TestDeleteFilesThroughReaper(t *testing.T) {
+	dir := t.TempDir()
+	cfg := small(8, 4)
+	stop := make(chan struct{})
+	defer close(stop)
+	cfg.Reaper = vfs.NewReaper(stop, nil)
+	var mu sync.Mutex
+	var reaped []vfs.File
+	cfg.Reaper.Truncated = func(f vfs.File, size int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if size == 0 {
+			reaped = append(reaped, f)
+		}
+	}
+	s := openSvc(t, dir, cfg)
+	defer s.Close()
+	for i := int64(0); i < 10; i++ {
+		put(t, s, "T", i*100, t0+i*1000, "k")
+	}
+	if n, err := s.DeleteFilesBelow(1 << 40); err != nil || n != 3 {
+		t.Fatalf("DeleteFilesBelow(all) = %d, %v", n, err)
+	}
+	expect(t, query(t, s, "T", "k", 64, 0, math.MaxInt64), 900)
+	if names, _ := vfs.Default().List(dir); len(names) != 1 {
+		t.Fatalf("files = %v", names)
+	}
+	cfg.Reaper.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reaped) != 3 {
+		t.Fatalf("%d files truncated to nothing by the reaper, want 3", len(reaped))
+	}
+	for _, f := range reaped {
+		if _, err := f.Size(); err == nil {
+			t.Fatalf("%s still open after its reaping", f.Name())
+		}
 	}
 }
 

@@ -34,6 +34,11 @@ type Config struct {
 	MaxQueryNum    int // cap on Query's maxNum (maxMsgsNumBatch)
 	// Now names new files (local time yyyyMMddHHmmssSSS); tests set it.
 	Now func() time.Time
+	// Reaper, when set, frees removed files' space in steps (a full file
+	// is about 420 MB; see vfs.Reaper); nil: a removed file is freed at
+	// once. It must outlive every removal (the engine shares the commit
+	// log's).
+	Reaper *vfs.Reaper
 }
 
 func (c *Config) fill() error {
@@ -401,18 +406,29 @@ func (s *Service) remove(drop func(i, n int, f *file) bool, prefix bool) (int, e
 	return len(gone), s.deleteFiles(gone)
 }
 
-// deleteFiles unmaps, closes and removes files already detached from the
-// list, then syncs the directory. Called with fileMu held.
+// deleteFiles unmaps and removes files already detached from the list,
+// syncs the directory, then closes them, through the reaper when there is
+// one and the unlinks are durable (so a crash never leaves a file linked
+// and short). Called with fileMu held.
 func (s *Service) deleteFiles(gone []*file) error {
+	if len(gone) == 0 {
+		return nil
+	}
 	var errs []error
 	for _, f := range gone {
-		errs = append(errs, f.close())
+		errs = append(errs, f.m.Close())
 		if err := s.fs.Remove(f.path); err != nil && !vfs.IsNotExist(err) {
 			errs = append(errs, err)
 		}
 	}
-	if len(gone) > 0 {
-		errs = append(errs, s.fs.SyncDir(s.root))
+	errs = append(errs, s.fs.SyncDir(s.root))
+	reap := s.cfg.Reaper != nil && errors.Join(errs...) == nil
+	for _, f := range gone {
+		if reap {
+			s.cfg.Reaper.Add(f.f)
+		} else {
+			errs = append(errs, f.f.Close())
+		}
 	}
 	return errors.Join(errs...)
 }
