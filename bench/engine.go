@@ -54,8 +54,16 @@ func BenchMessage(topic string, queue int32, size int) *message.Message {
 
 // Append runs n appends of size-byte messages from writers goroutines
 // against s (each writer waits for its own acknowledgement, as a sync
-// producer does) and measures every ack.
+// producer does: durable under SYNC_FLUSH, written under ASYNC_FLUSH) and
+// measures every ack.
 func Append(s *engine.Store, writers, n, size int) AppendResult {
+	return AppendWait(s, writers, n, size, true)
+}
+
+// AppendWait is Append with the producer's wait: false is RocketMQ's
+// WAIT=false, an ack once the record is in the log's memory (the append
+// path alone).
+func AppendWait(s *engine.Store, writers, n, size int, wait bool) AppendResult {
 	var wg sync.WaitGroup
 	hists := make([]*hdrhistogram.Histogram, writers)
 	errs := make([]int, writers)
@@ -73,7 +81,7 @@ func Append(s *engine.Store, writers, n, size int) AppendResult {
 			h := hists[w]
 			for i := 0; i < count; i++ {
 				t0 := time.Now()
-				r := s.PutMessage(m)
+				r := s.PutMessageWait(m, wait)
 				if r.Status != engine.PutOK {
 					errs[w]++
 				}

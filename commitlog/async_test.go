@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/vfs/crashfs"
 )
 
@@ -38,7 +39,7 @@ func TestAppendAsyncToldWhenDurable(t *testing.T) {
 			l := openLog(t, b.fs(t), t.TempDir(), policies[0].p, Hint{})
 			defer l.Close()
 			c := make(told, 2)
-			res, err := l.AppendAsync(one("a"), c)
+			res, err := l.AppendAsync(one("a"), flush.WaitDurable, c)
 			if err != nil {
 				t.Fatalf("AppendAsync: %v", err)
 			}
@@ -52,6 +53,36 @@ func TestAppendAsyncToldWhenDurable(t *testing.T) {
 	}
 }
 
+// WaitWritten (ASYNC_FLUSH's default) is released once the round has
+// written the record, without the loop syncing for it: asynchronously
+// (AppendAsync) and blocking (Append). The bytes are in the file by then.
+func TestWaitWrittenReleasedByTheWrite(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			l := openLog(t, b.fs(t), t.TempDir(), flush.DefaultAsync, Hint{})
+			defer l.Close()
+			c := make(told, 2)
+			res, err := l.AppendAsync(one("a"), flush.WaitWritten, c)
+			if err != nil {
+				t.Fatalf("AppendAsync: %v", err)
+			}
+			if err := c.await(t); err != nil {
+				t.Fatal(err)
+			}
+			if l.Written() < res.End {
+				t.Fatalf("told written at %d, record ends at %d", l.Written(), res.End)
+			}
+			res2, err := l.Append(one("b"), flush.WaitWritten)
+			if err != nil || l.Written() < res2.End {
+				t.Fatalf("Append: %v; written %d, record ends at %d", err, l.Written(), res2.End)
+			}
+			if l.Durable() >= res2.End {
+				t.Fatalf("ASYNC_FLUSH synced within its interval (durable %d): the write's wait must not sync", l.Durable())
+			}
+		})
+	}
+}
+
 // A failed fdatasync tells every asynchronous appender waiting on it the
 // error, never nil; one appended just before Close is told nil (its sync
 // comes from the loop or from Close's final round).
@@ -60,7 +91,7 @@ func TestAppendAsyncToldFailureAndClose(t *testing.T) {
 	l, err := Open(fsys, crashConfig(policies[0].p, Hint{}))
 	must(t, err)
 	ok := make(told, 2)
-	if _, err := l.AppendAsync(taggedBatch(0, 0), ok); err != nil {
+	if _, err := l.AppendAsync(taggedBatch(0, 0), flush.WaitDurable, ok); err != nil {
 		t.Fatal(err)
 	}
 	if err := ok.await(t); err != nil {
@@ -68,13 +99,13 @@ func TestAppendAsyncToldFailureAndClose(t *testing.T) {
 	}
 	fsys.Inject(crashfs.Fault{Op: crashfs.OpSync, PathContains: segmentFault, Err: syscall.EIO})
 	bad := make(told, 2)
-	if _, err := l.AppendAsync(taggedBatch(0, 1), bad); err != nil {
+	if _, err := l.AppendAsync(taggedBatch(0, 1), flush.WaitDurable, bad); err != nil {
 		t.Fatalf("AppendAsync before the failed sync: %v", err)
 	}
 	if err := bad.await(t); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("told %v, want the failed sync's error", err)
 	}
-	if _, err := l.AppendAsync(taggedBatch(0, 2), bad); err == nil {
+	if _, err := l.AppendAsync(taggedBatch(0, 2), flush.WaitDurable, bad); err == nil {
 		t.Fatal("append after the sticky error accepted")
 	}
 	_ = closeWithin(t, l, 10*time.Second)
@@ -82,7 +113,7 @@ func TestAppendAsyncToldFailureAndClose(t *testing.T) {
 	l2, err := Open(crashfs.New(), crashConfig(policies[1].p, Hint{})) // ASYNC: only Close syncs soon
 	must(t, err)
 	closing := make(told, 2)
-	if _, err := l2.AppendAsync(taggedBatch(0, 0), closing); err != nil {
+	if _, err := l2.AppendAsync(taggedBatch(0, 0), flush.WaitDurable, closing); err != nil {
 		t.Fatalf("AppendAsync: %v", err)
 	}
 	must(t, closeWithin(t, l2, 10*time.Second))

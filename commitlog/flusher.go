@@ -17,7 +17,8 @@ import (
 // change again — and, when anyone waits, syncs in the same submission. A
 // successful sync makes the whole range durable, which releases every waiter
 // taken. Waiters queued meanwhile wait for the next round, whose write
-// starts where this one ended. So no waiter is released before its bytes
+// starts where this one ended. Waiters for the write alone (WaitWritten)
+// are taken the same way and released once the round's write is done. So no waiter is released before its bytes
 // are durable, and one write + one fdatasync serve everyone who arrived
 // while the previous round was on the disk (and, under flush.Sync.MinGap,
 // during the hold after it).
@@ -29,7 +30,7 @@ func (l *Log) flushLoop() {
 		l.fail(err)
 	}
 	defer vfs.FreeAligned(st.tailBlock)
-	var spare []*flush.Waiter
+	var spare, spareW []*flush.Waiter
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -41,12 +42,12 @@ func (l *Log) flushLoop() {
 		}
 		l.mu.Lock()
 		end, endTS := l.tail, l.tailTS
-		ws := l.waiters.Take(spare)
+		ws, wws := l.waiters.Take(spare), l.wrote.Take(spareW)
 		segs := l.segs
 		l.mu.Unlock()
 
-		sleep, hold := l.round(&st, segs, end, endTS, ws, false)
-		spare = ws[:0]
+		sleep, hold := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
+		spare, spareW = ws[:0], wws[:0]
 		if sleep == 0 {
 			continue
 		}
@@ -70,10 +71,20 @@ func (l *Log) flushLoop() {
 func (l *Log) finalRound(st *flushState) {
 	l.mu.Lock()
 	end, endTS := l.tail, l.tailTS
-	ws := l.waiters.Take(nil)
+	ws := roundWaiters{l.waiters.Take(nil), l.wrote.Take(nil)}
 	segs := l.segs
 	l.mu.Unlock()
 	l.round(st, segs, end, endTS, ws, true)
+}
+
+// roundWaiters are the waiters a round took: for the sync and for the
+// write.
+type roundWaiters struct{ synced, written []*flush.Waiter }
+
+// release releases the waiters whose bytes are synced or written, or all
+// of them with err, and returns the rest.
+func (w roundWaiters) release(synced, written int64, err error) roundWaiters {
+	return roundWaiters{flush.Release(w.synced, synced, err), flush.Release(w.written, written, err)}
 }
 
 // flushState is owned by the flush loop.
@@ -92,14 +103,14 @@ type flushState struct {
 // may sleep (0: go again) and whether that sleep is the policy's hold (an
 // append does not end it; flush.Policy.Decide). Waiters it could not
 // release go back to the queue: a waiter is never dropped.
-func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flush.Waiter, force bool) (sleep time.Duration, hold bool) {
+func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundWaiters, force bool) (sleep time.Duration, hold bool) {
 	if err := l.Err(); err != nil {
-		flush.Release(ws, 0, err)
+		ws.release(0, 0, err)
 		return time.Second, false
 	}
-	ws = flush.Release(ws, st.synced, nil) // e.g. a Flush with nothing new to sync
+	ws = ws.release(st.synced, st.written, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
-	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws) > 0)
+	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws.synced) > 0)
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	if pending == 0 && !doSync {
 		l.requeue(ws)
@@ -115,7 +126,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 			return time.Second, false // retried: the bytes are still in memory
 		}
 		l.fail(err)
-		flush.Release(ws, 0, l.Err())
+		ws.release(0, 0, l.Err())
 		return time.Second, false
 	}
 	l.spaceBack()
@@ -124,14 +135,16 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 	if moved {
 		l.kickPopulate()
 	}
+	synced := st.synced
 	if doSync {
-		l.flushStats.synced(time.Since(began), end-from, len(ws)) // stats.go
+		l.flushStats.synced(time.Since(began), end-from, len(ws.synced)) // stats.go
 		st.synced = end
 		st.lastSync = time.Now()
 		l.durTS.Store(endTS)
 		l.durable.Store(end)
-		ws = flush.Release(ws, end, nil)
+		synced = end
 	}
+	ws = ws.release(synced, end, nil)
 	l.requeue(ws)
 	if fn := l.onAdvance.Load(); fn != nil {
 		(*fn)()
@@ -140,12 +153,17 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws []*flu
 }
 
 // requeue puts back waiters a round did not release (ahead of newer ones).
-func (l *Log) requeue(ws []*flush.Waiter) {
-	if len(ws) == 0 {
+func (l *Log) requeue(ws roundWaiters) {
+	if len(ws.synced) == 0 && len(ws.written) == 0 {
 		return
 	}
 	l.mu.Lock()
-	l.waiters.Requeue(ws)
+	if len(ws.synced) > 0 {
+		l.waiters.Requeue(ws.synced)
+	}
+	if len(ws.written) > 0 {
+		l.wrote.Requeue(ws.written)
+	}
 	l.mu.Unlock()
 }
 

@@ -154,10 +154,11 @@ type Log struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	segs    []*segment // ordered by base; the last is the tail segment
-	tail    int64      // next append offset
-	tailTS  int64      // store timestamp of the last append
-	waiters flush.Queue
+	segs    []*segment  // ordered by base; the last is the tail segment
+	tail    int64       // next append offset
+	tailTS  int64       // store timestamp of the last append
+	waiters flush.Queue // WaitDurable appenders: released by a round's sync
+	wrote   flush.Queue // WaitWritten appenders: released by a round's write
 	closed  bool
 
 	view    atomic.Pointer[[]*segment] // copy of segs for readers
@@ -316,9 +317,10 @@ func (l *Log) MaxRecordSize() int { return int(l.cfg.SegmentSize) - blankSize - 
 
 // Append appends b's records contiguously and waits as w says: with
 // flush.NoWait it returns once they are in the log's memory; with
-// flush.WaitDurable once they are durable, or flush.ErrTimeout after the
-// policy's WaitTimeout (the records are then in the log but their
-// durability is unknown), or the sticky error.
+// flush.WaitWritten once they are written to the files; with
+// flush.WaitDurable once they are durable. A wait ends with
+// flush.ErrTimeout after the policy's WaitTimeout (the records are then in
+// the log but their durability is unknown), or the sticky error.
 func (l *Log) Append(b Batch, w flush.Wait) (Result, error) {
 	res, waiter, err := l.appendBatch(b, w, nil)
 	if err != nil || waiter == nil {
@@ -327,18 +329,21 @@ func (l *Log) Append(b Batch, w flush.Wait) (Result, error) {
 	return res, waiter.Wait(l.cfg.Policy.WaitTimeout())
 }
 
-// AppendAsync is Append with flush.WaitDurable that does not block: when
-// the append succeeded, c is told the outcome once (flush.Completer: nil,
-// the log's error, or flush.ErrTimeout after the policy's WaitTimeout), on
-// the flush loop; when it failed, c is never called. The batch is encoded
-// before AppendAsync returns.
-func (l *Log) AppendAsync(b Batch, c flush.Completer) (Result, error) {
-	res, _, err := l.appendBatch(b, flush.WaitDurable, c)
+// AppendAsync is Append with flush.WaitDurable or flush.WaitWritten (w)
+// that does not block: when the append succeeded, c is told the outcome
+// once (flush.Completer: nil, the log's error, or flush.ErrTimeout after
+// the policy's WaitTimeout), on the flush loop; when it failed, c is never
+// called. The batch is encoded before AppendAsync returns.
+func (l *Log) AppendAsync(b Batch, w flush.Wait, c flush.Completer) (Result, error) {
+	if w == flush.NoWait {
+		return Result{}, errors.New("commitlog: AppendAsync needs a wait")
+	}
+	res, _, err := l.appendBatch(b, w, c)
 	return res, err
 }
 
-// appendBatch appends b and queues its waiter when w asks for durability:
-// an asynchronous one for c when c is not nil, else the returned Waiter.
+// appendBatch appends b and queues its waiter when w asks for one: an
+// asynchronous one for c when c is not nil, else the returned Waiter.
 func (l *Log) appendBatch(b Batch, w flush.Wait, c flush.Completer) (Result, *flush.Waiter, error) {
 	total := 0
 	for i := 0; i < b.Len(); i++ {
@@ -363,12 +368,8 @@ func (l *Log) appendBatch(b Batch, w flush.Wait, c flush.Completer) (Result, *fl
 		res, err = l.appendLocked(b, int64(total))
 	}
 	var waiter *flush.Waiter
-	if err == nil && w == flush.WaitDurable {
-		if c != nil {
-			l.waiters.AddAsync(res.End, l.cfg.Policy.WaitTimeout(), c)
-		} else {
-			waiter = l.waiters.Add(res.End)
-		}
+	if err == nil {
+		waiter = l.queueWaiter(w, res.End, c)
 	}
 	l.mu.Unlock()
 	if err != nil {
@@ -379,6 +380,24 @@ func (l *Log) appendBatch(b Batch, w flush.Wait, c flush.Completer) (Result, *fl
 	default:
 	}
 	return res, waiter, nil
+}
+
+// queueWaiter queues, under mu, what an append ending at end waits for
+// (w): nothing (NoWait), its write or its sync; an asynchronous waiter for
+// c when c is not nil (then it returns nil), else the returned Waiter.
+func (l *Log) queueWaiter(w flush.Wait, end int64, c flush.Completer) *flush.Waiter {
+	q := &l.waiters
+	switch w {
+	case flush.NoWait:
+		return nil
+	case flush.WaitWritten:
+		q = &l.wrote
+	}
+	if c != nil {
+		q.AddAsync(end, l.cfg.Policy.WaitTimeout(), c)
+		return nil
+	}
+	return q.Add(end)
 }
 
 // appendLocked reserves total bytes at the tail (rolling to a new segment

@@ -108,8 +108,8 @@ func (l *Log) AppendFrames(from int64, frames []byte, w flush.Wait) (end int64, 
 	}
 	end = l.tail
 	var waiter *flush.Waiter
-	if err == nil && w == flush.WaitDurable {
-		waiter = l.waiters.Add(end)
+	if err == nil {
+		waiter = l.queueWaiter(w, end, nil)
 	}
 	l.mu.Unlock()
 	select {

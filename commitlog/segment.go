@@ -443,7 +443,7 @@ type prepared struct {
 // unknown (flush.ErrTimeout: FLUSH_DISK_TIMEOUT, stored, not lost). An
 // fdatasync failure, ENOSPC or not, stays sticky: the kernel may have
 // dropped the pages it failed to write, so it is never retried.
-func (l *Log) writeNoSpace(err error, ws []*flush.Waiter) bool {
+func (l *Log) writeNoSpace(err error, ws roundWaiters) bool {
 	var pe *fs.PathError
 	if !errors.Is(err, syscall.ENOSPC) || (errors.As(err, &pe) && pe.Op == "fdatasync") {
 		return false
@@ -451,7 +451,7 @@ func (l *Log) writeNoSpace(err error, ws []*flush.Waiter) bool {
 	if l.noSpace.Swap(&err) == nil {
 		l.log.Error("commitlog: disk full; refusing appends until a write succeeds again", "err", err)
 	}
-	flush.Release(ws, 0, fmt.Errorf("%w: %w: %w", flush.ErrTimeout, ErrDiskFull, err))
+	ws.release(0, 0, fmt.Errorf("%w: %w: %w", flush.ErrTimeout, ErrDiskFull, err))
 	return true
 }
 

@@ -62,7 +62,7 @@ type PutResult struct {
 var ErrDiskFull = errors.New("engine: disk usage above the warning ratio (diskSpaceWarningLevelRatio); writes are refused until retention frees space")
 
 // PutMessage appends one message and waits as the flush policy says
-// (until durable under SYNC_FLUSH).
+// (until durable under SYNC_FLUSH, until written under ASYNC_FLUSH).
 func (s *Store) PutMessage(m *message.Message) PutResult {
 	return s.put(nil, m, s.wait, true)
 }
@@ -75,7 +75,8 @@ func (s *Store) PutMessages(ms []*message.Message) PutResult {
 
 // PutMessageWait is PutMessage for a producer that may ask not to wait
 // (RocketMQ's WAIT=false): with wait false it returns once the message is
-// in the log's memory, under any policy. The WAIT property itself is not
+// in the log's memory, under any policy (a crash of the process before
+// the flush loop writes it loses it). The WAIT property itself is not
 // consulted; the caller decides.
 func (s *Store) PutMessageWait(m *message.Message, wait bool) PutResult {
 	return s.put(nil, m, s.waitFor(wait), wait)
@@ -149,22 +150,23 @@ func (s *Store) admit(req *putRequest, producerWaits bool) (PutResult, bool) {
 type PutDone interface{ PutDone(PutResult) }
 
 // PutWaits reports whether a put with this producer wait waits at all:
-// for its fdatasync (SYNC_FLUSH) or for a slave (SYNC_MASTER). A put that
-// does not is answered as soon as it is in the log's memory.
+// for its write (ASYNC_FLUSH) or fdatasync (SYNC_FLUSH), or for a slave
+// (SYNC_MASTER). A put that does not is answered as soon as it is in the
+// log's memory.
 func (s *Store) PutWaits(wait bool) bool {
-	return wait && (s.wait == flush.WaitDurable || s.replica != nil)
+	return wait && (s.wait != flush.NoWait || s.replica != nil)
 }
 
 // DefersPut reports whether PutMessageAsync with this wait answers later
 // (unless it decides at once): the producer waits, and what it waits for
-// is the put's fdatasync (SYNC_FLUSH) or a slave whose waiter answers
+// is the put's write or fdatasync, or a slave whose waiter answers
 // asynchronously (ReplicaAsyncWaiter). Otherwise it is PutMessageWait.
 func (s *Store) DefersPut(wait bool) bool {
 	if !wait {
 		return false
 	}
 	if s.replica == nil {
-		return s.wait == flush.WaitDurable
+		return s.wait != flush.NoWait
 	}
 	_, ok := s.replica.(ReplicaAsyncWaiter)
 	return ok
@@ -173,10 +175,10 @@ func (s *Store) DefersPut(wait bool) bool {
 // PutMessageAsync is PutMessageWait for a caller that does not want to
 // block while the message becomes durable and replicated (issue 14: no
 // goroutine waits per send). It returns the result and true when the put
-// is complete: refused, stored without a wait (WAIT=false, ASYNC_FLUSH),
-// or decided at once (an ASYNC_FLUSH SYNC_MASTER without a slave).
-// Otherwise it returns false and done.PutDone gets the result once the
-// message is durable and, on a SYNC_MASTER, held by its slave (PutOK),
+// is complete: refused, stored without a wait (WAIT=false), or decided at
+// once. Otherwise it returns false and done.PutDone gets the result once
+// the message is written (ASYNC_FLUSH) or durable (SYNC_FLUSH) and, on a
+// SYNC_MASTER, held by its slave (PutOK),
 // after the policy's timeout (FlushDiskTimeout, FlushSlaveTimeout), or on
 // a failure. m is encoded before it returns and not referred to after.
 func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (PutResult, bool) {
@@ -189,14 +191,14 @@ func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (Pu
 		return out, true
 	}
 	req.done = done
-	if s.wait == flush.WaitDurable {
-		if _, err := s.cl.AppendAsync(req, req); err != nil {
+	if s.wait != flush.NoWait {
+		if _, err := s.cl.AppendAsync(req, s.wait, req); err != nil {
 			req.recycle()
 			return PutResult{Status: appendStatus(err), Err: err}, true
 		}
 		return PutResult{}, false // req belongs to the flush loop until Complete
 	}
-	// the flush does not wait (ASYNC_FLUSH SYNC_MASTER): only the slave
+	// a policy whose appends do not wait: only the slave
 	res, err := s.cl.Append(req, flush.NoWait)
 	out := req.outcome(res.StoreTimestamp, err)
 	if out.Status == PutOK {
@@ -210,8 +212,9 @@ func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (Pu
 }
 
 // Complete is the commit log's answer to an asynchronous put
-// (flush.Completer): the bytes below end are durable (nil), or not known
-// to be. A durable put of a SYNC_MASTER goes on to wait for its slave.
+// (flush.Completer): the bytes below end are written or durable, as the
+// policy waits (nil), or not known to be. A stored put of a SYNC_MASTER
+// goes on to wait for its slave.
 func (r *putRequest) Complete(end int64, err error) {
 	out := r.outcome(r.ts, err)
 	if out.Status == PutOK && r.s.replica != nil {

@@ -41,13 +41,20 @@ type Wait uint8
 // Waits.
 const (
 	// NoWait returns once the bytes are in the log's memory: they become
-	// durable with the next sync the policy decides on.
+	// durable with the next sync the policy decides on. A crash of the
+	// process before they are written loses them.
 	NoWait Wait = iota
 	// WaitDurable returns once the bytes are durable, or ErrTimeout after
 	// the policy's WaitTimeout (the bytes are then in the log, their
 	// durability unknown). Under any policy, a waiting appender makes the
 	// loop sync at once.
 	WaitDurable
+	// WaitWritten returns once the bytes are written to the files: they
+	// survive a crash of the process (kill -9, a panic, the OOM killer),
+	// not of the machine, as a Java broker's ASYNC_FLUSH sends in its
+	// page cache do. It does not make the loop sync; ErrTimeout as for
+	// WaitDurable.
+	WaitWritten
 )
 
 // Policy is durability as one value from the flag to the fdatasync: when
@@ -63,7 +70,8 @@ type Policy interface {
 	Durable() bool
 	// Wait is what an append waits for unless its producer asked not to.
 	Wait() Wait
-	// WaitTimeout bounds a WaitDurable append (syncFlushTimeout).
+	// WaitTimeout bounds a WaitDurable or WaitWritten append
+	// (syncFlushTimeout).
 	WaitTimeout() time.Duration
 	// Visible is the log offset readers (consumers, dispatch) may see,
 	// given the offset written to the files and the offset made durable:
@@ -134,6 +142,10 @@ func (s Sync) Decide(dirty int64, since time.Duration, waiting bool) (bool, time
 
 // Async is ASYNC_FLUSH: bytes are written promptly and synced every
 // Interval when at least LeastBytes are dirty, and at least every Thorough.
+// An append waits until its bytes are written (WaitWritten), so that an
+// acknowledged send survives a crash of the broker's process, as it does
+// in a Java broker's page cache (its default, without
+// transientStorePoolEnable).
 type Async struct {
 	Interval   time.Duration // flushIntervalCommitLog, 500 ms
 	LeastBytes int64         // flushCommitLogLeastPages × 4 KiB, 16 KiB
@@ -153,10 +165,11 @@ func (Async) Mode() Mode { return ModeAsync }
 func (Async) Durable() bool { return false }
 
 // Wait implements Policy.
-func (Async) Wait() Wait { return NoWait }
+func (Async) Wait() Wait { return WaitWritten }
 
-// WaitTimeout implements Policy: an explicit WaitDurable under ASYNC_FLUSH
-// (which the loop serves at once) gets RocketMQ's syncFlushTimeout.
+// WaitTimeout implements Policy: the write's wait, and an explicit
+// WaitDurable under ASYNC_FLUSH (which the loop serves at once), get
+// RocketMQ's syncFlushTimeout.
 func (Async) WaitTimeout() time.Duration { return DefaultSync.Timeout }
 
 // Visible implements Policy: consumers see what was written.

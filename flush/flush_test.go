@@ -121,7 +121,7 @@ func TestWaiterRecycleAllocs(t *testing.T) {
 
 func TestPolicyCarriesWaitTimeoutAndVisibility(t *testing.T) {
 	s, a := Sync{Timeout: 3 * time.Second}, DefaultAsync
-	if s.Wait() != WaitDurable || a.Wait() != NoWait {
+	if s.Wait() != WaitDurable || a.Wait() != WaitWritten {
 		t.Fatal("default waits")
 	}
 	if s.WaitTimeout() != 3*time.Second || a.WaitTimeout() <= 0 {

@@ -53,8 +53,9 @@ const (
 //
 // A single send that will not wait on its handler (sendInline) runs on its
 // connection's read loop (remoting's HandleInline): it answers at once
-// (ASYNC_FLUSH, refusals) or defers its answer to the flush loop (putOne),
-// so no goroutine switch is paid per message.
+// (WAIT=false, refusals) or defers its answer to the flush loop (putOne:
+// once written under ASYNC_FLUSH, durable under SYNC_FLUSH), so no
+// goroutine switch is paid per message.
 func (b *Broker) registerSend() {
 	b.server.HandleInline(protocol.SendMessage, b.handleSend, b.sendInline)
 	b.server.HandleInline(protocol.SendMessageV2, b.handleSend, b.sendInline)
@@ -66,14 +67,14 @@ func (b *Broker) registerSend() {
 // AccessKey, or one the decoder could not type, goes to a handler
 // goroutine), not oneway, to a topic that exists and is neither a retry
 // topic nor a transaction's (creating a topic, a group or the DLQ writes
-// and syncs a journal), whose put either does not wait (ASYNC_FLUSH
-// without a slave wait, WAIT=false) or is deferred (putOne) with room
+// and syncs a journal), whose put either does not wait (WAIT=false) or
+// is deferred (putOne) with room
 // that sends elsewhere cannot take meanwhile: on the connection, room
 // beyond what its running handlers (at most remoting.DefaultMaxInflight)
 // could take; across the broker, where other connections' sends race for
 // it, half of the bound. A send that still finds none waits on the read
 // loop as a handler would: at most syncFlushTimeout, twice on a
-// SYNC_FLUSH SYNC_MASTER (its fdatasync, then its slave). An append also
+// SYNC_MASTER (its write or fdatasync, then its slave). An append also
 // waits on the read loop when the next segment is not prepared yet
 // (commitlog's roll; every writer waits then).
 func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
@@ -322,12 +323,12 @@ const (
 	maxDeferredSendsTotal = 64 << 10
 )
 
-// putOne puts m. While the message becomes durable no goroutine waits
-// (issue 14: a goroutine woken per send was a good part of the CPU): the
-// handler returns nil and the commit log's flush loop (or, on a
-// SYNC_MASTER, the slave's report) answers through sendDone. A put that
-// completes at once (refused, WAIT=false, ASYNC_FLUSH without a slave
-// wait, an ASYNC_FLUSH SYNC_MASTER without a slave) is answered here,
+// putOne puts m. While the message is written (ASYNC_FLUSH) or becomes
+// durable (SYNC_FLUSH) no goroutine waits (issue 14: a goroutine woken per
+// send was a good part of the CPU): the handler returns nil and the
+// commit log's flush loop (or, on a SYNC_MASTER, the slave's report)
+// answers through sendDone. A put that completes at once (refused,
+// WAIT=false, a SYNC_MASTER without a slave) is answered here,
 // as is a oneway send (its handler still waits, so a oneway sender is
 // held to the log's pace; the transport drops the answer). statsTopic is
 // the topic the send is counted under (before a retry's DLQ redirect).

@@ -27,8 +27,9 @@ import (
 
 const childEnv = "MQD_COMPAT_CHILD" // "<store dir>;<namesrv port>;<broker port>"
 
-// TestChildBroker runs a SYNC_FLUSH nameserver and broker until killed; it
-// is the process TestKillNineBrokerKeepsAcknowledgedSends kills.
+// TestChildBroker runs a nameserver and broker (SYNC_FLUSH, or the flush
+// type the spec's optional fourth field names) until killed; it is the
+// process TestKillNineBrokerKeepsAcknowledgedSends kills.
 func TestChildBroker(t *testing.T) {
 	spec := os.Getenv(childEnv)
 	if spec == "" {
@@ -47,9 +48,13 @@ func TestChildBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	flushType := engine.SyncFlush
+	if len(parts) > 3 {
+		flushType = engine.FlushDiskType(parts[3])
+	}
 	cfg := broker.NewConfig()
 	cfg.BrokerIP1, cfg.Listener, cfg.NamesrvAddrs = "127.0.0.1", bl, []string{nl.Addr().String()}
-	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: parts[0], MappedFileSizeCommitLog: 16 << 20, FlushDiskType: engine.SyncFlush,
+	cfg.Store = engine.Config{Retention: engine.RetentionConfig{DiskUsage: roomyDisk}, Dir: parts[0], MappedFileSizeCommitLog: 16 << 20, FlushDiskType: flushType,
 		ConsumeQueueEntriesPerFile: 10000, MaxHashSlotNum: 10000, MaxIndexNum: 40000}
 	if d, err := time.ParseDuration(os.Getenv(childTxnEnv)); err == nil { // txn_test.go
 		cfg.TransactionCheckInterval, cfg.TransactionTimeOut = d, 2*d
@@ -122,12 +127,22 @@ func showChildLog(t *testing.T, f *os.File) {
 	t.Logf("child broker log (%s), last %d bytes:\n%s", f.Name(), len(b), b)
 }
 
+// TestKillNineBrokerKeepsAcknowledgedSends: a broker killed with SIGKILL
+// under a Go client's sends keeps every send it acknowledged, under
+// SYNC_FLUSH and under ASYNC_FLUSH (which, as a Java broker's page cache
+// does, keeps what it acknowledged through a crash of the process).
 func TestKillNineBrokerKeepsAcknowledgedSends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	for _, ft := range []engine.FlushDiskType{engine.SyncFlush, engine.AsyncFlush} {
+		t.Run(string(ft), func(t *testing.T) { killNineBroker(t, ft) })
+	}
+}
+
+func killNineBroker(t *testing.T, ft engine.FlushDiskType) {
 	nsPort, bPort := freePort(t), freePort(t)
-	spec := fmt.Sprintf("%s;%d;%d", t.TempDir(), nsPort, bPort)
+	spec := fmt.Sprintf("%s;%d;%d;%s", t.TempDir(), nsPort, bPort, ft)
 	child := startChild(t, spec)
 	c := &cluster{t: t, nsAddr: fmt.Sprintf("127.0.0.1:%d", nsPort)}
 	waitUntil(t, 10*time.Second, func() bool { return c.routed("TBW102") })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,9 +140,13 @@ func instance(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), instanceSeq.n)
 }
 
+// producerGroup is the test's producer group: its name, with the "/" of a
+// subtest (not allowed in a group name) as "_".
+func producerGroup(t testing.TB) string { return "pg-" + strings.ReplaceAll(t.Name(), "/", "_") }
+
 func (c *cluster) producer(opts ...producer.Option) rocketmq.Producer {
 	c.t.Helper()
-	opts = append([]producer.Option{producer.WithNsResolver(c.resolver()), producer.WithGroupName("pg-" + c.t.Name()),
+	opts = append([]producer.Option{producer.WithNsResolver(c.resolver()), producer.WithGroupName(producerGroup(c.t)),
 		producer.WithInstanceName(instance("p")), producer.WithRetry(2)}, opts...)
 	p, err := rocketmq.NewProducer(opts...)
 	if err != nil {
