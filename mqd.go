@@ -39,8 +39,9 @@ type Options struct {
 	// Dir is the store directory. Empty: a temporary directory that Close
 	// removes.
 	Dir string
-	// AsyncFlush acknowledges sends before they are on disk (ASYNC_FLUSH);
-	// the default waits for the fsync (SYNC_FLUSH).
+	// AsyncFlush acknowledges sends once written to the files, before
+	// their fdatasync (ASYNC_FLUSH); the default waits for the fsync
+	// (SYNC_FLUSH).
 	AsyncFlush bool
 	// ClusterName and BrokerName default to DefaultCluster and broker-a.
 	ClusterName, BrokerName string

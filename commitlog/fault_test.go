@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -76,13 +77,13 @@ func TestStickyErrorSingleWriter(t *testing.T) {
 					if !errors.Is(err, c.errno) {
 						t.Fatalf("the append whose %s fails returned %v", c.name, err)
 					}
-				} else {
-					// ASYNC: the append returns once written, before the
-					// sync; the next Flush meets the failure.
-					must(t, err)
-					if err := flushRetry(t, l); !errors.Is(err, c.errno) {
-						t.Fatalf("Flush after a failed %s returned %v", c.name, err)
-					}
+				} else if err != nil {
+					// ASYNC: the append returns once written, before any
+					// sync; a round that syncs too (the interval passed)
+					// met the failure after releasing it.
+					t.Fatalf("the append written before the failed %s returned %v", c.name, err)
+				} else if err := flushRetry(t, l); !errors.Is(err, c.errno) {
+					t.Fatalf("Flush after a failed %s returned %v", c.name, err)
 				}
 				sticky := l.Err()
 				if !errors.Is(sticky, c.errno) {
@@ -506,4 +507,43 @@ func TestRecoveryDropsSegmentsBeyondTail(t *testing.T) {
 			t.Fatalf("tail %d after recovery, want %d", l.Tail(), tail)
 		}
 	})
+}
+
+// TestFailureEndsAWaitForTheNextSegment: an appender waiting for the next
+// segment's preparation gets the log's sticky error as soon as the log
+// fails, not ErrSegment after the roll's 5 s.
+func TestFailureEndsAWaitForTheNextSegment(t *testing.T) {
+	fsys := crashfs.New()
+	fsys.GateSyncs(fmt.Sprintf("%020d", crashSegSize), 0) // the next segment's preparation
+	fsys.HoldSyncs()
+	l, err := Open(fsys, crashConfig(policies[0].p, Hint{}))
+	must(t, err)
+	defer l.Close()
+	defer fsys.ReleaseSyncs() // before Close, which waits for the preparation
+	for l.Tail() < crashSegSize-3000 {
+		mustAppend(t, l, one(strings.Repeat("f", 1000)))
+	}
+	fsys.Inject(crashfs.Fault{Op: crashfs.OpWrite, PathContains: fmt.Sprintf("%020d", 0), Err: syscall.EIO})
+	type outcome struct {
+		err  error
+		took time.Duration
+	}
+	big := make(chan outcome, 1)
+	go func() { // does not fit: waits for the held preparation
+		began := time.Now()
+		_, err := l.Append(one(strings.Repeat("b", 5000)), flush.WaitDurable)
+		big <- outcome{err, time.Since(began)}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := l.Append(one("c"), flush.WaitDurable); !errors.Is(err, syscall.EIO) { // fits; its write fails
+		t.Fatalf("the append whose write fails returned %v", err)
+	}
+	select {
+	case o := <-big:
+		if !errors.Is(o.err, syscall.EIO) || errors.Is(o.err, ErrSegment) {
+			t.Fatalf("the append waiting for the next segment returned %v after %v, want the sticky error", o.err, o.took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the append waiting for the next segment did not return within 3 s of the log's failure")
+	}
 }

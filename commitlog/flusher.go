@@ -17,11 +17,13 @@ import (
 // change again — and, when anyone waits, syncs in the same submission. A
 // successful sync makes the whole range durable, which releases every waiter
 // taken. Waiters queued meanwhile wait for the next round, whose write
-// starts where this one ended. Waiters for the write alone (WaitWritten)
-// are taken the same way and released once the round's write is done. So no waiter is released before its bytes
-// are durable, and one write + one fdatasync serve everyone who arrived
-// while the previous round was on the disk (and, under flush.Sync.MinGap,
-// during the hold after it).
+// starts where this one ended. Waiters for the write alone (WaitWritten,
+// ASYNC_FLUSH's) are taken the same way and released once the round's
+// writes succeeded, before a sync the round may do. So no waiter is
+// released before its bytes are durable, or written for WaitWritten, and
+// one write + one fdatasync serve everyone who arrived while the previous
+// round was on the disk (and, under flush.Sync.MinGap, during the hold
+// after it).
 func (l *Log) flushLoop() {
 	defer close(l.loopDone)
 	st := flushState{lastSync: time.Now(), written: l.written.Load(), synced: l.durable.Load()}
@@ -121,7 +123,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 		return sleep, true
 	}
 	began, from := time.Now(), st.synced
-	if err := l.writeRange(st, segs, end, doSync); err != nil {
+	if err := l.writeRange(st, segs, end, doSync, &ws); err != nil {
 		if l.writeNoSpace(err, ws) {
 			return time.Second, false // retried: the bytes are still in memory
 		}
@@ -170,6 +172,7 @@ func (l *Log) requeue(ws roundWaiters) {
 // fail records the first write or sync error; it is never cleared.
 func (l *Log) fail(err error) {
 	if l.failure.CompareAndSwap(nil, &err) {
+		close(l.failed) // an appender waiting for a segment gives up (awaitPrepared)
 		l.log.Error("commitlog: write or sync failed; the log refuses appends until it is reopened", "err", err)
 	}
 }
@@ -180,15 +183,27 @@ var errMirrorGone = errors.New("commitlog: internal error: mirror released befor
 // most MaxWrite. With doSync it makes everything written durable: the
 // common case — one piece in the tail segment, nothing else dirty — is one
 // WritevSync (one io_uring submission: WRITEV linked to FSYNC); otherwise
-// every dirty segment is synced after the writes.
-func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool) error {
+// every dirty segment is synced after the writes. The waiters for the
+// write alone are released as soon as [.., end) is written: before those
+// syncs (an ASYNC_FLUSH send does not wait for the periodic fdatasync, nor
+// hear of its failure), after the single submission.
+func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool, ws *roundWaiters) error {
+	wrote := func() { // published first: a released appender sees its bytes written
+		l.written.Store(end)
+		ws.written = flush.Release(ws.written, end, nil)
+	}
 	tail := segs[len(segs)-1]
 	single := doSync && len(st.dirty) == 0 && st.written >= tail.base && end-alignDown(st.written) <= l.cfg.MaxWrite
 	if single {
 		if end == st.written {
+			wrote()
 			return tail.wf.Sync()
 		}
-		return l.writePiece(st, tail, end, true)
+		err := l.writePiece(st, tail, end, true)
+		if err == nil {
+			wrote()
+		}
+		return err
 	}
 	for st.written < end {
 		seg := segmentAt(segs, st.written)
@@ -211,6 +226,7 @@ func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool
 			st.written = seg.base + l.cfg.SegmentSize // past the zeros after the blank
 		}
 	}
+	wrote()
 	if !doSync {
 		return nil
 	}

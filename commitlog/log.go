@@ -6,8 +6,9 @@
 //   - Appenders (any goroutine) take Log.mu for a few hundred nanoseconds:
 //     they assign the physical offset and store timestamp, encode their
 //     records straight into the tail segment's in-memory mirror, advance
-//     the tail and, when their append waits for durability (the
-//     flush.Wait they pass; WaitDurable under SYNC_FLUSH), queue a waiter.
+//     the tail and, when their append waits (the flush.Wait they pass:
+//     WaitDurable under SYNC_FLUSH, WaitWritten under ASYNC_FLUSH), queue
+//     a waiter.
 //     Then they wake the flush loop and wait outside the lock, or, with
 //     AppendAsync, return at once: their flush.Completer is told the
 //     outcome on the flush loop (or by the waiter's expiry timer).
@@ -15,8 +16,10 @@
 //     fdatasync: it takes the waiters and the tail under mu, writes every
 //     byte appended since its last write with one vectored write (aligned
 //     O_DIRECT blocks when the file system allows), syncs when the policy
-//     says so (always when someone waits: one write + one fdatasync release
-//     every waiter), then publishes the written and durable offsets. A
+//     says so (always when someone waits for durability: one write + one
+//     fdatasync release every waiter; a waiter for the write alone is
+//     released by the write), then publishes the written and durable
+//     offsets. A
 //     failed write or sync is sticky: every waiter and every later append
 //     gets the error until the log is reopened.
 //   - The preallocation goroutine creates, zero-fills and directory-syncs
@@ -166,6 +169,7 @@ type Log struct {
 	durable atomic.Int64               // bytes made durable by fdatasync
 	durTS   atomic.Int64               // store timestamp of the last durable record
 	failure atomic.Pointer[error]      // sticky write/sync error
+	failed  chan struct{}              // closed when failure is set
 
 	kick         chan struct{}
 	stop         chan struct{}
@@ -231,7 +235,7 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg: cfg, fs: fsys, log: cfg.Logger,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{}),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), loopDone: make(chan struct{}), failed: make(chan struct{}),
 		want: make(chan int64, 1), ready: make(chan prepared, 1), preallocDone: make(chan struct{}),
 		wake: make(chan struct{}, 1), keepKick: make(chan struct{}, 1), keeperDone: make(chan struct{}),
 		pool: &chunkPool{size: cfg.MirrorChunk, max: mirrorPoolChunks},
@@ -407,7 +411,7 @@ func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	if err := l.Err(); err != nil {
-		return Result{}, fmt.Errorf("commitlog: refusing appends after a failed write or sync (reopen to recover): %w", err)
+		return Result{}, errFailed(err)
 	}
 	if p := l.noSpace.Load(); p != nil {
 		return Result{}, fmt.Errorf("%w: refusing appends until a write succeeds again: %w", ErrDiskFull, *p)

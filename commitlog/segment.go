@@ -350,7 +350,7 @@ func (l *Log) awaitPrepared(base int64) error {
 	l.rollMu.Lock()
 	defer l.rollMu.Unlock()
 	if err := l.Err(); err != nil { // the log's own failure comes first
-		return fmt.Errorf("commitlog: refusing appends after a failed write or sync (reopen to recover): %w", err)
+		return errFailed(err)
 	}
 	l.mu.Lock()
 	if l.closed { // Close closed l.want: nothing may be asked for again
@@ -375,6 +375,8 @@ func (l *Log) awaitPrepared(base int64) error {
 	case p = <-l.ready:
 	case <-deadline.C:
 		return fmt.Errorf("%w: not ready after 5s", ErrSegment)
+	case <-l.failed: // the log failed meanwhile: no segment makes appends work again
+		return errFailed(l.Err())
 	case <-l.stop:
 		return ErrClosed
 	}
@@ -392,6 +394,11 @@ func (l *Log) awaitPrepared(base int64) error {
 	}
 	l.prepFailed.backoff = 0
 	return nil
+}
+
+// errFailed is what an append gets once the log has failed.
+func errFailed(err error) error {
+	return fmt.Errorf("commitlog: refusing appends after a failed write or sync (reopen to recover): %w", err)
 }
 
 // prepareError classifies a failed preparation for the appender.

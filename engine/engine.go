@@ -130,7 +130,8 @@ func (c *Config) policy() (flush.Policy, error) {
 		}
 		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap}, nil
 	case AsyncFlush:
-		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval}, nil
+		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval,
+			Timeout: c.SyncFlushTimeout}, nil
 	}
 	return nil, fmt.Errorf("engine: flushDiskType %q: want %s or %s", c.FlushDiskType, SyncFlush, AsyncFlush)
 }

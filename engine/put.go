@@ -158,15 +158,15 @@ func (s *Store) PutWaits(wait bool) bool {
 }
 
 // DefersPut reports whether PutMessageAsync with this wait answers later
-// (unless it decides at once): the producer waits, and what it waits for
-// is the put's write or fdatasync, or a slave whose waiter answers
+// (unless it decides at once): the producer waits for the put's write or
+// fdatasync, and on a SYNC_MASTER then for a slave whose waiter answers
 // asynchronously (ReplicaAsyncWaiter). Otherwise it is PutMessageWait.
 func (s *Store) DefersPut(wait bool) bool {
-	if !wait {
+	if !wait || s.wait == flush.NoWait {
 		return false
 	}
 	if s.replica == nil {
-		return s.wait != flush.NoWait
+		return true
 	}
 	_, ok := s.replica.(ReplicaAsyncWaiter)
 	return ok
@@ -191,24 +191,11 @@ func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (Pu
 		return out, true
 	}
 	req.done = done
-	if s.wait != flush.NoWait {
-		if _, err := s.cl.AppendAsync(req, s.wait, req); err != nil {
-			req.recycle()
-			return PutResult{Status: appendStatus(err), Err: err}, true
-		}
-		return PutResult{}, false // req belongs to the flush loop until Complete
+	if _, err := s.cl.AppendAsync(req, s.wait, req); err != nil {
+		req.recycle()
+		return PutResult{Status: appendStatus(err), Err: err}, true
 	}
-	// a policy whose appends do not wait: only the slave
-	res, err := s.cl.Append(req, flush.NoWait)
-	out := req.outcome(res.StoreTimestamp, err)
-	if out.Status == PutOK {
-		var now bool
-		if out, now = req.awaitReplica(out, res.End); !now {
-			return PutResult{}, false // req belongs to the replica waiter
-		}
-	}
-	req.recycle()
-	return out, true
+	return PutResult{}, false // req belongs to the flush loop until Complete
 }
 
 // Complete is the commit log's answer to an asynchronous put

@@ -150,6 +150,9 @@ type Async struct {
 	Interval   time.Duration // flushIntervalCommitLog, 500 ms
 	LeastBytes int64         // flushCommitLogLeastPages × 4 KiB, 16 KiB
 	Thorough   time.Duration // flushCommitLogThoroughInterval, 10 s
+	// Timeout bounds an appender's wait (syncFlushTimeout; 0: RocketMQ's
+	// 5 s); past it the append reports FLUSH_DISK_TIMEOUT.
+	Timeout time.Duration
 }
 
 // DefaultAsync is RocketMQ's default asynchronous flush.
@@ -167,10 +170,14 @@ func (Async) Durable() bool { return false }
 // Wait implements Policy.
 func (Async) Wait() Wait { return WaitWritten }
 
-// WaitTimeout implements Policy: the write's wait, and an explicit
-// WaitDurable under ASYNC_FLUSH (which the loop serves at once), get
-// RocketMQ's syncFlushTimeout.
-func (Async) WaitTimeout() time.Duration { return DefaultSync.Timeout }
+// WaitTimeout implements Policy: it bounds the write's wait, and an
+// explicit WaitDurable under ASYNC_FLUSH (which the loop serves at once).
+func (a Async) WaitTimeout() time.Duration {
+	if a.Timeout > 0 {
+		return a.Timeout
+	}
+	return DefaultSync.Timeout
+}
 
 // Visible implements Policy: consumers see what was written.
 func (Async) Visible(written, _ int64) int64 { return written }
