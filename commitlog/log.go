@@ -19,9 +19,8 @@
 //     says so (always when someone waits for durability: one write + one
 //     fdatasync release every waiter; a waiter for the write alone is
 //     released by the write), then publishes the written and durable
-//     offsets. A
-//     failed write or sync is sticky: every waiter and every later append
-//     gets the error until the log is reopened.
+//     offsets. A failed write or sync is sticky: every waiter and every
+//     later append gets the error until the log is reopened.
 //   - The preallocation goroutine creates, zero-fills and directory-syncs
 //     the next segment and maps its mirror while the current one fills.
 //   - The mirror loop populates the tail mirror's memory ahead of the
