@@ -61,6 +61,8 @@ func (l *Log) flushLoop() {
 		select {
 		case <-kick:
 		case <-timer.C:
+		case err := <-st.syncDone(): // beside.go
+			l.besideSynced(&st, err)
 		case <-l.stop:
 			l.finalRound(&st)
 			return
@@ -71,6 +73,7 @@ func (l *Log) flushLoop() {
 
 // finalRound writes and syncs everything appended before Close.
 func (l *Log) finalRound(st *flushState) {
+	l.stopBesideSync(st) // beside.go
 	l.mu.Lock()
 	end, endTS := l.tail, l.tailTS
 	ws := roundWaiters{l.waiters.Take(nil), l.wrote.Take(nil)}
@@ -95,9 +98,10 @@ type flushState struct {
 	synced    int64      // end of durable bytes
 	dirty     []*segment // segments holding written but unsynced bytes
 	lastSync  time.Time
-	tailBlock []byte    // private copy of the partial last block of a write
-	iov       [2][]byte // the write's buffers, kept here so they don't escape per write
-	keptChunk int64     // the chunk of the written end when the window last moved (keeper.go)
+	tailBlock []byte      // private copy of the partial last block of a write
+	iov       [2][]byte   // the write's buffers, kept here so they don't escape per write
+	keptChunk int64       // the chunk of the written end when the window last moved (keeper.go)
+	beside    *besideSync // the periodic sync beside the writes (beside.go), or nil
 }
 
 // round writes what was appended, syncs when the policy says so (or when
@@ -106,6 +110,7 @@ type flushState struct {
 // append does not end it; flush.Policy.Decide). Waiters it could not
 // release go back to the queue: a waiter is never dropped.
 func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundWaiters, force bool) (sleep time.Duration, hold bool) {
+	l.reapBesideSync(st, false) // beside.go: publishes the durable offset, or fails the log
 	if err := l.Err(); err != nil {
 		ws.release(0, 0, err)
 		return time.Second, false
@@ -114,6 +119,12 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 	pending := end - st.written
 	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws.synced) > 0)
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
+	beside := doSync && !force && !l.cfg.Policy.Durable() // beside.go
+	if beside && st.syncing() {
+		// One sync at a time: this one starts when the one in flight
+		// ends, which wakes the loop (flushLoop).
+		doSync, beside, sleep = false, false, time.Second
+	}
 	if pending == 0 && !doSync {
 		l.requeue(ws)
 		return sleep, false
@@ -123,7 +134,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 		return sleep, true
 	}
 	began, from := time.Now(), st.synced
-	if err := l.writeRange(st, segs, end, doSync, &ws); err != nil {
+	if err := l.writeRange(st, segs, end, doSync && !beside, &ws); err != nil {
 		if l.writeNoSpace(err, ws) {
 			return time.Second, false // retried: the bytes are still in memory
 		}
@@ -138,7 +149,9 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 		l.kickPopulate()
 	}
 	synced := st.synced
-	if doSync {
+	if beside {
+		l.startBesideSync(st, segs[len(segs)-1], endTS)
+	} else if doSync {
 		l.flushStats.synced(time.Since(began), end-from, len(ws.synced)) // stats.go
 		st.synced = end
 		st.lastSync = time.Now()

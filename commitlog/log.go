@@ -15,12 +15,15 @@
 //   - The flush loop (one goroutine) owns the files' write side and the
 //     fdatasync: it takes the waiters and the tail under mu, writes every
 //     byte appended since its last write with one vectored write (aligned
-//     O_DIRECT blocks when the file system allows), syncs when the policy
-//     says so (always when someone waits for durability: one write + one
-//     fdatasync release every waiter; a waiter for the write alone is
-//     released by the write), then publishes the written and durable
-//     offsets. A failed write or sync is sticky: every waiter and every
-//     later append gets the error until the log is reopened.
+//     O_DIRECT blocks under SYNC_FLUSH when the file system allows, the
+//     page cache under ASYNC_FLUSH), syncs when the policy says so (always
+//     when someone waits for durability: one write + one fdatasync release
+//     every waiter; a waiter for the write alone is released by the
+//     write), then publishes the written and durable offsets. ASYNC_FLUSH's
+//     periodic sync runs on a goroutine of its own beside the writes; the
+//     loop starts it and publishes its outcome (beside.go). A failed write
+//     or sync is sticky: every waiter and every later append gets the
+//     error until the log is reopened.
 //   - The preallocation goroutine creates, zero-fills and directory-syncs
 //     the next segment and maps its mirror while the current one fills.
 //   - The mirror loop populates the tail mirror's memory ahead of the
@@ -70,8 +73,10 @@ type Config struct {
 	// conversion) but double the bytes written; ASYNC_FLUSH, which syncs
 	// twice a second, is better served by fallocate.
 	Fallocate bool
-	// BufferedIO writes through the page cache instead of O_DIRECT (an
-	// alternative measured in BENCHMARKS.md; not the default).
+	// BufferedIO writes through the page cache instead of O_DIRECT under
+	// a durable policy too (an alternative measured in BENCHMARKS.md; not
+	// the default). A policy that is not durable (ASYNC_FLUSH) always
+	// writes through the page cache: see buffered.
 	BufferedIO bool
 	// Prefault touches the window's pages ahead of the appenders, on the
 	// preallocation goroutine and the mirror loop (default off in tests;
@@ -255,6 +260,14 @@ func Open(fsys vfs.FS, cfg Config) (*Log, error) {
 	go l.mirrorLoop()
 	return l, nil
 }
+
+// buffered reports whether segments are written through the page cache.
+// Under ASYNC_FLUSH a send waits for its write (flush.WaitWritten), which
+// the page cache answers in microseconds where an O_DIRECT write waits for
+// the device; its periodic fdatasync runs beside the writes (beside.go).
+// Under SYNC_FLUSH every write is followed by an fdatasync, and O_DIRECT
+// measured better (BENCHMARKS.md, "Alternatives measured").
+func (l *Log) buffered() bool { return l.cfg.BufferedIO || !l.cfg.Policy.Durable() }
 
 func (l *Log) tailSegment() *segment { return l.segs[len(l.segs)-1] }
 

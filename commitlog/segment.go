@@ -17,7 +17,7 @@ import (
 // segment is one file of the log, named by its 20-digit base offset.
 type segment struct {
 	base  int64
-	wf    vfs.File // write handle (O_DIRECT when the file system allows); nil for sealed segments opened at recovery
+	wf    vfs.File // write handle (O_DIRECT when the file system allows and the log is not buffered); nil for sealed segments opened at recovery
 	rf    vfs.File // buffered read handle
 	mem   atomic.Pointer[mirror]
 	valid int64 // mirror holds bytes [valid, size) of the segment; set before publication
@@ -110,7 +110,7 @@ var errStopped = errors.New("commitlog: closing")
 func (l *Log) createSegment(base, from, to int64, stop <-chan struct{}) (*segment, error) {
 	path := l.segmentPath(base)
 	flags := vfs.Create | vfs.Direct
-	if l.cfg.BufferedIO {
+	if l.buffered() {
 		flags = vfs.Create
 	}
 	wf, err := l.fs.Open(path, flags)

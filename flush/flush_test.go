@@ -55,7 +55,8 @@ func TestAsyncDecide(t *testing.T) {
 		{4 * 4096, 600 * time.Millisecond, true},  // interval and pages
 		{4 * 4096, 100 * time.Millisecond, false}, // before the interval
 		{1, 11 * time.Second, true},               // thorough
-		{1 << 20, 499 * time.Millisecond, false},  // interval rules, not size
+		{1 << 20, 499 * time.Millisecond, false},  // interval rules below MaxDirty
+		{4 << 20, time.Millisecond, true},         // MaxDirty bounds a sync's burst
 	}
 	for _, c := range cases {
 		got, sleep := a.Decide(c.dirty, c.since, false)
@@ -287,5 +288,46 @@ func TestTakeThrough(t *testing.T) {
 	q.Add(60)
 	if e := ends(q.Take(nil)); !slices.Equal(e, []int64{50, 40, 60}) {
 		t.Fatalf("kept %v, want [50 40 60]", e)
+	}
+}
+
+// Requeue puts what was taken back ahead of what was queued since, in
+// order, and reuses the queue's spare array when it has room: the commit
+// log's loop requeues what it took every round while a sync is in flight.
+func TestRequeueOrderAndAllocs(t *testing.T) {
+	var q Queue
+	ends := func(ws []*Waiter) (out []int64) {
+		for _, w := range ws {
+			out = append(out, w.End)
+		}
+		return out
+	}
+	q.Add(1)
+	q.Add(2)
+	taken := q.Take(make([]*Waiter, 0, 8))
+	q.Add(3)
+	q.Requeue(taken)
+	if e := ends(q.Take(nil)); !slices.Equal(e, []int64{1, 2, 3}) {
+		t.Fatalf("after requeue %v, want [1 2 3]", e)
+	}
+	q.Add(4) // nil spare: the queue grows a new array
+	q.Requeue(taken[:1])
+	if e := ends(q.Take(nil)); !slices.Equal(e, []int64{1, 4}) {
+		t.Fatalf("after requeue into a grown queue %v, want [1 4]", e)
+	}
+	if raceEnabled {
+		return
+	}
+	q.Take(make([]*Waiter, 0, 8)) // the queue's array now has room
+	ws := []*Waiter{{End: 7}, {End: 8}}
+	allocs := testing.AllocsPerRun(200, func() {
+		q.Requeue(ws)
+		if q.Len() != 2 {
+			t.Fatalf("%d queued, want 2", q.Len())
+		}
+		q.Take(q.ws) // empties the queue, keeping its array
+	})
+	if allocs > 0 {
+		t.Fatalf("%v allocs per requeue", allocs)
 	}
 }

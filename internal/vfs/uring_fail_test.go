@@ -67,7 +67,7 @@ func TestUringFailureKeepsInFlightBuffers(t *testing.T) {
 }
 
 func testUringFailure(t *testing.T, always bool) {
-	u := newUringFS(testRing(t, 16))
+	u := ringTestFS(testRing(t, 16))
 	injected := false
 	real := u.submit
 	u.submit = func(want uint32) (int, error) {

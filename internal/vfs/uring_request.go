@@ -17,7 +17,6 @@ const (
 	reqWrite      reqKind = iota // WriteAt: WRITE
 	reqWritev                    // Writev: WRITEV
 	reqWritevSync                // WritevSync: WRITEV linked to FSYNC(DATASYNC)
-	reqSync                      // Sync: FSYNC(DATASYNC)
 )
 
 // iovMax is the most iovecs one WRITEV may carry (UIO_MAXIOV); longer
@@ -61,7 +60,7 @@ type request struct {
 	done chan struct{} // buffered(1); signalled once per call
 }
 
-func (r *request) needsSync() bool { return r.kind == reqWritevSync || r.kind == reqSync }
+func (r *request) needsSync() bool { return r.kind == reqWritevSync }
 
 // begin prepares progress state from the inputs.
 func (r *request) begin() {
@@ -151,14 +150,6 @@ func (r *request) writeOp() string {
 		return "pwrite"
 	}
 	return "pwritev"
-}
-
-// op names the system call the request stands for, for errors.
-func (r *request) op() string {
-	if r.kind == reqSync {
-		return "fdatasync"
-	}
-	return r.writeOp()
 }
 
 func (r *request) fail(op string, err error) bool {

@@ -15,14 +15,17 @@ import (
 //
 // Goroutines: the ring (internal/uring) and everything in the "owned by the
 // ring goroutine" block of uringFS belong to one goroutine, started by
-// NewUring and stopped by Close. File.WriteAt, Writev, WritevSync and Sync
-// build a pooled request, send it to that goroutine over reqs and block on
+// NewUring and stopped by Close. File.WriteAt, Writev and WritevSync of
+// a file opened with O_DIRECT build a pooled request, send it to that goroutine over reqs and block on
 // the request's own buffered channel. The ring goroutine takes every request
 // queued at that moment (up to half the submission ring, so that each fits
 // with its linked FSYNC) into one submission, waits for the completions,
 // resubmits the remainder of short writes and answers each caller as soon
 // as its own completions are in. ReadAt uses pread from the calling
-// goroutine: a read must never queue behind an fdatasync. Preallocate also
+// goroutine: a read must never queue behind an fdatasync. Sync (an
+// fdatasync with no write linked to it) is the caller's too, so that it
+// never holds up the writes of the ring's next batch, and so are the
+// writes of a file without O_DIRECT (see WriteAt). Preallocate also
 // runs on the caller's goroutine with pwrite, so that zero-filling a segment
 // does not hold up the flushes of the active one. Open, directory
 // operations, Map, DirectIO and Truncate/Size/Close are the pwrite backend's.
@@ -61,7 +64,10 @@ type uringFS struct {
 	onCQE  func(userData uint64, res int32, flags uint32)
 	// submit is ring.SubmitAndWait; tests replace it to make the ring fail.
 	submit func(want uint32) (int, error)
-	stats  struct{ batches, requests, largest int } // read by tests after Close
+	// ringBuffered sends the writes of files without O_DIRECT through the
+	// ring too (tests of the ring, which need no alignment that way).
+	ringBuffered bool
+	stats        struct{ batches, requests, largest int } // read by tests after Close
 }
 
 type uringFile struct {
@@ -193,7 +199,36 @@ func (f *uringFile) request(kind reqKind, off int64) *request {
 	return r
 }
 
+// usable returns the error of a call on f after Close of f or of its file
+// system (the checks the ring path makes in call), for the operations that
+// run on the caller's goroutine.
+func (f *uringFile) usable(op string) error {
+	if f.fs.closed.Load() {
+		return f.fs.errClosed(op, f.Name())
+	}
+	if f.closed.Load() {
+		return &fs.PathError{Op: op, Path: f.Name(), Err: fs.ErrClosed}
+	}
+	return nil
+}
+
+// The writes of a file opened without O_DIRECT are pwrites from the
+// calling goroutine: a buffered write is a copy into the page cache, and
+// io_uring on ext4 hands it to a kernel worker (BENCHMARKS.md,
+// "Alternatives measured"), so the ring adds two hand-offs and gains
+// nothing. Files with O_DIRECT (the SYNC_FLUSH commit log) go through the
+// ring.
+
+// caller reports whether f's writes run on the caller's goroutine.
+func (f *uringFile) caller() bool { return !f.o.direct && !f.fs.ringBuffered }
+
 func (f *uringFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.caller() {
+		if err := f.usable("pwrite"); err != nil {
+			return 0, err
+		}
+		return f.o.WriteAt(p, off)
+	}
 	r := f.request(reqWrite, off)
 	r.buf = p
 	n, err := f.fs.call(f, r, "pwrite")
@@ -202,6 +237,12 @@ func (f *uringFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *uringFile) Writev(bufs [][]byte, off int64) error {
+	if f.caller() {
+		if err := f.usable("pwritev"); err != nil {
+			return err
+		}
+		return f.o.Writev(bufs, off)
+	}
 	r := f.request(reqWritev, off)
 	r.bufs = bufs
 	_, err := f.fs.call(f, r, "pwritev")
@@ -210,6 +251,12 @@ func (f *uringFile) Writev(bufs [][]byte, off int64) error {
 }
 
 func (f *uringFile) WritevSync(bufs [][]byte, off int64) error {
+	if f.caller() {
+		if err := f.Writev(bufs, off); err != nil {
+			return err
+		}
+		return f.Sync()
+	}
 	r := f.request(reqWritevSync, off)
 	r.bufs = bufs
 	_, err := f.fs.call(f, r, "pwritev")
@@ -217,19 +264,23 @@ func (f *uringFile) WritevSync(bufs [][]byte, off int64) error {
 	return err
 }
 
+// Sync is an fdatasync from the calling goroutine, like ReadAt: with no
+// write linked to it, the ring gains nothing, and a sync meant to run
+// beside the writes (ASYNC_FLUSH's periodic one, a segment's preparation)
+// would hold up every write queued behind its batch.
 func (f *uringFile) Sync() error {
-	_, err := f.fs.call(f, f.request(reqSync, 0), "fdatasync")
+	if err := f.usable("fdatasync"); err != nil {
+		return err
+	}
+	err := f.o.fdatasync()
 	runtime.KeepAlive(f)
 	return err
 }
 
 // ReadAt is a pread from the calling goroutine.
 func (f *uringFile) ReadAt(p []byte, off int64) (int, error) {
-	if f.fs.closed.Load() {
-		return 0, f.fs.errClosed("pread", f.Name())
-	}
-	if f.closed.Load() {
-		return 0, &fs.PathError{Op: "pread", Path: f.Name(), Err: fs.ErrClosed}
+	if err := f.usable("pread"); err != nil {
+		return 0, err
 	}
 	return f.o.ReadAt(p, off)
 }
@@ -333,7 +384,7 @@ func (u *uringFS) teardown() {
 	}
 	for _, r := range u.batch {
 		if r != nil {
-			r.fail(r.op(), u.broken)
+			r.fail(r.writeOp(), u.broken)
 			u.answer(r)
 		}
 	}
@@ -350,7 +401,7 @@ func (u *uringFS) answer(r *request) {
 func (u *uringFS) start(r *request) {
 	r.nextRound()
 	if u.broken != nil {
-		r.fail(r.op(), u.broken)
+		r.fail(r.writeOp(), u.broken)
 		r.pending = 0
 	}
 	if r.pending == 0 {
@@ -419,7 +470,7 @@ func (u *uringFS) fail(err error) {
 	}
 	for _, r := range u.batch {
 		if r != nil && r.pending == 0 {
-			r.fail(r.op(), u.broken)
+			r.fail(r.writeOp(), u.broken)
 			u.answer(r)
 		}
 	}

@@ -28,9 +28,67 @@ func testRing(t *testing.T, entries uint32) *uring.Ring {
 	return r
 }
 
+// ringTestFS wraps ring, not started, with every file's writes sent
+// through it (the tests write unaligned buffers to buffered files).
+func ringTestFS(ring *uring.Ring) *uringFS {
+	u := newUringFS(ring)
+	u.ringBuffered = true
+	return u
+}
+
+// TestBufferedWritesBypassTheRing: without O_DIRECT a file's writes and
+// every Sync are made from the caller's goroutine; with O_DIRECT the
+// writes go through the ring.
+func TestBufferedWritesBypassTheRing(t *testing.T) {
+	u := newUringFS(testRing(t, 16)) // the ring goroutine never runs
+	defer u.ring.Close()
+	f := createIn(t, u)
+	if _, err := f.WriteAt([]byte("a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WritevSync([][]byte{[]byte("b"), []byte("c")}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 3)
+	if _, err := f.ReadAt(got, 0); err != nil || string(got) != "abc" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if len(u.reqs) != 0 {
+		t.Fatalf("%d requests queued for the ring", len(u.reqs))
+	}
+	d, err := u.Open(filepath.Join(t.TempDir(), "d"), Create|Direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !u.DirectIO(d) {
+		t.Skip("no O_DIRECT on this file system")
+	}
+	buf, err := AlignedBuffer(Alignment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer FreeAligned(buf)
+	go func() { _ = d.Writev([][]byte{buf}, 0) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(u.reqs) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if len(u.reqs) != 1 {
+		t.Fatalf("an O_DIRECT write queued %d requests for the ring, want 1", len(u.reqs))
+	}
+	go u.loop() // answers it, so the buffer outlives the write
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func testUring(t *testing.T) *uringFS {
 	t.Helper()
-	u := newUringFS(testRing(t, 16))
+	u := ringTestFS(testRing(t, 16))
 	go u.loop()
 	t.Cleanup(func() { u.Close() })
 	return u
@@ -160,7 +218,7 @@ func TestRealShortWrite(t *testing.T) {
 // TestBatching queues requests before the ring goroutine starts: it must
 // take all of them into one batch (one submission).
 func TestBatching(t *testing.T) {
-	u := newUringFS(testRing(t, 64))
+	u := ringTestFS(testRing(t, 64))
 	f := createIn(t, u)
 	const n = 20
 	var wg sync.WaitGroup
@@ -187,7 +245,7 @@ func TestBatching(t *testing.T) {
 }
 
 func TestUringClose(t *testing.T) {
-	u := newUringFS(testRing(t, 16))
+	u := ringTestFS(testRing(t, 16))
 	go u.loop()
 	dir := t.TempDir()
 	f, err := u.Open(filepath.Join(dir, "f"), Create)

@@ -5,9 +5,10 @@
 //
 //   - Default(): plain pread/pwrite/fdatasync through golang.org/x/sys/unix
 //     (the "pwrite" backend, used where io_uring is missing or blocked);
-//   - the io_uring backend (NewUring), whose writes and syncs are executed by
-//     one goroutine that owns the ring (internal/uring); reads use pread from
-//     the calling goroutine, so that a read never queues behind an fdatasync;
+//   - the io_uring backend (NewUring), whose writes (and the fdatasync
+//     linked to a write) are executed by one goroutine that owns the ring
+//     (internal/uring); reads and a bare Sync use pread and fdatasync from
+//     the calling goroutine, so that they never queue behind a batch;
 //   - crashfs (tests only): memory that forgets unsynced bytes on Crash and
 //     injects errors.
 //

@@ -1,0 +1,148 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqd/mqd/flush"
+	"github.com/mqd/mqd/internal/vfs"
+	"github.com/mqd/mqd/internal/vfs/crashfs"
+)
+
+// eager syncs whenever a byte is dirty and a millisecond has passed.
+var eager = flush.Async{Interval: time.Millisecond, LeastBytes: 1, Thorough: time.Millisecond}
+
+// TestAsyncSyncRunsBesideTheWrites: under ASYNC_FLUSH a send waiting for
+// its write is released while the periodic fdatasync is held, the durable
+// offset moves only when that sync ends and covers only what was written
+// before it began, and a Flush waits for a sync of its own.
+func TestAsyncSyncRunsBesideTheWrites(t *testing.T) {
+	fsys := crashfs.New()
+	l, err := Open(fsys, crashConfig(eager, Hint{}))
+	must(t, err)
+	defer l.Close()
+	defer fsys.ReleaseSyncs()
+	fsys.GateSyncs(segmentName(0), 0)
+	fsys.HoldSyncs()
+
+	first := mustAppend(t, l, one("a")) // its write starts a sync, which is held
+	time.Sleep(20 * time.Millisecond)
+	for i := range 5 {
+		done := make(chan error, 1)
+		go func() {
+			_, err := l.Append(one(fmt.Sprint("w", i)), flush.WaitWritten)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			must(t, err)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("append %d waiting for its write was held behind the periodic sync", i)
+		}
+	}
+	if d := l.Durable(); d != 0 {
+		t.Fatalf("durable offset %d while the only sync is held", d)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- l.Flush() }()
+	select {
+	case err := <-flushed:
+		t.Fatalf("Flush returned (%v) while syncs are held", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	tail := l.Tail()
+	fsys.ReleaseSyncs()
+	select {
+	case err := <-flushed:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Flush did not return once syncs were released")
+	}
+	if d := l.Durable(); d < tail || d < first.End {
+		t.Fatalf("durable %d after Flush, want at least the tail %d", d, tail)
+	}
+	l2 := reopenAfterCrash(t, fsys, l)
+	defer l2.Close()
+	if l2.Tail() < tail {
+		t.Fatalf("after a crash the log ends at %d; %d was flushed", l2.Tail(), tail)
+	}
+}
+
+// TestAsyncSyncFailureIsSticky: a periodic sync that fails beside the
+// writes fails the log: later appends and a Flush get the error, and
+// nothing written after the last good sync survives a crash as durable.
+func TestAsyncSyncFailureIsSticky(t *testing.T) {
+	fsys := crashfs.New()
+	l, err := Open(fsys, crashConfig(eager, Hint{}))
+	must(t, err)
+	defer l.Close()
+	fsys.Inject(crashfs.Fault{Op: crashfs.OpSync, PathContains: segmentName(0), Err: syscall.EIO})
+	mustAppend(t, l, one("a"))
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(l.Err(), syscall.EIO) {
+		t.Fatalf("log error %v after a failed periodic sync, want EIO", l.Err())
+	}
+	if _, err := l.Append(one("b"), flush.WaitWritten); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append after the failure: %v", err)
+	}
+	if err := l.Flush(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Flush after the failure: %v", err)
+	}
+	if d := l.Durable(); d != 0 {
+		t.Fatalf("durable offset %d after the only sync failed", d)
+	}
+}
+
+// reopenAfterCrash crashes fsys under l and opens the log again.
+func reopenAfterCrash(t *testing.T, fsys *crashfs.FS, l *Log) *Log {
+	t.Helper()
+	hint := Hint{Offset: 0, Writer: l.Writer()}
+	after := fsys.Crash()
+	l2, err := Open(vfs.FS(after), crashConfig(eager, hint))
+	must(t, err)
+	return l2
+}
+
+// TestAsyncWritesThroughThePageCache: under ASYNC_FLUSH the segments are
+// written through the page cache, under SYNC_FLUSH with O_DIRECT where the
+// file system allows it (BufferedIO asks for the page cache there too).
+func TestAsyncWritesThroughThePageCache(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			fsys := b.fs(t)
+			dir := t.TempDir()
+			must(t, fsys.MkdirAll(dir))
+			probe, err := fsys.Open(dir+"/probe", vfs.Create|vfs.Direct)
+			must(t, err)
+			canDirect := fsys.DirectIO(probe)
+			probe.Close()
+			for _, c := range []struct {
+				name     string
+				p        flush.Policy
+				buffered bool
+				direct   bool
+			}{
+				{"async", flush.DefaultAsync, false, false},
+				{"sync", flush.DefaultSync, false, canDirect},
+				{"sync-buffered", flush.DefaultSync, true, false},
+			} {
+				l, err := Open(fsys, Config{Dir: fmt.Sprintf("%s/%s", dir, c.name), SegmentSize: 1 << 20, Policy: c.p, BufferedIO: c.buffered, Logger: quiet})
+				must(t, err)
+				mustAppend(t, l, one("x"))
+				l.mu.Lock()
+				wf := l.tailSegment().wf
+				l.mu.Unlock()
+				if got := fsys.DirectIO(wf); got != c.direct {
+					t.Errorf("%s: segment written with O_DIRECT %v, want %v", c.name, got, c.direct)
+				}
+				must(t, l.Close())
+			}
+		})
+	}
+}
