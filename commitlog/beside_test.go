@@ -3,6 +3,8 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +27,15 @@ func TestAsyncSyncRunsBesideTheWrites(t *testing.T) {
 	must(t, err)
 	defer l.Close()
 	defer fsys.ReleaseSyncs()
+	var mu sync.Mutex
+	var published []int64 // the durable offsets OnAdvance saw move
+	l.OnAdvance(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if d := l.Durable(); len(published) == 0 || published[len(published)-1] != d {
+			published = append(published, d)
+		}
+	})
 	fsys.GateSyncs(segmentName(0), 0)
 	fsys.HoldSyncs()
 
@@ -61,8 +72,17 @@ func TestAsyncSyncRunsBesideTheWrites(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Flush did not return once syncs were released")
 	}
-	if d := l.Durable(); d < tail || d < first.End {
+	if d := l.Durable(); d < tail {
 		t.Fatalf("durable %d after Flush, want at least the tail %d", d, tail)
+	}
+	// The held sync began when only the first record was written: the
+	// offset it published is that record's end, not what was written
+	// while it was held (crashfs makes those durable too, a real disk
+	// need not), and OnAdvance heard of it.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(published) < 2 || published[0] != 0 || published[1] != first.End {
+		t.Fatalf("durable offsets published %v, want 0, then %d (the first record's end), then more", published, first.End)
 	}
 	l2 := reopenAfterCrash(t, fsys, l)
 	defer l2.Close()
@@ -144,5 +164,86 @@ func TestAsyncWritesThroughThePageCache(t *testing.T) {
 				must(t, l.Close())
 			}
 		})
+	}
+}
+
+// TestBesideSyncTellsOnAdvance: the durable offset a sync beside the
+// writes publishes is announced through OnAdvance (a slave reporting its
+// durable end to a SYNC_MASTER waits for it), also when nothing else is
+// written after it.
+func TestBesideSyncTellsOnAdvance(t *testing.T) {
+	fsys := crashfs.New()
+	onlyWhenAsked := flush.Async{Interval: time.Hour, LeastBytes: 1 << 40, Thorough: time.Hour}
+	l, err := Open(fsys, crashConfig(onlyWhenAsked, Hint{}))
+	must(t, err)
+	defer l.Close()
+	defer fsys.ReleaseSyncs()
+	seen := make(chan int64, 64)
+	l.OnAdvance(func() {
+		select {
+		case seen <- l.Durable():
+		default:
+		}
+	})
+	fsys.GateSyncs(segmentName(0), 0)
+	fsys.HoldSyncs()
+	appended := make(chan Result, 1)
+	go func() {
+		res, err := l.Append(one("a"), flush.WaitDurable)
+		if err != nil {
+			t.Error(err)
+		}
+		appended <- res
+	}()
+	time.Sleep(20 * time.Millisecond) // written; its sync is held
+	fsys.ReleaseSyncs()
+	res := <-appended
+	deadline := time.After(3 * time.Second)
+	for {
+		select {
+		case d := <-seen:
+			if d >= res.End {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("OnAdvance never saw the durable offset reach %d (durable now %d)", res.End, l.Durable())
+		}
+	}
+}
+
+// TestRecoverySyncsWhatAKilledProcessLeft: under ASYNC_FLUSH a killed
+// process leaves its last writes in the page cache only, sealed segments
+// included. Recovery calls the whole log durable, so it must sync them
+// first: a power loss after the restart then loses nothing below that
+// durable offset (the next checkpoint records it).
+func TestRecoverySyncsWhatAKilledProcessLeft(t *testing.T) {
+	never := flush.Async{Interval: time.Hour, LeastBytes: 1 << 40, Thorough: time.Hour}
+	fsys := crashfs.New()
+	l, err := Open(fsys, crashConfig(never, Hint{}))
+	must(t, err)
+	for l.Tail() < 2*crashSegSize+crashSegSize/2 { // two sealed segments, written, never synced
+		if _, err := l.Append(one(strings.Repeat("k", 900)), flush.WaitWritten); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writer := l.Writer()
+	killed := fsys.KillProcess()
+	_ = l.Close() // the dead process's goroutines end on ErrCrashed
+
+	l2, err := Open(killed, crashConfig(never, Hint{Writer: writer}))
+	must(t, err)
+	durable := l2.Durable()
+	if durable < 2*crashSegSize {
+		t.Fatalf("recovered durable offset %d, want the log's end past %d", durable, 2*crashSegSize)
+	}
+	afterPowerLoss := killed.Crash()
+	_ = l2.Close()
+	l3, err := Open(afterPowerLoss, crashConfig(never, Hint{Durable: durable, Writer: writer}))
+	if err != nil {
+		t.Fatalf("after a kill, a restart and a power loss: %v", err)
+	}
+	defer l3.Close()
+	if l3.Tail() < durable {
+		t.Fatalf("after a kill, a restart and a power loss the log ends at %d, below the durable %d the restart published", l3.Tail(), durable)
 	}
 }

@@ -133,7 +133,7 @@ func (c *Config) policy() (flush.Policy, error) {
 		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap}, nil
 	case AsyncFlush:
 		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval,
-			MaxDirty: flush.DefaultAsync.MaxDirty, Timeout: c.SyncFlushTimeout}, nil
+			MaxDirty: max(flush.DefaultAsync.MaxDirty, int64(c.FlushLeastPages)*4096), Timeout: c.SyncFlushTimeout}, nil
 	}
 	return nil, fmt.Errorf("engine: flushDiskType %q: want %s or %s", c.FlushDiskType, SyncFlush, AsyncFlush)
 }

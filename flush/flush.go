@@ -150,8 +150,10 @@ type Async struct {
 	Interval   time.Duration // flushIntervalCommitLog, 500 ms
 	LeastBytes int64         // flushCommitLogLeastPages × 4 KiB, 16 KiB
 	Thorough   time.Duration // flushCommitLogThoroughInterval, 10 s
-	// MaxDirty (mqd only; 0: no bound) syncs as soon as this many bytes
-	// are written but not synced, before the interval ends. The log is
+	// MaxDirty (mqd only; 0: none) starts a sync as soon as this many
+	// bytes are written but not synced, before the interval ends (while
+	// one sync runs the next waits for it, so more may be dirty for a
+	// sync's time). The log is
 	// written through the page cache, and a sync writes back everything
 	// dirty in one burst: at 100k msg/s of 1 KiB, 50 MB every 500 ms,
 	// whose writeback took the CPU the broker needed and showed as 20-30

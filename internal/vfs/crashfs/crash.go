@@ -87,13 +87,20 @@ func (f *FS) triggerLocked(op Op, paths []string) bool {
 	return true
 }
 
-func (f *FS) crashLocked(opt CrashOptions) *FS {
+// successorLocked marks f crashed and returns the FS that follows it,
+// with f's capacity and directories and no files yet.
+func (f *FS) successorLocked() *FS {
 	f.crashed = true
 	nf := New()
 	nf.capacity = f.capacity
 	for d := range f.dirs {
 		nf.dirs[d] = true
 	}
+	return nf
+}
+
+func (f *FS) crashLocked(opt CrashOptions) *FS {
+	nf := f.successorLocked()
 	reborn := map[*inode]*inode{}
 	for _, p := range sortedKeys(f.durable) { // sorted: a seeded Rand replays
 		ino := f.durable[p]
@@ -170,4 +177,37 @@ func (ino *inode) tearSectors(out []byte, opt CrashOptions) []byte {
 		}
 	}
 	return out
+}
+
+// KillProcess simulates the death of the process using f (kill -9, a
+// panic, the OOM killer), not of the machine: it returns a new FS with
+// everything f holds, unsynced writes included, still unsynced (the
+// kernel's page cache outlives the process, so a later Crash of the new
+// FS drops them), and makes f and its files fail with ErrCrashed, so that
+// the dead process's goroutines touch nothing more. The capacity carries
+// over; injected faults and sync gates do not.
+func (f *FS) KillProcess() *FS {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	nf := f.successorLocked()
+	copies := map[*inode]*inode{}
+	survive := func(ino *inode) *inode {
+		if c := copies[ino]; c != nil {
+			return c
+		}
+		c := &inode{data: slices.Clone(ino.data), durable: slices.Clone(ino.durable),
+			pending: slices.Clone(ino.pending), wdirty: ino.wdirty, mtime: ino.mtime}
+		copies[ino] = c
+		nf.used += int64(len(c.data))
+		return c
+	}
+	for _, p := range sortedKeys(f.files) {
+		c := survive(f.files[p])
+		c.nlink++
+		nf.files[p] = c
+	}
+	for _, p := range sortedKeys(f.durable) {
+		nf.durable[p] = survive(f.durable[p])
+	}
+	return nf
 }

@@ -90,6 +90,44 @@ func TestCrashKeepsOnlySyncedData(t *testing.T) {
 	ok(t, a.Close()) // closing a handle of a crashed FS is fine
 }
 
+// KillProcess keeps what was written, synced or not, and the namespace;
+// the unsynced part stays unsynced, so a power loss afterwards drops it,
+// unless the next process synced it.
+func TestKillProcessKeepsThePageCache(t *testing.T) {
+	f := newFS(t)
+	a := open(t, f, "/d/a")
+	b := open(t, f, "/d/b")
+	ok(t, f.SyncDir("/d"))
+	write(t, a, "synced", 0)
+	ok(t, a.Sync())
+	write(t, a, "+unsynced", 6)
+	write(t, b, "b unsynced", 0)
+	c := open(t, f, "/d/c") // its directory entry is not durable
+	write(t, c, "c", 0)
+	g := f.KillProcess()
+	if _, err := a.WriteAt([]byte("x"), 0); !errors.Is(err, ErrCrashed) {
+		t.Fatalf("the dead process's file after the kill: %v", err)
+	}
+	for name, want := range map[string]string{"/d/a": "synced+unsynced", "/d/b": "b unsynced", "/d/c": "c"} {
+		if got := content(t, g, name); got != want {
+			t.Fatalf("%s after the kill %q, want %q", name, got, want)
+		}
+	}
+	b2, err := g.Open("/d/b", 0)
+	ok(t, err)
+	ok(t, b2.Sync()) // the next process syncs b, not a
+	h := g.Crash()
+	if got := content(t, h, "/d/a"); got != "synced" {
+		t.Fatalf("a after the kill then a power loss %q, want the synced bytes only", got)
+	}
+	if got := content(t, h, "/d/b"); got != "b unsynced" {
+		t.Fatalf("b, synced after the kill, then a power loss %q", got)
+	}
+	if _, err := h.Stat("/d/c"); err == nil {
+		t.Fatal("c's entry survived a power loss without a directory sync")
+	}
+}
+
 // WritevSync is durable by itself; Preallocate, like a write, only with
 // the file's next Sync.
 func TestWritevSyncDurablePreallocateNeedsSync(t *testing.T) {
