@@ -153,13 +153,12 @@ type Async struct {
 	// MaxDirty (mqd only; 0: none) starts a sync as soon as this many
 	// bytes are written but not synced, before the interval ends (while
 	// one sync runs the next waits for it, so more may be dirty for a
-	// sync's time). The log is
-	// written through the page cache, and a sync writes back everything
-	// dirty in one burst: at 100k msg/s of 1 KiB, 50 MB every 500 ms,
-	// whose writeback took the CPU the broker needed and showed as 20-30
-	// ms stalls in its p999 (BENCHMARKS.md, session 13). Bounding the
-	// burst spreads the same writeback over more, smaller syncs, which
-	// also shortens what a power loss can take.
+	// sync's time). The log is written through the page cache, and a sync
+	// writes back everything dirty in one burst: at 100k msg/s of 1 KiB,
+	// 50 MB every 500 ms, whose writeback took the CPU the broker needed
+	// and showed as 20-30 ms stalls in its p999 (BENCHMARKS.md, session
+	// 13). Bounding the burst spreads the same writeback over more,
+	// smaller syncs, which also shortens what a power loss can take.
 	MaxDirty int64
 	// Timeout bounds an appender's wait (syncFlushTimeout; 0: RocketMQ's
 	// 5 s); past it the append reports FLUSH_DISK_TIMEOUT.

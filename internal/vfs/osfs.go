@@ -119,21 +119,6 @@ func (o *osFile) Sync() error {
 	return nil
 }
 
-// fdatasync syncs through the raw descriptor, without allocating; the
-// caller keeps the file open (the io_uring backend's Sync).
-func (o *osFile) fdatasync() error {
-	for {
-		err := unix.Fdatasync(o.fd)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &fs.PathError{Op: "fdatasync", Path: o.f.Name(), Err: err}
-		}
-		return nil
-	}
-}
-
 func (o *osFile) Truncate(size int64) error { return o.f.Truncate(size) }
 
 func (o *osFile) Size() (int64, error) {
