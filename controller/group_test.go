@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"slices"
 	"syscall"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/mqd/mqd/internal/protocol"
 	"github.com/mqd/mqd/internal/remoting"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 // group is three in-process controllers on loopback.
@@ -52,16 +52,10 @@ func newGroupSeed(t *testing.T, seed time.Duration) *group {
 	return g
 }
 
-// freeAddr returns a loopback address that was free a moment ago (the
-// raft group needs every address before any node starts).
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address from testport (the raft group
+// needs every address before any node starts). Listening on port 0 and
+// closing can hand the same port out twice in one group.
+func freeAddr(t *testing.T) string { return testport.Addr(t) }
 
 // tryStartAll picks fresh addresses and starts every node; on an error
 // it closes what it started.

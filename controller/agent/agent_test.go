@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mqd/mqd/controller"
 	"github.com/mqd/mqd/internal/protocol"
+	"github.com/mqd/mqd/internal/testport"
 )
 
 var quiet = slog.New(slog.NewTextHandler(testLog(), nil))
@@ -84,14 +84,10 @@ func (f *fakeReplica) setOffset(off int64) {
 	f.mu.Unlock()
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address from testport, never one handed
+// out before in this process: listening on port 0 and closing gave one
+// group the same port twice (CI, stop 25).
+func freeAddr(t *testing.T) string { return testport.Addr(t) }
 
 // startGroup starts three controllers and returns them with their
 // remoting addresses. A free port found by freeAddr may be taken by
