@@ -26,8 +26,8 @@ var uringProbe = sync.OnceValue(func() error {
 // machine (kernel support, no seccomp or sysctl block).
 func uringAvailable() bool { return uringProbe() == nil }
 
-// newUringFS returns a fresh io_uring file system, closed (ring goroutine
-// stopped) when the test ends, after the test's own deferred Closes.
+// newUringFS returns a fresh io_uring file system, closed (its ring
+// released) when the test ends, after the test's own deferred Closes.
 func newUringFS(t *testing.T) vfs.FS {
 	t.Helper()
 	fsys, err := vfs.NewUring(uringRingEntries)

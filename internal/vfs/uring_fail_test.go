@@ -83,7 +83,6 @@ func testUringFailure(t *testing.T, always bool) {
 		}
 		return real(want)
 	}
-	go u.loop()
 	defer u.Close()
 	rfd, wfd := fullPipe(t)
 	payload := bytes.Repeat([]byte("P"), 4096)
@@ -92,8 +91,7 @@ func testUringFailure(t *testing.T, always bool) {
 	r.kind, r.fd, r.name, r.buf = reqWrite, wfd, "pipe", buf
 	answered := make(chan error, 1)
 	go func() {
-		u.reqs <- r
-		<-r.done
+		u.exec(r)
 		answered <- r.err
 	}()
 	var early error

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reqKind says what a request asks of the ring goroutine.
+// reqKind says what a request asks of the ring.
 type reqKind uint8
 
 const (
@@ -23,9 +23,9 @@ const (
 // vectors are written in chunks.
 const iovMax = 1024
 
-// request is one File call handed to the ring goroutine. The caller fills
-// the inputs, sends it and blocks on done; from then until done is
-// signalled only the ring goroutine touches it. The ring goroutine runs it
+// request is one File call run on the ring. The caller fills the inputs
+// and queues it; from then until it is answered only the leader (the
+// caller holding uringFS.lead) touches it. The leader runs it
 // in rounds: each round is a write of the next chunk, an FSYNC linked
 // after it when that chunk completes the data (or alone when there is no
 // data), and the round ends when all its completions are in. A short write
@@ -40,12 +40,12 @@ type request struct {
 	buf  []byte   // reqWrite: bytes not yet written
 	bufs [][]byte // the caller's buffers, referenced until answered
 
-	// progress, owned by the ring goroutine
+	// progress, owned by the leader
 	iovs   []unix.Iovec // iovs[iov:] not yet written; capacity reused
 	iov    int
 	left   int64 // bytes not yet written
 	synced bool
-	slot   int // index in the ring goroutine's batch
+	slot   int // index in the leader's batch
 
 	// the round in flight
 	chunk   int64 // bytes asked of the write in flight; 0: no write
@@ -55,9 +55,9 @@ type request struct {
 	sres    int32
 
 	// outputs
-	n    int
-	err  error
-	done chan struct{} // buffered(1); signalled once per call
+	n        int
+	err      error
+	answered bool // set by the leader; read under uringFS.lead
 }
 
 func (r *request) needsSync() bool { return r.kind == reqWritevSync }
@@ -181,10 +181,10 @@ func (r *request) consume(n int64) {
 }
 
 // reset drops every reference to caller memory before the request is
-// pooled; the iovec capacity and the done channel are kept.
+// pooled; the iovec capacity is kept.
 func (r *request) reset() {
 	clear(r.iovs[:cap(r.iovs)])
-	*r = request{iovs: r.iovs[:0], done: r.done}
+	*r = request{iovs: r.iovs[:0]}
 }
 
 // reqPool recycles requests so a call allocates nothing in steady state.
@@ -204,7 +204,7 @@ func (p *reqPool) get() *request {
 		return r
 	}
 	p.mu.Unlock()
-	return &request{done: make(chan struct{}, 1)}
+	return &request{}
 }
 
 func (p *reqPool) put(r *request) {

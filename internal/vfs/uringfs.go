@@ -13,22 +13,30 @@ import (
 
 // The io_uring backend.
 //
-// Goroutines: the ring (internal/uring) and everything in the "owned by the
-// ring goroutine" block of uringFS belong to one goroutine, started by
-// NewUring and stopped by Close. File.WriteAt, Writev and WritevSync of
-// a file opened with O_DIRECT build a pooled request, send it to that goroutine over reqs and block on
-// the request's own buffered channel. The ring goroutine takes every request
-// queued at that moment (up to half the submission ring, so that each fits
-// with its linked FSYNC) into one submission, waits for the completions,
-// resubmits the remainder of short writes and answers each caller as soon
-// as its own completions are in. ReadAt uses pread from the calling
-// goroutine: a read must never queue behind an fdatasync. Sync (an
-// fdatasync with no write linked to it) is the caller's too, so that it
-// never holds up the writes of the ring's next batch, and so are the
-// writes of a file without O_DIRECT (see WriteAt). Preallocate also
-// runs on the caller's goroutine with pwrite, so that zero-filling a segment
-// does not hold up the flushes of the active one. Open, directory
-// operations, Map, DirectIO and Truncate/Size/Close are the pwrite backend's.
+// Goroutines: File.WriteAt, Writev and WritevSync of a file opened with
+// O_DIRECT queue a pooled request and run the ring from the calling
+// goroutine when no other caller is running it (the leader). The leader
+// takes every request queued at that moment (up to half the submission
+// ring, so that each fits with its linked FSYNC) into one submission,
+// waits for the completions in the kernel, resubmits the remainder of
+// short writes and marks each request answered as soon as its own
+// completions are in; it leads until its own request is answered. A
+// caller that finds the ring running waits for the leader's lock: by then
+// the leader has answered its request, or it leads the next batch itself.
+// The ring and everything in the "owned by the leader" block of uringFS
+// belong to whoever holds lead. A lone caller, the flush loop of a
+// SYNC_FLUSH commit log, thus enters the kernel once a round with no
+// goroutine hand-off (a dedicated ring goroutine cost two a round: issue
+// 14's single writer).
+//
+// ReadAt uses pread from the calling goroutine: a read must never queue
+// behind an fdatasync. Sync (an fdatasync with no write linked to it) is
+// the caller's too, so that it never holds up the writes of the ring's
+// next batch, and so are the writes of a file without O_DIRECT (see
+// WriteAt). Preallocate also runs on the caller's goroutine with pwrite,
+// so that zero-filling a segment does not hold up the flushes of the
+// active one. Open, directory operations, Map, DirectIO and
+// Truncate/Size/Close are the pwrite backend's.
 //
 // After Close, Open, Preallocate, Map and the files' ReadAt, WriteAt, Writev,
 // WritevSync and Sync return ErrClosed; directory operations and the files'
@@ -47,15 +55,19 @@ const DefaultRingEntries = 256
 type uringFS struct {
 	osFS // Remove, Rename, MkdirAll, List, Stat, SyncDir
 
-	reqs     chan *request
-	mu       sync.RWMutex // read-held while sending on reqs; Close write-holds it
+	mu       sync.RWMutex // read-held by a ring call until it is answered; Close write-holds it
 	closed   atomic.Bool
-	loopDone chan struct{}
-	closeErr error // set by the ring goroutine before loopDone closes
+	closeErr error // the ring's Close error, set by the first Close
 	pool     reqPool
 	maxBatch int
 
-	// owned by the ring goroutine
+	qmu   sync.Mutex
+	queue []*request // queued, not yet taken into a batch; oldest first
+
+	// lead is held by the caller running the ring (the leader).
+	lead sync.Mutex
+
+	// owned by the leader
 	ring   *uring.Ring
 	batch  []*request // the requests being run; index = slot
 	again  []int      // slots of requests whose round ended short, to resubmit
@@ -89,16 +101,14 @@ func NewUring(entries uint32) (FS, error) {
 		_ = ring.Close()
 		return nil, err
 	}
-	u := newUringFS(ring)
-	go u.loop()
-	return u, nil
+	return newUringFS(ring), nil
 }
 
-// newUringFS wraps ring without starting the ring goroutine.
+// newUringFS wraps ring.
 func newUringFS(ring *uring.Ring) *uringFS {
-	u := &uringFS{ring: ring, loopDone: make(chan struct{})}
+	u := &uringFS{ring: ring}
 	u.maxBatch = int(ring.SQEntries() / 2)
-	u.reqs = make(chan *request, 4*u.maxBatch)
+	u.queue = make([]*request, 0, u.maxBatch)
 	u.batch = make([]*request, 0, u.maxBatch)
 	u.again = make([]int, 0, u.maxBatch)
 	u.onCQE = u.handleCQE
@@ -108,19 +118,18 @@ func newUringFS(ring *uring.Ring) *uringFS {
 
 func (u *uringFS) Backend() string { return "io_uring" }
 
-// Close stops the ring goroutine after it has answered every request sent
-// before, and closes the ring. Later calls return nil.
+// Close waits for every ring call in flight to be answered, then closes
+// the ring. Later calls return nil.
 func (u *uringFS) Close() error {
-	u.mu.Lock()
+	u.mu.Lock() // every call in flight holds mu shared until it is answered
+	defer u.mu.Unlock()
 	if u.closed.Load() {
-		u.mu.Unlock()
-		<-u.loopDone
 		return nil
 	}
 	u.closed.Store(true)
-	close(u.reqs) // no sender left: senders hold mu shared and re-check closed
-	u.mu.Unlock()
-	<-u.loopDone
+	u.lead.Lock()
+	defer u.lead.Unlock()
+	u.closeErr = u.ring.Close() // a no-op after teardown
 	return u.closeErr
 }
 
@@ -172,7 +181,7 @@ func (u *uringFS) Map(f File, size int64, writable bool) (Mapping, error) {
 	return mapOS(uf.o, size, writable)
 }
 
-// call sends r to the ring goroutine, waits for its answer and recycles r.
+// call runs r on the ring, waits for its answer and recycles r.
 func (u *uringFS) call(f *uringFile, r *request, op string) (int, error) {
 	if f.closed.Load() {
 		u.pool.put(r)
@@ -185,12 +194,42 @@ func (u *uringFS) call(f *uringFile, r *request, op string) (int, error) {
 		u.pool.put(r)
 		return 0, err
 	}
-	u.reqs <- r
+	u.exec(r)
 	u.mu.RUnlock()
-	<-r.done
 	n, err := r.n, r.err
 	u.pool.put(r)
 	return n, err
+}
+
+// exec queues r and returns once it is answered: run by the caller as the
+// leader, or by the leader the caller waited for.
+func (u *uringFS) exec(r *request) {
+	u.qmu.Lock()
+	u.queue = append(u.queue, r)
+	u.qmu.Unlock()
+	u.lead.Lock()
+	defer u.lead.Unlock()
+	for !r.answered {
+		// r is queued or in nobody's batch: a leader answers every
+		// request it takes before it lets go of lead.
+		u.take()
+		u.stats.batches++
+		u.stats.requests += len(u.batch)
+		u.stats.largest = max(u.stats.largest, len(u.batch))
+		u.run()
+		clear(u.batch)
+	}
+}
+
+// take moves the oldest queued requests, up to maxBatch, into the batch.
+func (u *uringFS) take() {
+	u.qmu.Lock()
+	defer u.qmu.Unlock()
+	n := min(len(u.queue), u.maxBatch)
+	u.batch = append(u.batch[:0], u.queue[:n]...)
+	rest := copy(u.queue, u.queue[n:])
+	clear(u.queue[rest:])
+	u.queue = u.queue[:rest]
 }
 
 func (f *uringFile) request(kind reqKind, off int64) *request {
@@ -291,47 +330,6 @@ func (f *uringFile) Close() error {
 }
 func (f *uringFile) Name() string { return f.o.Name() }
 
-// loop is the ring goroutine.
-func (u *uringFS) loop() {
-	defer close(u.loopDone)
-	for {
-		r, ok := <-u.reqs
-		if !ok {
-			break
-		}
-		u.batch = append(u.batch[:0], r)
-		open := u.drain()
-		u.stats.batches++
-		u.stats.requests += len(u.batch)
-		u.stats.largest = max(u.stats.largest, len(u.batch))
-		u.run()
-		clear(u.batch)
-		if !open {
-			break
-		}
-	}
-	if err := u.ring.Close(); err != nil { // a no-op after teardown
-		u.closeErr = err
-	}
-}
-
-// drain adds every request queued at this moment to the batch, up to
-// maxBatch. It reports false once reqs is closed and empty.
-func (u *uringFS) drain() bool {
-	for len(u.batch) < u.maxBatch {
-		select {
-		case r, ok := <-u.reqs:
-			if !ok {
-				return false
-			}
-			u.batch = append(u.batch, r)
-		default:
-			return true
-		}
-	}
-	return true
-}
-
 // run executes the batch: one submission for the first round of every
 // request, then further rounds for short writes, answering each request
 // when it is done. An answered request is removed from the batch at once:
@@ -389,10 +387,10 @@ func (u *uringFS) teardown() {
 	u.active = 0
 }
 
-// answer hands r back to its caller.
+// answer hands r back to its caller (who sees it once it holds lead).
 func (u *uringFS) answer(r *request) {
 	u.batch[r.slot] = nil
-	r.done <- struct{}{}
+	r.answered = true
 }
 
 // start queues the next round of r, or answers r when nothing is left.

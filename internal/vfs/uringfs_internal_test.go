@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,8 +29,7 @@ func testRing(t *testing.T, entries uint32) *uring.Ring {
 	return r
 }
 
-// ringTestFS wraps ring, not started, with every file's writes sent
-// through it (the tests write unaligned buffers to buffered files).
+// ringTestFS wraps ring with every file's writes sent through it (the tests write unaligned buffers to buffered files).
 func ringTestFS(ring *uring.Ring) *uringFS {
 	u := newUringFS(ring)
 	u.ringBuffered = true
@@ -40,8 +40,8 @@ func ringTestFS(ring *uring.Ring) *uringFS {
 // every Sync are made from the caller's goroutine; with O_DIRECT the
 // writes go through the ring.
 func TestBufferedWritesBypassTheRing(t *testing.T) {
-	u := newUringFS(testRing(t, 16)) // the ring goroutine never runs
-	defer u.ring.Close()
+	u := newUringFS(testRing(t, 16))
+	u.lead.Lock() // nobody runs the ring: a request sent to it stays queued
 	f := createIn(t, u)
 	done := make(chan error, 1)
 	go func() { // through the ring they would wait forever
@@ -60,14 +60,14 @@ func TestBufferedWritesBypassTheRing(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatalf("buffered writes did not return: %d requests queued for the ring", len(u.reqs))
+		t.Fatalf("buffered writes did not return: %d requests queued for the ring", u.queued())
 	}
 	got := make([]byte, 3)
 	if _, err := f.ReadAt(got, 0); err != nil || string(got) != "abc" {
 		t.Fatalf("read %q, %v", got, err)
 	}
-	if len(u.reqs) != 0 {
-		t.Fatalf("%d requests queued for the ring", len(u.reqs))
+	if n := u.queued(); n != 0 {
+		t.Fatalf("%d requests queued for the ring", n)
 	}
 	d, err := u.Open(filepath.Join(t.TempDir(), "d"), Create|Direct)
 	if err != nil {
@@ -75,6 +75,7 @@ func TestBufferedWritesBypassTheRing(t *testing.T) {
 	}
 	defer d.Close()
 	if !u.DirectIO(d) {
+		u.lead.Unlock()
 		t.Skip("no O_DIRECT on this file system")
 	}
 	buf, err := AlignedBuffer(Alignment)
@@ -82,24 +83,34 @@ func TestBufferedWritesBypassTheRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer FreeAligned(buf)
-	go func() { _ = d.Writev([][]byte{buf}, 0) }()
+	wrote := make(chan error, 1)
+	go func() { wrote <- d.Writev([][]byte{buf}, 0) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(u.reqs) == 0 && time.Now().Before(deadline) {
+	for u.queued() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if len(u.reqs) != 1 {
-		t.Fatalf("an O_DIRECT write queued %d requests for the ring, want 1", len(u.reqs))
+	if n := u.queued(); n != 1 {
+		t.Fatalf("an O_DIRECT write queued %d requests for the ring, want 1", n)
 	}
-	go u.loop() // answers it, so the buffer outlives the write
+	u.lead.Unlock() // the writer leads and is answered, so the buffer outlives the write
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
 	if err := u.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// queued is the number of requests waiting for a leader.
+func (u *uringFS) queued() int {
+	u.qmu.Lock()
+	defer u.qmu.Unlock()
+	return len(u.queue)
+}
+
 func testUring(t *testing.T) *uringFS {
 	t.Helper()
 	u := ringTestFS(testRing(t, 16))
-	go u.loop()
 	t.Cleanup(func() { u.Close() })
 	return u
 }
@@ -225,11 +236,12 @@ func TestRealShortWrite(t *testing.T) {
 	}
 }
 
-// TestBatching queues requests before the ring goroutine starts: it must
-// take all of them into one batch (one submission).
+// TestBatching queues requests while the ring is led elsewhere: the
+// next leader must take all of them into one batch (one submission).
 func TestBatching(t *testing.T) {
 	u := ringTestFS(testRing(t, 64))
 	f := createIn(t, u)
+	u.lead.Lock()
 	const n = 20
 	var wg sync.WaitGroup
 	for i := range n {
@@ -241,10 +253,10 @@ func TestBatching(t *testing.T) {
 			}
 		}()
 	}
-	for len(u.reqs) < n {
+	for u.queued() < n {
 		time.Sleep(time.Millisecond)
 	}
-	go u.loop()
+	u.lead.Unlock()
 	wg.Wait()
 	if err := u.Close(); err != nil {
 		t.Fatal(err)
@@ -256,7 +268,6 @@ func TestBatching(t *testing.T) {
 
 func TestUringClose(t *testing.T) {
 	u := ringTestFS(testRing(t, 16))
-	go u.loop()
 	dir := t.TempDir()
 	f, err := u.Open(filepath.Join(dir, "f"), Create)
 	if err != nil {
@@ -326,12 +337,89 @@ func TestUringNoAllocs(t *testing.T) {
 // TestRequestResetDropsBuffers checks that a pooled request keeps no
 // reference to caller memory.
 func TestRequestResetDropsBuffers(t *testing.T) {
-	r := &request{kind: reqWritev, bufs: [][]byte{[]byte("abc")}, done: make(chan struct{}, 1)}
+	r := &request{kind: reqWritev, bufs: [][]byte{[]byte("abc")}}
 	r.begin()
 	r.reset()
 	iovs := r.iovs[:cap(r.iovs)]
-	if r.bufs != nil || r.done == nil || len(r.iovs) != 0 || iovs[0].Base != nil {
+	if r.bufs != nil || r.answered || len(r.iovs) != 0 || iovs[0].Base != nil {
 		t.Fatal("reset kept references")
 	}
 	_ = unsafe.Sizeof(r)
+}
+
+// goid is the calling goroutine's id, from its stack header.
+func goid() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	f := bytes.Fields(buf)
+	if len(f) < 2 {
+		return ""
+	}
+	return string(f[1])
+}
+
+// TestLoneCallerRunsTheRing: with nobody else on the ring, a write enters
+// the kernel from the caller's own goroutine (no hand-off to another).
+func TestLoneCallerRunsTheRing(t *testing.T) {
+	u := testUring(t)
+	var on []string
+	real := u.submit
+	u.submit = func(want uint32) (int, error) {
+		on = append(on, goid()) // under lead
+		return real(want)
+	}
+	f := createIn(t, u)
+	if err := f.WritevSync([][]byte{[]byte("abc")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	me := goid()
+	if len(on) == 0 {
+		t.Fatal("the write never entered the ring")
+	}
+	for _, g := range on {
+		if g != me {
+			t.Fatalf("the ring ran on goroutine %s, the caller is %s", g, me)
+		}
+	}
+}
+
+// TestLeadersAnswerEveryone: many callers at once, each waiting for its
+// own write; none may be left queued without a leader, and every write
+// lands where it was asked to.
+func TestLeadersAnswerEveryone(t *testing.T) {
+	u := testUring(t)
+	f := createIn(t, u)
+	const callers, each = 8, 200
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				b := []byte{byte(c), byte(i)}
+				if err := f.WritevSync([][]byte{b[:1], b[1:]}, int64((c*each+i)*2)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("callers still waiting; %d requests queued", u.queued())
+	}
+	got := make([]byte, callers*each*2)
+	if _, err := f.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	for c := range callers {
+		for i := range each {
+			if at := (c*each + i) * 2; got[at] != byte(c) || got[at+1] != byte(i) {
+				t.Fatalf("bytes at %d = %v, want [%d %d]", at, got[at:at+2], c, i)
+			}
+		}
+	}
 }
