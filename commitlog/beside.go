@@ -124,7 +124,5 @@ func (l *Log) besideSynced(st *flushState, err error) {
 	st.synced = b.end
 	l.durTS.Store(b.endTS)
 	l.durable.Store(b.end)
-	if fn := l.onAdvance.Load(); fn != nil { // e.g. a slave reporting its durable end (haSlaveAckDurable)
-		(*fn)()
-	}
+	l.advanced() // e.g. a slave reporting its durable end (haSlaveAckDurable)
 }

@@ -159,12 +159,24 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 		l.durable.Store(end)
 		synced = end
 	}
+	if l.cfg.Policy.Durable() || synced == end {
+		// Before the answers: the dispatcher and replication start on the
+		// other core while this one answers (released first, the appender
+		// would be the one the scheduler runs next on this core, the
+		// dispatcher behind it). A non-durable policy announced its write
+		// in writeRange, and a sync beside the loop announces its own.
+		l.advanced()
+	}
 	ws = ws.release(synced, end, nil)
 	l.requeue(ws)
+	return 0, false
+}
+
+// advanced calls the OnAdvance hook: the written or durable offset moved.
+func (l *Log) advanced() {
 	if fn := l.onAdvance.Load(); fn != nil {
 		(*fn)()
 	}
-	return 0, false
 }
 
 // requeue puts back waiters a round did not release (ahead of newer ones).
@@ -203,6 +215,9 @@ var errMirrorGone = errors.New("commitlog: internal error: mirror released befor
 func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool, ws *roundWaiters) error {
 	wrote := func() { // published first: a released appender sees its bytes written
 		l.written.Store(end)
+		if !l.cfg.Policy.Durable() {
+			l.advanced() // what readers see and replication streams: announced before the answers
+		}
 		ws.written = flush.Release(ws.written, end, nil)
 	}
 	tail := segs[len(segs)-1]
