@@ -207,11 +207,11 @@ var errMirrorGone = errors.New("commitlog: internal error: mirror released befor
 // writeRange writes [st.written, end) segment by segment in pieces of at
 // most MaxWrite. With doSync it makes everything written durable: the
 // common case — one piece in the tail segment, nothing else dirty — is one
-// WritevSync (one io_uring submission: WRITEV linked to FSYNC); otherwise
+// WritevSync (the write, then an fdatasync of that segment); otherwise
 // every dirty segment is synced after the writes. The waiters for the
 // write alone are released as soon as [.., end) is written: before those
 // syncs (an ASYNC_FLUSH send does not wait for the periodic fdatasync, nor
-// hear of its failure), after the single submission.
+// hear of its failure), after the single WritevSync.
 func (l *Log) writeRange(st *flushState, segs []*segment, end int64, doSync bool, ws *roundWaiters) error {
 	wrote := func() { // published first: a released appender sees its bytes written
 		l.written.Store(end)

@@ -8,7 +8,7 @@ import (
 )
 
 // uringRingEntries sizes the rings of the tests' io_uring file systems:
-// the log has one write (plus its linked fsync) in flight, so a small ring
+// the log has one write in flight, so a small ring
 // is plenty and keeps the locked memory of many subtests low.
 const uringRingEntries = 64
 

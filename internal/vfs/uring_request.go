@@ -14,9 +14,8 @@ import (
 type reqKind uint8
 
 const (
-	reqWrite      reqKind = iota // WriteAt: WRITE
-	reqWritev                    // Writev: WRITEV
-	reqWritevSync                // WritevSync: WRITEV linked to FSYNC(DATASYNC)
+	reqWrite  reqKind = iota // WriteAt: WRITE
+	reqWritev                // Writev, and WritevSync's write: WRITEV
 )
 
 // iovMax is the most iovecs one WRITEV may carry (UIO_MAXIOV); longer
@@ -25,12 +24,9 @@ const iovMax = 1024
 
 // request is one File call run on the ring. The caller fills the inputs
 // and queues it; from then until it is answered only the leader (the
-// caller holding uringFS.lead) touches it. The leader runs it
-// in rounds: each round is a write of the next chunk, an FSYNC linked
-// after it when that chunk completes the data (or alone when there is no
-// data), and the round ends when all its completions are in. A short write
-// cancels the linked FSYNC (ECANCELED), so the next round resubmits the
-// remainder and the FSYNC.
+// caller holding uringFS.lead) touches it. The leader runs it in rounds,
+// each a write of the next chunk (at most iovMax iovecs); a short write
+// leaves the remainder to the next round.
 type request struct {
 	// inputs
 	kind reqKind
@@ -41,18 +37,15 @@ type request struct {
 	bufs [][]byte // the caller's buffers, referenced until answered
 
 	// progress, owned by the leader
-	iovs   []unix.Iovec // iovs[iov:] not yet written; capacity reused
-	iov    int
-	left   int64 // bytes not yet written
-	synced bool
-	slot   int // index in the leader's batch
+	iovs []unix.Iovec // iovs[iov:] not yet written; capacity reused
+	iov  int
+	left int64 // bytes not yet written
+	slot int   // index in the leader's batch
 
 	// the round in flight
-	chunk   int64 // bytes asked of the write in flight; 0: no write
-	linked  bool  // an FSYNC is in flight (linked after the write, if any)
-	pending int   // completions this round still expects
+	chunk   int64 // bytes asked of the write in flight; 0: nothing left
+	pending int   // completions this round still expects (0 or 1)
 	wres    int32
-	sres    int32
 
 	// outputs
 	n        int
@@ -60,15 +53,13 @@ type request struct {
 	answered bool // set by the leader; read under uringFS.lead
 }
 
-func (r *request) needsSync() bool { return r.kind == reqWritevSync }
-
 // begin prepares progress state from the inputs.
 func (r *request) begin() {
-	r.n, r.err, r.synced, r.iov, r.left = 0, nil, false, 0, 0
+	r.n, r.err, r.iov, r.left = 0, nil, 0, 0
 	switch r.kind {
 	case reqWrite:
 		r.left = int64(len(r.buf))
-	case reqWritev, reqWritevSync:
+	case reqWritev:
 		r.iovs = r.iovs[:0]
 		for _, b := range r.bufs {
 			if len(b) == 0 {
@@ -87,62 +78,40 @@ func (r *request) chunkIovs() []unix.Iovec {
 	return r.iovs[r.iov:min(r.iov+iovMax, len(r.iovs))]
 }
 
-// nextRound decides the operations of the next round and how many
+// nextRound decides the write of the next round and how many
 // completions it will produce (0: nothing left to do).
 func (r *request) nextRound() {
-	r.chunk, r.linked, r.wres, r.sres = 0, false, 0, 0
-	if r.left > 0 {
-		r.chunk = r.left
-		if r.kind != reqWrite && len(r.iovs)-r.iov > iovMax {
-			r.chunk = 0
-			for _, v := range r.chunkIovs() {
-				r.chunk += int64(v.Len)
-			}
+	r.chunk, r.wres, r.pending = r.left, 0, 0
+	if r.kind != reqWrite && len(r.iovs)-r.iov > iovMax {
+		r.chunk = 0
+		for _, v := range r.chunkIovs() {
+			r.chunk += int64(v.Len)
 		}
 	}
-	r.linked = r.needsSync() && !r.synced && r.chunk == r.left
-	r.pending = 0
 	if r.chunk > 0 {
-		r.pending++
-	}
-	if r.linked {
-		r.pending++
+		r.pending = 1
 	}
 }
 
-// complete records one completion of the round; it reports whether the
-// round is over.
-func (r *request) complete(isSync bool, res int32) bool {
-	if isSync {
-		r.sres = res
-	} else {
-		r.wres = res
-	}
+// complete records the round's completion; it reports whether the round
+// is over.
+func (r *request) complete(res int32) bool {
+	r.wres = res
 	r.pending--
 	return r.pending == 0
 }
 
 // advance applies a finished round and reports whether the request is
-// done (r.err set on failure). An FSYNC result counts only when its write
-// (if any) completed the data; otherwise it was cancelled by the short
-// write and is resubmitted next round.
+// done (r.err set on failure).
 func (r *request) advance() bool {
-	if r.chunk > 0 {
-		switch {
-		case r.wres < 0:
-			return r.fail(r.writeOp(), syscall.Errno(-r.wres))
-		case r.wres == 0:
-			return r.fail(r.writeOp(), io.ErrShortWrite)
-		}
-		r.consume(int64(r.wres))
+	switch {
+	case r.wres < 0:
+		return r.fail(r.writeOp(), syscall.Errno(-r.wres))
+	case r.wres == 0:
+		return r.fail(r.writeOp(), io.ErrShortWrite)
 	}
-	if r.linked && r.left == 0 {
-		if r.sres < 0 {
-			return r.fail("fdatasync", syscall.Errno(-r.sres))
-		}
-		r.synced = true
-	}
-	return r.left == 0 && (r.synced || !r.needsSync())
+	r.consume(int64(r.wres))
+	return r.left == 0
 }
 
 func (r *request) writeOp() string {

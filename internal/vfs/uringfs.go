@@ -16,8 +16,8 @@ import (
 // Goroutines: File.WriteAt, Writev and WritevSync of a file opened with
 // O_DIRECT queue a pooled request and run the ring from the calling
 // goroutine when no other caller is running it (the leader). The leader
-// takes every request queued at that moment (up to half the submission
-// ring, so that each fits with its linked FSYNC) into one submission,
+// takes every request queued at that moment (up to the submission ring's
+// size) into one submission,
 // waits for the completions in the kernel, resubmits the remainder of
 // short writes and marks each request answered as soon as its own
 // completions are in; it leads until its own request is answered. A
@@ -30,10 +30,9 @@ import (
 // 14's single writer).
 //
 // ReadAt uses pread from the calling goroutine: a read must never queue
-// behind an fdatasync. Sync (an fdatasync with no write linked to it) is
-// the caller's too, so that it never holds up the writes of the ring's
-// next batch, and so are the writes of a file without O_DIRECT (see
-// WriteAt). Preallocate also runs on the caller's goroutine with pwrite,
+// behind an fdatasync. Sync is an fdatasync from the calling goroutine
+// too, also WritevSync's after its write (see Sync), and so are the
+// writes of a file without O_DIRECT (see WriteAt). Preallocate also runs on the caller's goroutine with pwrite,
 // so that zero-filling a segment does not hold up the flushes of the
 // active one. Open, directory operations, Map, DirectIO and
 // Truncate/Size/Close are the pwrite backend's.
@@ -89,15 +88,15 @@ type uringFile struct {
 }
 
 // NewUring returns the io_uring backend with a submission ring of entries
-// (at least 8) after probing that the kernel supports WRITE, WRITEV, READ
-// and FSYNC. It fails when io_uring is unavailable (ENOSYS, EPERM under a
+// (at least 8) after probing that the kernel supports WRITE, WRITEV and
+// READ. It fails when io_uring is unavailable (ENOSYS, EPERM under a
 // seccomp profile or kernel.io_uring_disabled) or the probe fails.
 func NewUring(entries uint32) (FS, error) {
 	ring, err := uring.New(max(entries, 8))
 	if err != nil {
 		return nil, err
 	}
-	if err := ring.Probe(uring.OpWrite, uring.OpWritev, uring.OpRead, uring.OpFsync); err != nil {
+	if err := ring.Probe(uring.OpWrite, uring.OpWritev, uring.OpRead); err != nil {
 		_ = ring.Close()
 		return nil, err
 	}
@@ -107,7 +106,7 @@ func NewUring(entries uint32) (FS, error) {
 // newUringFS wraps ring.
 func newUringFS(ring *uring.Ring) *uringFS {
 	u := &uringFS{ring: ring}
-	u.maxBatch = int(ring.SQEntries() / 2)
+	u.maxBatch = int(ring.SQEntries()) // a request is one SQE
 	u.queue = make([]*request, 0, u.maxBatch)
 	u.batch = make([]*request, 0, u.maxBatch)
 	u.again = make([]int, 0, u.maxBatch)
@@ -289,24 +288,21 @@ func (f *uringFile) Writev(bufs [][]byte, off int64) error {
 	return err
 }
 
+// WritevSync is Writev, then Sync from the calling goroutine.
 func (f *uringFile) WritevSync(bufs [][]byte, off int64) error {
-	if f.caller() {
-		if err := f.Writev(bufs, off); err != nil {
-			return err
-		}
-		return f.Sync()
+	if err := f.Writev(bufs, off); err != nil {
+		return err
 	}
-	r := f.request(reqWritevSync, off)
-	r.bufs = bufs
-	_, err := f.fs.call(f, r, "pwritev")
-	runtime.KeepAlive(f)
-	return err
+	return f.Sync()
 }
 
-// Sync is an fdatasync from the calling goroutine, like ReadAt: with no
-// write linked to it, the ring gains nothing, and a sync meant to run
-// beside the writes (ASYNC_FLUSH's periodic one, a segment's preparation)
-// would hold up every write queued behind its batch.
+// Sync is an fdatasync from the calling goroutine, like ReadAt. io_uring
+// runs an FSYNC on a kernel worker thread (io-wq): linked after the
+// write, the hand-off to that thread and back cost a single SYNC_FLUSH
+// writer about 10 us a round, more than a second system call
+// (BENCHMARKS.md, session 14). And a sync meant to run beside the writes
+// (ASYNC_FLUSH's periodic one, a segment's preparation) would hold up
+// every write queued behind its batch.
 func (f *uringFile) Sync() error {
 	if err := f.usable("fdatasync"); err != nil {
 		return err
@@ -412,40 +408,28 @@ func (u *uringFS) start(r *request) {
 	}
 }
 
-// prep puts r's round into the submission ring; a write and its linked
-// FSYNC always go into the same submission.
+// prep puts r's round (one write) into the submission ring.
 func (u *uringFS) prep(r *request) error {
-	if u.ring.SQSpaceLeft() < uint32(r.pending) {
+	if u.ring.SQSpaceLeft() == 0 {
 		if _, err := u.ring.Submit(); err != nil {
 			return err
 		}
 	}
-	ud := uint64(r.slot) << 1
-	if r.chunk > 0 {
-		s := u.ring.GetSQE()
-		if r.kind == reqWrite {
-			s.PrepWrite(r.fd, r.buf, uint64(r.off))
-		} else {
-			s.PrepWritev(r.fd, r.chunkIovs(), uint64(r.off))
-		}
-		s.SetUserData(ud)
-		if r.linked {
-			s.Link()
-		}
+	s := u.ring.GetSQE()
+	if r.kind == reqWrite {
+		s.PrepWrite(r.fd, r.buf, uint64(r.off))
+	} else {
+		s.PrepWritev(r.fd, r.chunkIovs(), uint64(r.off))
 	}
-	if r.linked {
-		s := u.ring.GetSQE()
-		s.PrepFsync(r.fd, true)
-		s.SetUserData(ud | 1)
-	}
+	s.SetUserData(uint64(r.slot))
 	return nil
 }
 
-// handleCQE routes a completion to its request (user data = slot<<1 |
-// isFsync) and answers the request when it is done.
+// handleCQE routes a completion to its request (user data = slot) and
+// answers the request when it is done.
 func (u *uringFS) handleCQE(ud uint64, res int32, _ uint32) {
-	r := u.batch[ud>>1]
-	if r == nil || !r.complete(ud&1 == 1, res) {
+	r := u.batch[ud]
+	if r == nil || !r.complete(res) {
 		return // nil: answered by fail; its late completions are dropped
 	}
 	u.active--

@@ -126,33 +126,35 @@ func createIn(t *testing.T, fsys FS) File {
 }
 
 // TestRequestShortWritev feeds the request state machine a short WRITEV:
-// the linked FSYNC comes back ECANCELED, the next round must write exactly
-// the remainder (iovec advanced mid-buffer) and link the FSYNC again.
+// the next round must write exactly the remainder (iovec advanced
+// mid-buffer).
 func TestRequestShortWritev(t *testing.T) {
 	a, b := []byte("aaaaaaaa"), []byte("bbbb")
-	r := &request{kind: reqWritevSync, off: 100, bufs: [][]byte{a, nil, b}}
+	r := &request{kind: reqWritev, off: 100, bufs: [][]byte{a, nil, b}}
 	r.begin()
 	r.nextRound()
-	if r.chunk != 12 || !r.linked || r.pending != 2 || len(r.chunkIovs()) != 2 {
-		t.Fatalf("round 1: chunk %d linked %v pending %d", r.chunk, r.linked, r.pending)
+	if r.chunk != 12 || r.pending != 1 || len(r.chunkIovs()) != 2 {
+		t.Fatalf("round 1: chunk %d pending %d", r.chunk, r.pending)
 	}
-	r.complete(false, 5)
-	if !r.complete(true, -int32(syscall.ECANCELED)) {
-		t.Fatal("round not over after both completions")
+	if !r.complete(5) {
+		t.Fatal("round not over after its completion")
 	}
 	if r.advance() {
 		t.Fatal("done after a short write")
 	}
 	r.nextRound()
 	iovs := r.chunkIovs()
-	if r.off != 105 || r.chunk != 7 || !r.linked || len(iovs) != 2 ||
+	if r.off != 105 || r.chunk != 7 || r.pending != 1 || len(iovs) != 2 ||
 		iovs[0].Base != &a[5] || iovs[0].Len != 3 || iovs[1].Base != &b[0] {
-		t.Fatalf("round 2: off %d chunk %d linked %v iovs %+v", r.off, r.chunk, r.linked, iovs)
+		t.Fatalf("round 2: off %d chunk %d iovs %+v", r.off, r.chunk, iovs)
 	}
-	r.complete(false, 7)
-	r.complete(true, 0)
+	r.complete(7)
 	if !r.advance() || r.err != nil || r.n != 12 {
 		t.Fatalf("finish: err %v n %d", r.err, r.n)
+	}
+	r.nextRound()
+	if r.pending != 0 {
+		t.Fatalf("a finished request asks for %d more completions", r.pending)
 	}
 }
 
@@ -161,28 +163,27 @@ func TestRequestChunksAtIovMax(t *testing.T) {
 	for i := range bufs {
 		bufs[i] = []byte{byte(i)}
 	}
-	r := &request{kind: reqWritevSync, bufs: bufs}
+	r := &request{kind: reqWritev, bufs: bufs}
 	r.begin()
 	r.nextRound()
-	if r.chunk != iovMax || r.linked || r.pending != 1 {
-		t.Fatalf("first chunk %d linked %v", r.chunk, r.linked)
+	if r.chunk != iovMax || r.pending != 1 {
+		t.Fatalf("first chunk %d", r.chunk)
 	}
-	r.complete(false, iovMax)
+	r.complete(iovMax)
 	if r.advance() {
 		t.Fatal("done after the first chunk")
 	}
 	r.nextRound()
-	if r.chunk != 10 || !r.linked || r.pending != 2 {
-		t.Fatalf("last chunk %d linked %v", r.chunk, r.linked)
+	if r.chunk != 10 || r.pending != 1 {
+		t.Fatalf("last chunk %d", r.chunk)
 	}
 }
 
 func TestRequestErrors(t *testing.T) {
-	r := &request{kind: reqWritevSync, name: "f", bufs: [][]byte{[]byte("x")}}
+	r := &request{kind: reqWritev, name: "f", bufs: [][]byte{[]byte("x")}}
 	r.begin()
 	r.nextRound()
-	r.complete(false, -int32(syscall.EIO))
-	r.complete(true, -int32(syscall.ECANCELED))
+	r.complete(-int32(syscall.EIO))
 	if !r.advance() || !errors.Is(r.err, syscall.EIO) {
 		t.Fatalf("write EIO: %v", r.err)
 	}
@@ -191,27 +192,18 @@ func TestRequestErrors(t *testing.T) {
 		t.Fatalf("error %#v", r.err)
 	}
 
-	r = &request{kind: reqWritevSync, bufs: [][]byte{[]byte("x")}}
-	r.begin()
-	r.nextRound()
-	r.complete(false, 1)
-	r.complete(true, -int32(syscall.ENOSPC))
-	if !r.advance() || !errors.Is(r.err, syscall.ENOSPC) || r.err.(*os.PathError).Op != "fdatasync" {
-		t.Fatalf("fsync ENOSPC: %v", r.err)
-	}
-
 	r = &request{kind: reqWrite, buf: []byte("xy")}
 	r.begin()
 	r.nextRound()
-	r.complete(false, 0)
+	r.complete(0)
 	if !r.advance() || !errors.Is(r.err, io.ErrShortWrite) {
 		t.Fatalf("zero-byte write: %v", r.err)
 	}
 }
 
 // TestRealShortWrite makes the kernel write short with RLIMIT_FSIZE (Go
-// ignores SIGXFSZ): the WRITEV stops at the limit, its linked FSYNC is
-// cancelled, the remainder is resubmitted and fails with EFBIG.
+// ignores SIGXFSZ): the WRITEV stops at the limit, the remainder is
+// resubmitted and fails with EFBIG.
 func TestRealShortWrite(t *testing.T) {
 	u := testUring(t)
 	f := createIn(t, u)

@@ -30,8 +30,8 @@ type File interface {
 	// WriteAt writes p at off (no durability implied).
 	WriteAt(p []byte, off int64) (int, error)
 	// WritevSync writes bufs back to back starting at off and then makes the
-	// file's data durable (fdatasync). On io_uring this is one submission of
-	// a WRITEV linked to an FSYNC(DATASYNC). Either error is returned as is;
+	// file's data durable (fdatasync from the caller's goroutine, on either
+	// backend: see the io_uring backend's Sync). Either error is returned as is;
 	// callers treat any error as sticky and never retry.
 	WritevSync(bufs [][]byte, off int64) error
 	// Writev writes bufs back to back starting at off without syncing.
