@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -245,5 +246,46 @@ func TestRecoverySyncsWhatAKilledProcessLeft(t *testing.T) {
 	defer l3.Close()
 	if l3.Tail() < durable {
 		t.Fatalf("after a kill, a restart and a power loss the log ends at %d, below the durable %d the restart published", l3.Tail(), durable)
+	}
+}
+
+// TestAdvanceAnnouncedBeforeTheAnswer: the flush loop calls OnAdvance
+// (the dispatcher's kick, replication's broadcast) before it answers the
+// round's waiters, so that the dispatcher, not the answered appender,
+// waits behind the other on a core. The hook holds the loop for a moment
+// once the append's bytes are visible: had the answer gone out first, the
+// appender would have returned by the end of it.
+func TestAdvanceAnnouncedBeforeTheAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy flush.Policy
+		wait   flush.Wait
+		moved  func(*Log) int64
+	}{
+		{"sync", flush.Sync{Timeout: 5 * time.Second}, flush.WaitDurable, (*Log).Durable},
+		{"async-written", flush.Async{Interval: time.Hour, LeastBytes: 1 << 40, Thorough: time.Hour}, flush.WaitWritten, (*Log).Written},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(crashfs.New(), crashConfig(tc.policy, Hint{}))
+			must(t, err)
+			defer l.Close()
+			var returned atomic.Bool
+			var before atomic.Int64 // highest visible offset seen while the append had not returned
+			l.OnAdvance(func() {
+				if returned.Load() || tc.moved(l) == 0 {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+				if !returned.Load() {
+					before.Store(max(before.Load(), tc.moved(l)))
+				}
+			})
+			res, err := l.Append(one("a"), tc.wait)
+			returned.Store(true)
+			must(t, err)
+			if before.Load() < res.End {
+				t.Fatalf("OnAdvance saw %d before the append (end %d) was answered", before.Load(), res.End)
+			}
+		})
 	}
 }

@@ -14,7 +14,7 @@ import (
 // under mu, in one critical section. The loop takes the waiter list and
 // reads the tail under mu too, so every waiter it holds ends at or before
 // that tail. It then writes [written, tail) — bytes below the tail never
-// change again — and, when anyone waits, syncs in the same submission. A
+// change again — and, when anyone waits, syncs it (WritevSync). A
 // successful sync makes the whole range durable, which releases every waiter
 // taken. Waiters queued meanwhile wait for the next round, whose write
 // starts where this one ended. Waiters for the write alone (WaitWritten,

@@ -3,10 +3,10 @@
 // probe. It implements only what the storage engine needs (file reads,
 // writes, vectored writes, fsync, linking) and no kernel-side polling.
 //
-// Ownership: a Ring is owned by one goroutine. None of its methods may be
-// called concurrently; the vfs io_uring backend gives each ring a goroutine
-// of its own and sends it requests over a channel. The kernel shares the
-// rings' memory with that goroutine only: ring heads and tails are read and
+// Ownership: None of a Ring's methods may be called concurrently; the vfs
+// io_uring backend runs a ring only from the caller holding its leader's
+// lock. The kernel shares the rings' memory with that caller only (the
+// lock orders one leader after the next): ring heads and tails are read and
 // written with sync/atomic (the kernel's tails are loaded with acquire, our
 // tails and heads published with release semantics).
 //

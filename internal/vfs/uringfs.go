@@ -23,6 +23,9 @@ import (
 // completions are in; it leads until its own request is answered. A
 // caller that finds the ring running waits for the leader's lock: by then
 // the leader has answered its request, or it leads the next batch itself.
+// An answered caller may thus wait for a later leader's round too; the
+// ring has one caller in practice (the flush loop of each SYNC_FLUSH
+// commit log), for which that never happens.
 // The ring and everything in the "owned by the leader" block of uringFS
 // belong to whoever holds lead. A lone caller, the flush loop of a
 // SYNC_FLUSH commit log, thus enters the kernel once a round with no
@@ -56,7 +59,7 @@ type uringFS struct {
 
 	mu       sync.RWMutex // read-held by a ring call until it is answered; Close write-holds it
 	closed   atomic.Bool
-	closeErr error // the ring's Close error, set by the first Close
+	closeErr error // the ring's Close error (teardown's or Close's), returned by the first Close
 	pool     reqPool
 	maxBatch int
 
@@ -128,7 +131,9 @@ func (u *uringFS) Close() error {
 	u.closed.Store(true)
 	u.lead.Lock()
 	defer u.lead.Unlock()
-	u.closeErr = u.ring.Close() // a no-op after teardown
+	if err := u.ring.Close(); err != nil { // a no-op after teardown, whose error stays
+		u.closeErr = err
+	}
 	return u.closeErr
 }
 
@@ -300,7 +305,7 @@ func (f *uringFile) WritevSync(bufs [][]byte, off int64) error {
 // runs an FSYNC on a kernel worker thread (io-wq): linked after the
 // write, the hand-off to that thread and back cost a single SYNC_FLUSH
 // writer about 10 us a round, more than a second system call
-// (BENCHMARKS.md, session 14). And a sync meant to run beside the writes
+// (BENCHMARKS.md, "Session 14"). And a sync meant to run beside the writes
 // (ASYNC_FLUSH's periodic one, a segment's preparation) would hold up
 // every write queued behind its batch.
 func (f *uringFile) Sync() error {
@@ -328,8 +333,8 @@ func (f *uringFile) Name() string { return f.o.Name() }
 
 // run executes the batch: one submission for the first round of every
 // request, then further rounds for short writes, answering each request
-// when it is done. An answered request is removed from the batch at once:
-// its caller may recycle it immediately.
+// when it is done. An answered request is removed from the batch at once;
+// its caller sees the answer once it holds lead (exec).
 //
 // When the ring fails, a request with operations in flight is not answered
 // until their completions arrive: its caller would otherwise free or reuse

@@ -5,10 +5,10 @@
 //
 //   - Default(): plain pread/pwrite/fdatasync through golang.org/x/sys/unix
 //     (the "pwrite" backend, used where io_uring is missing or blocked);
-//   - the io_uring backend (NewUring), whose writes (and the fdatasync
-//     linked to a write) are executed by one goroutine that owns the ring
-//     (internal/uring); reads and a bare Sync use pread and fdatasync from
-//     the calling goroutine, so that they never queue behind a batch;
+//   - the io_uring backend (NewUring), whose O_DIRECT writes go through a
+//     ring (internal/uring) run by one caller at a time, the leader, on its
+//     own goroutine; reads, every fdatasync and the writes of buffered
+//     files use pread, fdatasync and pwrite from the calling goroutine;
 //   - crashfs (tests only): memory that forgets unsynced bytes on Crash and
 //     injects errors.
 //
