@@ -159,7 +159,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 		l.durable.Store(end)
 		synced = end
 	}
-	if l.cfg.Policy.Durable() || synced == end {
+	if l.cfg.Policy.Durable() || (doSync && !beside) {
 		// Before the answers: the dispatcher and replication start on the
 		// other core while this one answers (released first, the appender
 		// would be the one the scheduler runs next on this core, the
