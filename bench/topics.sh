@@ -5,8 +5,10 @@
 # QUEUES queues, then spread round-robin over TOPICS topics of QUEUES queues
 # (mqbench -topics). Each case first creates its topics, sends two
 # messages to every queue and waits for their consume-queue files (so that
-# the measured run does not pay for creating 80,000 of them), then measures; the per-second rates
-# and p99s are plotted into bench/out/. mqd keeps at most
+# the measured run does not pay for creating 80,000 of them), then
+# measures; the per-second rates and p99s are plotted into bench/out/, and
+# the machine's CPU (every process and kernel thread) over the measured
+# run is printed beside mqd's. mqd keeps at most
 # maxOpenConsumeQueueFiles consume-queue files open (default: half of
 # `ulimit -n`, at most 65,536; README "Consume-queue files"), closing idle
 # ones: the script raises `ulimit -n` to the hard limit and says when that
