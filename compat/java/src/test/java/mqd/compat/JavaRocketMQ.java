@@ -75,23 +75,19 @@ final class JavaRocketMQ implements ExtensionContext.Store.CloseableResource, Au
         return j;
     }
 
-    /** A port p with p-2 (the VIP channel) and p+1 (HA) free too. */
-    private static int brokerPort() throws IOException {
+    /**
+     * A port p with p-2 (the VIP channel) free too; freePort has checked p+1
+     * (HA). p-2 is reserved, so that freePort never hands it out.
+     */
+    private static int brokerPort() {
         for (int i = 0; i < 50; i++) {
             int p = MqdProcess.freePort();
-            if (p > 1100 && p < 65000 && free(p - 2) && free(p + 1)) {
+            if (MqdProcess.bindable(p - 2)) {
+                MqdProcess.reserve(p - 2);
                 return p;
             }
         }
         throw new IllegalStateException("no free broker port triple");
-    }
-
-    private static boolean free(int port) {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(port)) {
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     /** ROCKETMQ_HOME/conf with a logback file logging to dir/java.log. */

@@ -9,8 +9,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.apache.rocketmq.common.protocol.RequestCode;
 import org.apache.rocketmq.common.protocol.ResponseCode;
@@ -137,9 +140,47 @@ public final class MqdProcess implements ExtensionContext.Store.CloseableResourc
         return false;
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+    /** Ports handed out by freePort in this JVM, each with its neighbours. */
+    private static final Set<Integer> HANDED = new HashSet<>();
+    private static final Random RANDOM = new Random();
+    /**
+     * freePort draws from [FIRST_PORT, LAST_PORT): below the kernel's ephemeral
+     * range (32768 and up by default) and below the range the Go tests' ports
+     * come from (internal/testport: 20000-32000).
+     */
+    private static final int FIRST_PORT = 12000, LAST_PORT = 20000;
+
+    /**
+     * A port p that binds now, whose neighbour p + 1 binds too (mqd and the
+     * Java broker listen for HA on listenPort + 1), and that this JVM has not
+     * handed out before. A port found by binding port 0 and closing lies in the
+     * ephemeral range, where any outgoing connection's local end may take it
+     * before the child process binds it; ports below that range are not given
+     * to outgoing connections.
+     */
+    static synchronized int freePort() {
+        for (int i = 0; i < 1000; i++) {
+            int p = FIRST_PORT + RANDOM.nextInt(LAST_PORT - FIRST_PORT - 1);
+            if (HANDED.contains(p) || HANDED.contains(p + 1) || !bindable(p) || !bindable(p + 1)) {
+                continue;
+            }
+            reserve(p);
+            reserve(p + 1);
+            return p;
+        }
+        throw new IllegalStateException("no free port pair in [" + FIRST_PORT + ", " + LAST_PORT + ")");
+    }
+
+    /** Keeps port from being handed out by freePort (a port a child binds besides). */
+    static synchronized void reserve(int port) {
+        HANDED.add(port);
+    }
+
+    static boolean bindable(int port) {
+        try (ServerSocket s = new ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 
