@@ -77,13 +77,12 @@ final class JavaRocketMQ implements ExtensionContext.Store.CloseableResource, Au
 
     /**
      * A port p with p-2 (the VIP channel) free too; freePort has checked p+1
-     * (HA). p-2 is reserved, so that freePort never hands it out.
+     * (HA). p-2 is held back, so that freePort never hands it out.
      */
     private static int brokerPort() {
         for (int i = 0; i < 50; i++) {
             int p = MqdProcess.freePort();
-            if (MqdProcess.bindable(p - 2)) {
-                MqdProcess.reserve(p - 2);
+            if (MqdProcess.reserveIfFree(p - 2)) {
                 return p;
             }
         }

@@ -171,13 +171,26 @@ public final class MqdProcess implements ExtensionContext.Store.CloseableResourc
         throw new IllegalStateException("no free port pair in [" + FIRST_PORT + ", " + LAST_PORT + ")");
     }
 
-    /** Keeps port from being handed out by freePort (a port a child binds besides). */
-    static synchronized void reserve(int port) {
+    private static void reserve(int port) {
         HANDED.add(port);
     }
 
+    /**
+     * Holds port back from freePort (a port a child binds besides the one it
+     * was given) when it binds now and was not handed out before; false when
+     * it was or does not bind.
+     */
+    static synchronized boolean reserveIfFree(int port) {
+        if (HANDED.contains(port) || !bindable(port)) {
+            return false;
+        }
+        reserve(port);
+        return true;
+    }
+
+    /** Whether port binds on every interface now (the brokers listen on all of them). */
     static boolean bindable(int port) {
-        try (ServerSocket s = new ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket s = new ServerSocket(port)) {
             return true;
         } catch (IOException e) {
             return false;
