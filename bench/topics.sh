@@ -7,15 +7,16 @@
 # messages to every queue and waits for their consume-queue files (so that
 # the measured run does not pay for creating 80,000 of them), then
 # measures; the per-second rates and p99s are plotted into bench/out/, and
-# the machine's CPU (every process and kernel thread) over the measured
-# run is printed beside mqd's. mqd keeps at most
+# the machine's CPU (every process and kernel thread) over the warmup and
+# measured run is printed beside mqd's. mqd keeps at most
 # maxOpenConsumeQueueFiles consume-queue files open (default: half of
 # `ulimit -n`, at most 65,536; README "Consume-queue files"), closing idle
 # ones: the script raises `ulimit -n` to the hard limit and says when that
 # is below TOPICS × QUEUES (then queues reopen their files as they are
 # used; "too many open files" in mqd's log, counted at the end, is a bug).
 #
-# Re-run:   bash bench/topics.sh                    (~4 min: 60 s per case, ~25 s to create 10,000 topics)
+# Re-run:   bash bench/topics.sh                    (~5 min: 60 s per case, ~30 s to create 10,000 topics,
+#                                                    ~30-45 s more until their 80,000 files are made)
 #   TOPICS=10000 QUEUES=8 FLUSH=async DUR=60s WARM=5s SIZE=1k CONNS=4 bash bench/topics.sh
 #   TOPICS=100 DUR=3s WARM=1s bash bench/topics.sh  (a quick check)
 #   MQD=/tmp/mqd-old bash bench/topics.sh            (a prebuilt mqd, for A/B runs in one sitting)
@@ -94,9 +95,11 @@ stop_mqd() { # pid: SIGTERM, SIGKILL after 60 s
 
 declare -A tps
 # shellcheck disable=SC2206 # CASES and MQD_ARGS are word lists
+set -f # CASES and MQD_ARGS are split into words, never globbed
 cases=(${CASES:-1 $TOPICS})
 # shellcheck disable=SC2206
 extra=(${MQD_ARGS:-})
+set +f
 for topics in "${cases[@]}"; do
 	name=topics-$topics
 	store=$tmp/store
@@ -121,11 +124,12 @@ for topics in "${cases[@]}"; do
 	# pay for creating them.
 	t=$(date +%s)
 	for ((i = 0; i < 120; i++)); do
-		n=$(find "$store/consumequeue" -type f 2>/dev/null | wc -l)
+		n=$({ find "$store/consumequeue" -type f 2>/dev/null || true; } | wc -l)
 		((n >= topics * QUEUES)) && break
 		sleep 0.5
 	done
 	echo "$name: $n consume-queue files on disk after $(($(date +%s) - t)) s more"
+	((n >= topics * QUEUES)) || echo "$name: WARNING: measuring with $n of $((topics * QUEUES)) files made (gave up waiting)"
 	if [[ -n ${PROFILE:-} ]]; then
 		(sleep $((${WARM%s} + 5)) && curl -s -o "bench/out/$name-$stamp.pprof" \
 			"http://127.0.0.1:$((BROKER_PORT + 2))/debug/pprof/profile?seconds=$PROFILE") &
@@ -137,7 +141,7 @@ for topics in "${cases[@]}"; do
 	echo "$name  $line"
 	echo "$name: mqd CPU over the measured run and its warmup: $(awk -v c0="$cpu0" -v hz="$(getconf CLK_TCK)" \
 		'{printf "%.1f s", ($14 + $15 - c0) / hz}' "/proc/$pid/stat")"
-	echo "$name: machine CPU over the same time (every process and kernel thread): $(awk -v s0="$sys0" -v hz="$(getconf CLK_TCK)" \
+	echo "$name: machine CPU over the measured run and its warmup (every process and kernel thread): $(awk -v s0="$sys0" -v hz="$(getconf CLK_TCK)" \
 		'/^cpu /{split(s0, a, " "); printf "busy %.1f s, iowait %.1f s, steal %.1f s", ($2 + $3 + $4 + $7 + $8 - a[1]) / hz, ($6 - a[2]) / hz, ($9 - a[3]) / hz}' /proc/stat)"
 	[[ -n ${PROFILE:-} ]] && wait "$prof"
 	tps[$topics]=$(sed -n 's/^tps=\([0-9]*\).*/\1/p' <<<"$line")
@@ -146,6 +150,7 @@ for topics in "${cases[@]}"; do
 	rm -rf "$store"
 done
 for y in acked p99_ms; do
+	[[ -f bench/out/topics-1-$stamp.csv && -f bench/out/topics-$TOPICS-$stamp.csv ]] || break # CASES left one out
 	"$tmp/mqbench" plot -o "bench/out/topics-$y-$stamp.png" -y "$y" \
 		-title "mqbench produce -tps max: 1 topic vs $TOPICS topics x $QUEUES queues ($y per second)" \
 		"1 topic=bench/out/topics-1-$stamp.csv" "$TOPICS topics=bench/out/topics-$TOPICS-$stamp.csv" || true
