@@ -96,13 +96,21 @@ func mustAppend(t *testing.T, l *Log, b Batch) Result {
 // waitWritten waits until the loop has written up to off (async policy).
 func waitWritten(t *testing.T, l *Log, off int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for l.Written() < off {
-		if time.Now().After(deadline) {
-			t.Fatalf("written %d, want %d", l.Written(), off)
-		}
-		time.Sleep(time.Millisecond)
+	if !eventually(func() bool { return l.Written() >= off }) {
+		t.Fatalf("written %d, want %d", l.Written(), off)
 	}
+}
+
+// eventually polls cond every millisecond for at most 5 s and reports
+// whether it came true: for what the flush loop does just after what a
+// test can wait on.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func crcOf(b []byte) uint32 { return crc32Checksum(b) }

@@ -378,11 +378,8 @@ func TestRollsAcrossTheWindow(t *testing.T) {
 			}
 			return m
 		}
-		for deadline := time.Now().Add(5 * time.Second); mirrored() > 3 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-		if m := mirrored(); m > 3 { // window = 2 segments, plus the tail's
-			t.Fatalf("%d segments still mirrored", m)
+		if !eventually(func() bool { return mirrored() <= 3 }) { // window = 2 segments, plus the tail's
+			t.Fatalf("%d segments still mirrored", mirrored())
 		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
