@@ -164,15 +164,11 @@ public final class MqdProcess implements ExtensionContext.Store.CloseableResourc
             if (HANDED.contains(p) || HANDED.contains(p + 1) || !bindable(p) || !bindable(p + 1)) {
                 continue;
             }
-            reserve(p);
-            reserve(p + 1);
+            HANDED.add(p);
+            HANDED.add(p + 1);
             return p;
         }
         throw new IllegalStateException("no free port pair in [" + FIRST_PORT + ", " + LAST_PORT + ")");
-    }
-
-    private static void reserve(int port) {
-        HANDED.add(port);
     }
 
     /**
@@ -184,7 +180,7 @@ public final class MqdProcess implements ExtensionContext.Store.CloseableResourc
         if (HANDED.contains(port) || !bindable(port)) {
             return false;
         }
-        reserve(port);
+        HANDED.add(port);
         return true;
     }
 
