@@ -160,7 +160,7 @@ type Store struct {
 	policy  flush.Policy // from Config.FlushDiskType, fixed at Open
 	wait    flush.Wait   // what a put waits for unless its producer says not to
 	lock    interface{ Close() error }
-	offsets queueOffsets // guarded by the commit log's append lock (see put.go)
+	offsets *queueOffsets // offsets.go: the offsets are guarded by the commit log's append lock
 
 	disk     diskState
 	dispatch *dispatcher

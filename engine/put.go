@@ -64,7 +64,7 @@ var ErrDiskFull = errors.New("engine: disk usage above the warning ratio (diskSp
 // PutMessage appends one message and waits as the flush policy says
 // (until durable under SYNC_FLUSH, until written under ASYNC_FLUSH).
 func (s *Store) PutMessage(m *message.Message) PutResult {
-	return s.put(nil, m, s.wait, true)
+	return s.put(nil, m, nil, s.wait, true)
 }
 
 // PutMessages appends a batch contiguously (one segment, consecutive queue
@@ -79,7 +79,13 @@ func (s *Store) PutMessages(ms []*message.Message) PutResult {
 // the flush loop writes it loses it). The WAIT property itself is not
 // consulted; the caller decides.
 func (s *Store) PutMessageWait(m *message.Message, wait bool) PutResult {
-	return s.put(nil, m, s.waitFor(wait), wait)
+	return s.PutTopicMessageWait(nil, m, wait)
+}
+
+// PutTopicMessageWait is PutMessageWait with m's topic's handle
+// (Store.Topic; nil: looked up), as PutMessageAsync takes it.
+func (s *Store) PutTopicMessageWait(t *Topic, m *message.Message, wait bool) PutResult {
+	return s.put(nil, m, t, s.waitFor(wait), wait)
 }
 
 // PutMessagesWait is PutMessages with the producer's wait (see
@@ -88,7 +94,7 @@ func (s *Store) PutMessagesWait(ms []*message.Message, wait bool) PutResult {
 	if len(ms) == 0 {
 		return PutResult{Status: MessageIllegal, Err: errors.New("empty batch")}
 	}
-	return s.put(ms, nil, s.waitFor(wait), wait)
+	return s.put(ms, nil, nil, s.waitFor(wait), wait)
 }
 
 func (s *Store) waitFor(wait bool) flush.Wait {
@@ -98,11 +104,12 @@ func (s *Store) waitFor(wait bool) flush.Wait {
 	return s.wait
 }
 
-// put appends batch, or the single message m when batch is nil, and waits
-// as w says; when the producer waits (not WAIT=false), a SYNC_MASTER also
+// put appends batch, or the single message m (of topic handle t, or nil)
+// when batch is nil, and waits as w says; when the producer waits (not WAIT=false), a SYNC_MASTER also
 // waits for a slave (replica.go), whatever the flush policy.
-func (s *Store) put(batch []*message.Message, m *message.Message, w flush.Wait, producerWaits bool) PutResult {
+func (s *Store) put(batch []*message.Message, m *message.Message, t *Topic, w flush.Wait, producerWaits bool) PutResult {
 	req := getPutRequest(s, batch, m)
+	req.topic = t
 	defer putRequestPool.Put(req)
 	if out, ok := s.admit(req, producerWaits); !ok {
 		return out
@@ -181,11 +188,13 @@ func (s *Store) DefersPut(wait bool) bool {
 // SYNC_MASTER, held by its slave (PutOK),
 // after the policy's timeout (FlushDiskTimeout, FlushSlaveTimeout), or on
 // a failure. m is encoded before it returns and not referred to after.
-func (s *Store) PutMessageAsync(m *message.Message, wait bool, done PutDone) (PutResult, bool) {
+// t is m's topic's handle (Store.Topic), or nil: looked up.
+func (s *Store) PutMessageAsync(t *Topic, m *message.Message, wait bool, done PutDone) (PutResult, bool) {
 	if !s.DefersPut(wait) {
-		return s.PutMessageWait(m, wait), true
+		return s.PutTopicMessageWait(t, m, wait), true
 	}
 	req := getPutRequest(s, nil, m)
+	req.topic = t
 	if out, ok := s.admit(req, wait); !ok {
 		putRequestPool.Put(req)
 		return out, true
@@ -247,7 +256,7 @@ func (r *putRequest) finish(out PutResult) {
 // recycle returns an asynchronous put's request to the pool, forgetting
 // the caller's message and callback.
 func (r *putRequest) recycle() {
-	r.done, r.ms, r.one[0], r.out = nil, nil, nil, PutResult{}
+	r.done, r.ms, r.one[0], r.out, r.topic = nil, nil, nil, PutResult{}, nil
 	putRequestPool.Put(r)
 }
 
@@ -323,6 +332,7 @@ type putRequest struct {
 	ts     int64
 	single bool      // a single put (PutResult.Size), not a batch
 	done   PutDone   // an asynchronous put's caller (PutMessageAsync)
+	topic  *Topic    // its topic's handle, or nil (PutMessageAsync)
 	out    PutResult // a SYNC_MASTER's stored put while its slave is awaited
 }
 
@@ -330,7 +340,7 @@ var putRequestPool = sync.Pool{New: func() any { return new(putRequest) }}
 
 func getPutRequest(s *Store, batch []*message.Message, m *message.Message) *putRequest {
 	r := putRequestPool.Get().(*putRequest)
-	r.s, r.ms, r.single = s, batch, batch == nil
+	r.s, r.ms, r.single, r.topic = s, batch, batch == nil, nil
 	if batch == nil {
 		r.one[0] = m
 		r.ms = r.one[:]
@@ -351,82 +361,11 @@ func (r *putRequest) Size(i int) int { return r.ms[i].Size() }
 
 func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
 	m := r.ms[i]
-	qo := r.s.offsets.next(m)
+	qo := r.s.offsets.next(m, r.topic)
 	m.Encode(dst, r.crcs[i], qo, phys, ts)
 	if i == 0 {
 		r.size, r.ts = m.Size(), ts
 	}
 	r.queueOffsets = append(r.queueOffsets, qo)
 	r.phys = append(r.phys, phys)
-}
-
-// queueOffsets is the next logical offset of every (topic, queue). It is
-// only touched under the commit log's append lock (putRequest.Encode) or
-// before the store is shared (recovery). Values are pointers so that an
-// update never writes a key: Go rewrites a string key on assignment, and a
-// caller's topic may alias a buffer.
-//
-// It is keyed by topic, each topic holding its queues by id: a string-keyed
-// lookup takes the map's string fast path, where a (topic, queue) struct
-// key took the generic hash and equality (issue 14: with 10,000 topics × 8
-// queues that lookup was 6% of the broker's CPU, under the append lock).
-type queueOffsets struct{ m map[string]*topicOffsets }
-
-// topicOffsets is one topic's next offsets: queue ids below denseQueues
-// by index (every real topic's), any other in a map, so that a hostile
-// queue id costs one entry, not an array up to it.
-type topicOffsets struct {
-	dense  []int64
-	sparse map[int32]*int64
-}
-
-// denseQueues bounds the queue ids kept by index (RocketMQ topics have at
-// most a few hundred queues; mqd's own bound on a topic's queues is
-// internal/broker's).
-const denseQueues = 1024
-
-func newQueueOffsets() queueOffsets { return queueOffsets{m: make(map[string]*topicOffsets)} }
-
-// slot is where (topic, queue)'s next offset is kept; the pointer is
-// valid until the next slot call (the dense array may grow).
-func (q *queueOffsets) slot(topic string, queue int32) *int64 {
-	t := q.m[topic]
-	if t == nil {
-		t = &topicOffsets{}
-		q.m[strings.Clone(topic)] = t
-	}
-	if queue >= 0 && queue < denseQueues {
-		if int(queue) >= len(t.dense) {
-			t.dense = append(t.dense, make([]int64, int(queue)+1-len(t.dense))...)
-		}
-		return &t.dense[queue]
-	}
-	p := t.sparse[queue]
-	if p == nil {
-		if t.sparse == nil {
-			t.sparse = make(map[int32]*int64)
-		}
-		p = new(int64)
-		t.sparse[queue] = p
-	}
-	return p
-}
-
-// next assigns m's queue offset. Prepared and rolled-back transactional
-// records get 0 and do not advance the queue (Java's CommitLog.DefaultAppendMessageCallback).
-func (q *queueOffsets) next(m *message.Message) int64 {
-	if t := m.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
-		return 0
-	}
-	p := q.slot(m.Topic, m.QueueID)
-	off := *p
-	*p = off + 1
-	return off
-}
-
-// observe raises the next offset of (topic, queue) past queueOffset.
-func (q *queueOffsets) observe(topic string, queue int32, queueOffset int64) {
-	if p := q.slot(topic, queue); queueOffset+1 > *p {
-		*p = queueOffset + 1
-	}
 }

@@ -19,7 +19,7 @@ func (c putDoneCh) PutDone(r PutResult) { c <- r }
 func putAsync(t *testing.T, s *Store, m *message.Message, wait bool) (res PutResult, later bool) {
 	t.Helper()
 	done := make(putDoneCh, 1)
-	res, now := s.PutMessageAsync(m, wait, done)
+	res, now := s.PutMessageAsync(nil, m, wait, done)
 	if now {
 		select {
 		case r := <-done:
@@ -100,7 +100,7 @@ func TestPutMessageAsyncFlushDiskTimeout(t *testing.T) {
 	waitFor(t, func() bool { return s.DurableOffset() == s.MaxPhysOffset() })
 	fsys.HoldSyncs()
 	done := make(putDoneCh, 1)
-	if _, now := s.PutMessageAsync(cfsMsg(1), true, done); now {
+	if _, now := s.PutMessageAsync(nil, cfsMsg(1), true, done); now {
 		fsys.ReleaseSyncs()
 		t.Fatal("SYNC_FLUSH put answered at once")
 	}

@@ -125,7 +125,7 @@ var putters = []putter{
 				t.Fatal("a SYNC_MASTER with an asynchronous replica waiter does not defer")
 			}
 			done := make(putDone, 2)
-			if r, now := s.PutMessageAsync(m, true, done); now {
+			if r, now := s.PutMessageAsync(nil, m, true, done); now {
 				return r
 			}
 			deferredPuts.Add(1)

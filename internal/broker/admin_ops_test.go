@@ -270,10 +270,10 @@ func TestRuntimeInfoTraffic(t *testing.T) {
 
 func TestCountingAllocatesNothing(t *testing.T) {
 	s := newStats(time.Now())
-	s.countPut("T", 1, 10)
+	s.countPut(s.Topic("T"), 1, 10)
 	s.countGet("g", "T", 1, 10)
 	if n := testing.AllocsPerRun(1000, func() {
-		s.countPut("T", 1, 10)
+		s.countPut(s.Topic("T"), 1, 10)
 		s.countGet("g", "T", 2, 20)
 		s.SendLatency.Observe(time.Millisecond)
 	}); n != 0 {

@@ -135,9 +135,9 @@ func (s *Stats) forgetGroup(group string) {
 	s.groups.Store(&g)
 }
 
-// countPut records stored messages (n records, size body bytes).
-func (s *Stats) countPut(topic string, n, size int) {
-	c := s.Topic(topic)
+// countPut records stored messages (n records, size body bytes) under a
+// topic's counters c (Topic).
+func (s *Stats) countPut(c *Counters, n, size int) {
 	c.PutReqs.Add(1)
 	c.PutMsgs.Add(int64(n))
 	c.PutBytes.Add(int64(size))
@@ -216,24 +216,25 @@ func (b *Broker) statsLoop(stop <-chan struct{}) {
 	}
 }
 
-// countPut counts the messages a send response says were stored: one, or
-// one per id of a batch.
-func (b *Broker) countPut(topic string, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
+// countPut counts the messages a send response says were stored, one or
+// one per id of a batch, under their topic's counters c.
+func (b *Broker) countPut(c *Counters, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp != nil {
-		b.observePut(topic, len(req.Body), time.Since(began), resp)
+		b.observePut(c, len(req.Body), time.Since(began), resp)
 	}
 	return resp
 }
 
-// observePut counts an answered put of bodyLen bytes that took elapsed.
-func (b *Broker) observePut(topic string, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
+// observePut counts an answered put of bodyLen bytes that took elapsed
+// under its topic's counters c.
+func (b *Broker) observePut(c *Counters, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
 	b.stats.SendLatency.Observe(elapsed)
 	b.stats.putDist.observe(elapsed)
 	if !storedAnyway(resp.Code) {
 		b.stats.putFailed.Add(1)
 	}
 	if n := storedIDs(resp); n > 0 {
-		b.stats.countPut(topic, n, bodyLen)
+		b.stats.countPut(c, n, bodyLen)
 	}
 }
 

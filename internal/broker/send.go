@@ -86,7 +86,7 @@ func (b *Broker) sendInline(conn *remoting.Conn, req *protocol.Command) bool {
 	if f.transactional(h.SysFlag) {
 		return false
 	}
-	if _, ok := b.topics.Get(h.Topic); !ok {
+	if _, ok := b.sendTopic(h.Topic); !ok {
 		return false
 	}
 	wait := !f.noWait
@@ -146,22 +146,22 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *protoco
 	}
 	began := time.Now() // after decoding, as the latency statistics always were
 	if h.Batch {
-		return b.countSend(t.topic, len(req.Body), began, b.sendBatch(req, conn, &h, t))
+		return b.countSend(t.st.counters, len(req.Body), began, b.sendBatch(req, conn, &h, t))
 	}
 	b.learnRequester(conn, h.Properties)      // reply.go: a request's sender receives its reply
 	resp = b.sendOne(req, conn, &h, t, began) // nil: deferred
-	return b.countSend(t.topic, len(req.Body), began, resp)
+	return b.countSend(t.st.counters, len(req.Body), began, resp)
 }
 
-// countSend counts an answered send: its put statistics (admin_stats.go)
+// countSend counts an answered send under its topic's counters c: its put statistics (admin_stats.go)
 // and Stats.Send's longest run (admin_load.go). A nil (deferred) answer
 // is counted when it is given.
-func (b *Broker) countSend(topic string, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
+func (b *Broker) countSend(c *Counters, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp == nil {
 		return nil
 	}
 	elapsed := time.Since(began)
-	b.observePut(topic, bodyLen, elapsed, resp)
+	b.observePut(c, bodyLen, elapsed, resp)
 	atomicMax(&b.stats.Send.MaxMillis, elapsed.Milliseconds())
 	return resp
 }
@@ -191,11 +191,14 @@ func (b *Broker) bodyTooLarge(req *protocol.Command) *protocol.Command {
 	return nil
 }
 
-// sendTarget is where a send lands once the topic checks passed.
+// sendTarget is where a send lands once the topic checks passed: st is
+// the topic's send entry (sendtopics.go), nil once a retry is redirected
+// to its DLQ (redirectRetry).
 type sendTarget struct {
 	topic   string
 	queueID int32
 	tc      protocol.TopicConfig
+	st      *sendTopic
 }
 
 // resolveSendTarget is Java's msgCheck: topic name, send permission, topic
@@ -209,10 +212,11 @@ func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessag
 		return sendTarget{}, respond(req, protocol.ResponseNoPermission,
 			fmt.Sprintf("sending message to topic[%s] is forbidden", h.Topic))
 	}
-	tc, resp := b.sendTopicConfig(req, h)
+	st, resp := b.sendTopicConfig(req, h)
 	if resp != nil {
 		return sendTarget{}, resp
 	}
+	tc := st.tc
 	if b.conf().BrokerPermission&protocol.PermWrite == 0 && tc.Order {
 		return sendTarget{}, respond(req, protocol.ResponseNoPermission,
 			fmt.Sprintf("the broker[%s] sending message is forbidden", b.Addr()))
@@ -226,22 +230,22 @@ func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessag
 	if qid < 0 {
 		qid = randomQueue(tc.WriteQueueNums)
 	}
-	return sendTarget{topic: h.Topic, queueID: qid, tc: tc}, nil
+	return sendTarget{topic: st.name, queueID: qid, tc: tc, st: st}, nil
 }
 
-// sendTopicConfig returns the topic's config, auto-creating it from the
-// header's default topic (Java's TopicConfigManager (TBW102)) or, for %RETRY% topics, with one
-// queue.
-func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageRequestHeader) (protocol.TopicConfig, *protocol.Command) {
-	if tc, ok := b.topics.Get(h.Topic); ok {
-		return tc, nil
+// sendTopicConfig returns the topic's send entry, auto-creating the topic
+// from the header's default topic (Java's TopicConfigManager (TBW102)) or,
+// for %RETRY% topics, with one queue.
+func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageRequestHeader) (*sendTopic, *protocol.Command) {
+	if st, ok := b.sendTopic(h.Topic); ok {
+		return st, nil
 	}
 	if group, ok := strings.CutPrefix(h.Topic, RetryGroupPrefix); ok {
 		// the group must exist (or be auto-created) before its retry topic
 		// is: redirectRetry refuses the send otherwise, too late to undo
 		// the persisted topic
 		if _, resp := b.groupConfig(req, group); resp != nil {
-			return protocol.TopicConfig{}, resp
+			return nil, resp
 		}
 	}
 	// A non-positive client default would create a topic without queues.
@@ -251,15 +255,16 @@ func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageR
 		ok = err == nil
 	}
 	if err != nil {
-		return tc, b.createTopicFailed(req, h.Topic, err)
+		return nil, b.createTopicFailed(req, h.Topic, err)
 	}
-	if !ok {
-		return tc, respond(req, protocol.ResponseTopicNotExist,
+	st, found := b.sendTopic(h.Topic)
+	if !ok || !found { // not creatable, or deleted again meanwhile
+		return nil, respond(req, protocol.ResponseTopicNotExist,
 			fmt.Sprintf("topic[%s] not exist, apply first please!", h.Topic))
 	}
 	b.log.Info("topic auto-created on send", "topic", h.Topic, "defaultTopic", h.DefaultTopic,
 		"queues", tc.WriteQueueNums, "producer", clip(h.ProducerGroup))
-	return tc, nil
+	return st, nil
 }
 
 func randomQueue(writeQueues int32) int32 {
@@ -273,7 +278,7 @@ func randomQueue(writeQueues int32) int32 {
 // deferred to the message's durability (sendDone).
 func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol.SendMessageRequestHeader,
 	t sendTarget, began time.Time) *protocol.Command {
-	statsTopic := t.topic // handleSend counts under it; a retry's DLQ redirect changes t
+	counters := t.st.counters // handleSend counts under them; a retry's DLQ redirect changes t
 	if resp := b.redirectRetry(req, h, &t); resp != nil {
 		return resp
 	}
@@ -303,7 +308,7 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 			return resp
 		}
 	}
-	return b.putOne(req, conn, m, !f.noWait, t, statsTopic, began)
+	return b.putOne(req, conn, m, !f.noWait, t, counters, began)
 }
 
 // Deferred sends (putOne) are bounded twice: maxDeferredSends a
@@ -330,16 +335,21 @@ const (
 // answers through sendDone. A put that completes at once (refused,
 // WAIT=false, a SYNC_MASTER without a slave) is answered here,
 // as is a oneway send (its handler still waits, so a oneway sender is
-// held to the log's pace; the transport drops the answer). statsTopic is
-// the topic the send is counted under (before a retry's DLQ redirect).
+// held to the log's pace; the transport drops the answer). counters are
+// those the send is counted under (its topic's before a retry's DLQ
+// redirect).
 func (b *Broker) putOne(req *protocol.Command, conn *remoting.Conn, m *message.Message, wait bool,
-	t sendTarget, statsTopic string, began time.Time) *protocol.Command {
+	t sendTarget, counters *Counters, began time.Time) *protocol.Command {
+	var handle *engine.Topic // the engine checks it is m's topic's (a scheduled message's is not)
+	if t.st != nil {
+		handle = t.st.store
+	}
 	if conn == nil || req.IsOneway() || !b.store.DefersPut(wait) || !b.deferSend(conn) {
-		return b.sendResponse(req, b.store.PutMessageWait(m, wait), t.queueID, false)
+		return b.sendResponse(req, b.store.PutTopicMessageWait(handle, m, wait), t.queueID, false)
 	}
 	d := sendDonePool.Get().(*sendDone)
 	*d = sendDone{b: b, conn: conn, opaque: req.Opaque, serialize: req.SerializeType,
-		topic: statsTopic, queueID: t.queueID, bodyLen: len(req.Body), began: began}
+		counters: counters, queueID: t.queueID, bodyLen: len(req.Body), began: began}
 	handedOff := false
 	defer func() {
 		if !handedOff { // completed now, or the put panicked
@@ -348,7 +358,7 @@ func (b *Broker) putOne(req *protocol.Command, conn *remoting.Conn, m *message.M
 			sendDonePool.Put(d)
 		}
 	}()
-	res, now := b.store.PutMessageAsync(m, wait, d)
+	res, now := b.store.PutMessageAsync(handle, m, wait, d)
 	if !now {
 		handedOff = true
 		return nil // d answers
@@ -386,7 +396,7 @@ type sendDone struct {
 	conn      *remoting.Conn
 	opaque    int32
 	serialize protocol.SerializeType
-	topic     string
+	counters  *Counters
 	queueID   int32
 	bodyLen   int
 	began     time.Time
@@ -416,7 +426,7 @@ func (d *sendDone) PutDone(res engine.PutResult) {
 		}
 	}()
 	resp := b.sendResponse(&req, res, dd.queueID, false)
-	b.countSend(dd.topic, dd.bodyLen, dd.began, resp)
+	b.countSend(dd.counters, dd.bodyLen, dd.began, resp)
 	b.stats.Send.InProgress.Add(-1)
 	b.deferred.Add(-1)
 	answered = true

@@ -86,6 +86,7 @@ type TopicManager struct {
 	mu        sync.RWMutex
 	topics    map[string]protocol.TopicConfig
 	version   protocol.DataVersion
+	changes   atomic.Int64 // version.Counter, read without the lock (Changes)
 	onChange  func()
 	persistMu sync.Mutex // serialises writes of the file
 	persisted int64      // version counter the file holds
@@ -125,6 +126,7 @@ func newTopicManager(configDir string, cfg *Config) (*TopicManager, error) {
 	m.version.Counter++
 	m.version.Timestamp = time.Now().UnixMilli()
 	m.persisted = m.version.Counter
+	m.changes.Store(m.version.Counter)
 	if err := m.persistLocked(); err != nil { // the journal's lines are in the file now
 		return nil, err
 	}
@@ -193,6 +195,18 @@ func (m *TopicManager) Get(topic string) (protocol.TopicConfig, bool) {
 	defer m.mu.RUnlock()
 	tc, ok := m.topics[topic]
 	return tc, ok
+}
+
+// Changes is the table's version counter: it moves with every change, so
+// a config read at one count is current while the count is unchanged
+// (sendtopics.go). It takes no lock.
+func (m *TopicManager) Changes() int64 { return m.changes.Load() }
+
+// Len is the number of topics.
+func (m *TopicManager) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.topics)
 }
 
 // Snapshot returns the table and its version (for registration and
@@ -381,6 +395,7 @@ func (m *TopicManager) changedLocked(changed bool) int64 {
 	if changed {
 		m.version.Counter++
 		m.version.Timestamp = time.Now().UnixMilli()
+		m.changes.Store(m.version.Counter)
 		if h := m.onChange; h != nil {
 			go h()
 		}

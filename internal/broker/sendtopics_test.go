@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"fmt"
+	"maps"
+	"testing"
+
+	"github.com/mqd/mqd/internal/protocol"
+)
+
+// A send sees the topic table as it is: a change of the table (queues
+// taken away, the topic deleted) holds for the very next send, while the
+// topic's statistics and queue offsets carry on across the change.
+func TestSendTopicFollowsTheTable(t *testing.T) {
+	b, c := startBroker(t, func(cfg *Config) { cfg.AutoCreateTopicEnable = false })
+	rw := protocol.PermRead | protocol.PermWrite
+	if err := b.topics.Put(topicConfig("ST", 4, rw)); err != nil {
+		t.Fatal(err)
+	}
+	send := func(queue int32) *protocol.Command {
+		return produce(t, c, protocol.SendMessageV2, sendHeader("ST", queue, "WAIT\x01true"), []byte("x"))
+	}
+	if rh := mustSendOK(t, send(3)); rh.QueueOffset != 0 {
+		t.Fatalf("first send: queue offset %d", rh.QueueOffset)
+	}
+	first, ok := b.sendTopic("ST")
+	if !ok {
+		t.Fatal("no send entry after a send")
+	}
+	if err := b.topics.Put(topicConfig("ST", 2, rw)); err != nil {
+		t.Fatal(err)
+	}
+	expectCode(t, send(3), protocol.ResponseSystemError) // queue 3 no longer exists
+	if rh := mustSendOK(t, send(1)); rh.QueueOffset != 0 {
+		t.Fatalf("queue 1: offset %d", rh.QueueOffset)
+	}
+	if err := b.topics.Put(topicConfig("ST", 4, rw)); err != nil {
+		t.Fatal(err)
+	}
+	if rh := mustSendOK(t, send(3)); rh.QueueOffset != 1 {
+		t.Fatalf("queue 3 after two changes: offset %d, want 1", rh.QueueOffset)
+	}
+	now, _ := b.sendTopic("ST")
+	if now == first || now.counters != first.counters || now.store != first.store || now.tc.WriteQueueNums != 4 {
+		t.Fatalf("entry after changes %+v, first %+v: want a new config with the same counters and handle", now, first)
+	}
+	if got := b.stats.Topic("ST").PutMsgs.Load(); got != 3 {
+		t.Fatalf("%d puts counted, want 3", got)
+	}
+	if _, err := b.topics.Delete("ST"); err != nil {
+		t.Fatal(err)
+	}
+	expectCode(t, send(0), protocol.ResponseTopicNotExist)
+	if _, ok := cachedSendTopics(b)["ST"]; ok {
+		t.Fatal("a deleted topic's entry is kept after a send to it")
+	}
+}
+
+// Entries of topics deleted and never sent to again do not pile up: a
+// new entry finding the cache at twice the table's topics and 1024 more
+// empties it first.
+func TestSendTopicsBounded(t *testing.T) {
+	b, _ := startBroker(t, nil)
+	m := b.topics
+	change := func(f func()) { // a versioned change without the file's fsync
+		m.mu.Lock()
+		f()
+		m.changedLocked(true)
+		m.mu.Unlock()
+	}
+	rw := protocol.PermRead | protocol.PermWrite
+	for round := 0; round < 3; round++ {
+		var names []string
+		for i := 0; i < 1000; i++ {
+			name := fmt.Sprintf("B%d_%d", round, i)
+			change(func() { m.topics[name] = topicConfig(name, 1, rw) })
+			if _, ok := b.sendTopic(name); !ok {
+				t.Fatalf("%s: no entry", name)
+			}
+			names = append(names, name)
+		}
+		change(func() {
+			for _, name := range names {
+				delete(m.topics, name)
+			}
+		})
+		if n, limit := len(cachedSendTopics(b)), 2*(m.Len()+1000)+1024; n > limit {
+			t.Fatalf("round %d: %d entries, more than %d", round, n, limit)
+		}
+	}
+	if _, ok := b.sendTopic(TopicSelfTest); !ok {
+		t.Fatal("no entry for a system topic")
+	}
+	if n, limit := len(cachedSendTopics(b)), 2*m.Len()+1024; n > limit {
+		t.Fatalf("%d entries after 3,000 topics came and went, more than %d", n, limit)
+	}
+}
+
+// cachedSendTopics is a copy of the send entries.
+func cachedSendTopics(b *Broker) map[string]*sendTopic {
+	b.sendTopics.mu.RLock()
+	defer b.sendTopics.mu.RUnlock()
+	return maps.Clone(b.sendTopics.m)
+}
