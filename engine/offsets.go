@@ -84,11 +84,13 @@ func (t *Topic) slot(queue int32) *int64 {
 }
 
 // next assigns m's queue offset, through t when it is m's topic's handle
-// from this table (otherwise, or nil: looked up). Prepared and rolled-back transactional records get 0
-// and do not advance the queue (Java's CommitLog.DefaultAppendMessageCallback).
-func (q *queueOffsets) next(m *message.Message, t *Topic) int64 {
+// from this table (otherwise, or nil: looked up), and returns the handle
+// it used (for the next message of a batch). Prepared and rolled-back
+// transactional records get 0 and do not advance the queue (Java's
+// CommitLog.DefaultAppendMessageCallback).
+func (q *queueOffsets) next(m *message.Message, t *Topic) (int64, *Topic) {
 	if f := m.SysFlag & message.FlagTransactionMask; f == message.FlagPrepared || f == message.FlagRollback {
-		return 0
+		return 0, t
 	}
 	if t == nil || t.owner != q || t.name != m.Topic {
 		t = q.topic(m.Topic)
@@ -96,7 +98,7 @@ func (q *queueOffsets) next(m *message.Message, t *Topic) int64 {
 	p := t.slot(m.QueueID)
 	off := *p
 	*p = off + 1
-	return off
+	return off, t
 }
 
 // observe raises the next offset of (topic, queue) past queueOffset.

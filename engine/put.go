@@ -316,8 +316,8 @@ func (s *Store) validate(m *message.Message) (PutStatus, error) {
 }
 
 // putRequest is the commitlog.Batch of one put. Encode runs under the
-// commit log's append lock, which is what makes the queue-offset table safe
-// to touch there: offsets are assigned in commit-log order.
+// commit log's append lock, which is what guards the queue offsets
+// (offsets.go): they are assigned in commit-log order.
 type putRequest struct {
 	s            *Store
 	ms           []*message.Message
@@ -361,7 +361,8 @@ func (r *putRequest) Size(i int) int { return r.ms[i].Size() }
 
 func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
 	m := r.ms[i]
-	qo := r.s.offsets.next(m, r.topic)
+	var qo int64
+	qo, r.topic = r.s.offsets.next(m, r.topic) // a batch's later messages reuse the handle
 	m.Encode(dst, r.crcs[i], qo, phys, ts)
 	if i == 0 {
 		r.size, r.ts = m.Size(), ts

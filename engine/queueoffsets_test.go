@@ -89,7 +89,7 @@ func TestQueueOffsetsHandle(t *testing.T) {
 		t.Fatal("two handles for one topic")
 	}
 	for i, h := range []*Topic{a, nil, a, q.topic("topicB"), other.topic("topicA"), a} {
-		if got := q.next(&message.Message{Topic: "topicA", QueueID: 2}, h); got != int64(i) {
+		if got, _ := q.next(&message.Message{Topic: "topicA", QueueID: 2}, h); got != int64(i) {
 			t.Fatalf("put %d (handle %p): offset %d, want %d", i, h, got, i)
 		}
 	}
@@ -100,7 +100,7 @@ func TestQueueOffsetsHandle(t *testing.T) {
 		t.Errorf("the other table's topicA/2 advanced to %d", got)
 	}
 	prepared := &message.Message{Topic: "topicA", QueueID: 2, SysFlag: message.FlagPrepared}
-	if got := q.next(prepared, a); got != 0 || *a.slot(2) != 6 {
+	if got, _ := q.next(prepared, a); got != 0 || *a.slot(2) != 6 {
 		t.Errorf("prepared record: offset %d, next %d; want 0 and no advance", got, *a.slot(2))
 	}
 }

@@ -217,24 +217,24 @@ func (b *Broker) statsLoop(stop <-chan struct{}) {
 }
 
 // countPut counts the messages a send response says were stored, one or
-// one per id of a batch, under their topic's counters c.
-func (b *Broker) countPut(c *Counters, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
+// one per id of a batch, under st's topic.
+func (b *Broker) countPut(st *sendTopic, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp != nil {
-		b.observePut(c, len(req.Body), time.Since(began), resp)
+		b.observePut(st, len(req.Body), time.Since(began), resp)
 	}
 	return resp
 }
 
-// observePut counts an answered put of bodyLen bytes that took elapsed
-// under its topic's counters c.
-func (b *Broker) observePut(c *Counters, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
+// observePut counts an answered put of bodyLen bytes to st's topic that
+// took elapsed.
+func (b *Broker) observePut(st *sendTopic, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
 	b.stats.SendLatency.Observe(elapsed)
 	b.stats.putDist.observe(elapsed)
 	if !storedAnyway(resp.Code) {
 		b.stats.putFailed.Add(1)
 	}
 	if n := storedIDs(resp); n > 0 {
-		b.stats.countPut(c, n, bodyLen)
+		b.stats.countPut(st.putCounters(b.stats), n, bodyLen)
 	}
 }
 

@@ -15,10 +15,11 @@
 //     every transactionCheckInterval.
 //   - the stats loop (admin_stats.go) samples traffic counters each second.
 //
-// Files by request family: send.go, pull.go (+ pullhold.go, filter.go),
-// offsets.go, query.go, clients.go, locks.go, admin.go, register.go,
-// txn.go (+ txncheck.go), delay.go, timer.go; operator requests in
-// admin_ops.go, admin_config.go, admin_runtime.go.
+// Files by request family: send.go (+ senddeferred.go, sendtopics.go,
+// sendback.go), pull.go (+ pullhold.go, filter.go), offsets.go, query.go,
+// clients.go, locks.go, admin.go, register.go, txn.go (+ txncheck.go),
+// delay.go, timer.go; operator requests in admin_ops.go, admin_config.go,
+// admin_runtime.go.
 package broker
 
 import (
@@ -49,7 +50,7 @@ type Broker struct {
 	server    *remoting.Server
 	namesrv   *remoting.Pool
 	storeHost netip.AddrPort
-	deferred  atomic.Int64 // sends answered from the flush loop, not yet answered (send.go)
+	deferred  atomic.Int64 // sends answered from the flush loop, not yet answered (senddeferred.go)
 
 	topics     *TopicManager
 	sendTopics sendTopics // sendtopics.go: what a send needs of its topic, one lookup a send

@@ -82,7 +82,7 @@ func (b *Broker) handleReply(ctx context.Context, conn *remoting.Conn, req *prot
 	if resp != nil {
 		return resp
 	}
-	return b.countPut(t.st.counters, req, time.Now(), b.storeAndPushReply(ctx, conn, req, &h, t))
+	return b.countPut(t.st, req, time.Now(), b.storeAndPushReply(ctx, conn, req, &h, t))
 }
 
 // storeAndPushReply stores the reply (storeReplyMessageEnable), then pushes

@@ -28,7 +28,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,22 +145,22 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *protoco
 	}
 	began := time.Now() // after decoding, as the latency statistics always were
 	if h.Batch {
-		return b.countSend(t.st.counters, len(req.Body), began, b.sendBatch(req, conn, &h, t))
+		return b.countSend(t.st, len(req.Body), began, b.sendBatch(req, conn, &h, t))
 	}
 	b.learnRequester(conn, h.Properties)      // reply.go: a request's sender receives its reply
 	resp = b.sendOne(req, conn, &h, t, began) // nil: deferred
-	return b.countSend(t.st.counters, len(req.Body), began, resp)
+	return b.countSend(t.st, len(req.Body), began, resp)
 }
 
-// countSend counts an answered send under its topic's counters c: its put statistics (admin_stats.go)
+// countSend counts an answered send to st's topic: its put statistics (admin_stats.go)
 // and Stats.Send's longest run (admin_load.go). A nil (deferred) answer
 // is counted when it is given.
-func (b *Broker) countSend(c *Counters, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
+func (b *Broker) countSend(st *sendTopic, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp == nil {
 		return nil
 	}
 	elapsed := time.Since(began)
-	b.observePut(c, bodyLen, elapsed, resp)
+	b.observePut(st, bodyLen, elapsed, resp)
 	atomicMax(&b.stats.Send.MaxMillis, elapsed.Milliseconds())
 	return resp
 }
@@ -278,7 +277,7 @@ func randomQueue(writeQueues int32) int32 {
 // deferred to the message's durability (sendDone).
 func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol.SendMessageRequestHeader,
 	t sendTarget, began time.Time) *protocol.Command {
-	counters := t.st.counters // handleSend counts under them; a retry's DLQ redirect changes t
+	counted := t.st // handleSend counts under its topic; a retry's DLQ redirect changes t
 	if resp := b.redirectRetry(req, h, &t); resp != nil {
 		return resp
 	}
@@ -308,129 +307,7 @@ func (b *Broker) sendOne(req *protocol.Command, conn *remoting.Conn, h *protocol
 			return resp
 		}
 	}
-	return b.putOne(req, conn, m, !f.noWait, t, counters, began)
-}
-
-// Deferred sends (putOne) are bounded twice: maxDeferredSends a
-// connection (remoting.Conn.Defer) and maxDeferredSendsTotal across the
-// broker. Past either a send waits on its handler goroutine as before, and
-// the connection's in-flight limit stops reading it. The connection's
-// bound is four times its handlers: a pipelining producer keeps thousands
-// of sends in flight (the Java client allows 65535 asynchronous sends a
-// producer, mqbench 4096 a connection), and at 1024 most of those took a
-// parked handler goroutine (bench/ha-pair.sh at the maximum rate: 9 vs 11
-// CPU-µs per message on a lone SYNC_FLUSH master, 10.5 vs 15 on a
-// SYNC_MASTER). Each deferred send holds about 400 bytes (its waiter,
-// timer, put request and sendDone), about 600 on a SYNC_MASTER (a second
-// waiter for the slave).
-const (
-	maxDeferredSends      = 4 * remoting.DefaultMaxInflight
-	maxDeferredSendsTotal = 64 << 10
-)
-
-// putOne puts m. While the message is written (ASYNC_FLUSH) or becomes
-// durable (SYNC_FLUSH) no goroutine waits (issue 14: a goroutine woken per
-// send was a good part of the CPU): the handler returns nil and the
-// commit log's flush loop (or, on a SYNC_MASTER, the slave's report)
-// answers through sendDone. A put that completes at once (refused,
-// WAIT=false, a SYNC_MASTER without a slave) is answered here,
-// as is a oneway send (its handler still waits, so a oneway sender is
-// held to the log's pace; the transport drops the answer). counters are
-// those the send is counted under (its topic's before a retry's DLQ
-// redirect).
-func (b *Broker) putOne(req *protocol.Command, conn *remoting.Conn, m *message.Message, wait bool,
-	t sendTarget, counters *Counters, began time.Time) *protocol.Command {
-	var handle *engine.Topic // the engine checks it is m's topic's (a scheduled message's is not)
-	if t.st != nil {
-		handle = t.st.store
-	}
-	if conn == nil || req.IsOneway() || !b.store.DefersPut(wait) || !b.deferSend(conn) {
-		return b.sendResponse(req, b.store.PutTopicMessageWait(handle, m, wait), t.queueID, false)
-	}
-	d := sendDonePool.Get().(*sendDone)
-	*d = sendDone{b: b, conn: conn, opaque: req.Opaque, serialize: req.SerializeType,
-		counters: counters, queueID: t.queueID, bodyLen: len(req.Body), began: began}
-	handedOff := false
-	defer func() {
-		if !handedOff { // completed now, or the put panicked
-			b.undeferSend(conn)
-			*d = sendDone{}
-			sendDonePool.Put(d)
-		}
-	}()
-	res, now := b.store.PutMessageAsync(handle, m, wait, d)
-	if !now {
-		handedOff = true
-		return nil // d answers
-	}
-	return b.sendResponse(req, res, t.queueID, false)
-}
-
-// deferSend reserves a deferred answer on conn within both bounds, and
-// counts the send as in progress until it is answered (admin_load.go).
-func (b *Broker) deferSend(conn *remoting.Conn) bool {
-	if b.deferred.Add(1) > maxDeferredSendsTotal {
-		b.deferred.Add(-1)
-		return false
-	}
-	if !conn.Defer(maxDeferredSends) {
-		b.deferred.Add(-1)
-		return false
-	}
-	b.stats.Send.InProgress.Add(1)
-	return true
-}
-
-// undeferSend gives deferSend's reservation back without an answer.
-func (b *Broker) undeferSend(conn *remoting.Conn) {
-	b.stats.Send.InProgress.Add(-1)
-	b.deferred.Add(-1)
-	conn.EndDefer()
-}
-
-// sendDone answers a send whose put completes on the commit log's flush
-// loop or, on a SYNC_MASTER, with its slave's report (engine.PutDone). It keeps what the response needs from the
-// request, which is recycled when the handler returns.
-type sendDone struct {
-	b         *Broker
-	conn      *remoting.Conn
-	opaque    int32
-	serialize protocol.SerializeType
-	counters  *Counters
-	queueID   int32
-	bodyLen   int
-	began     time.Time
-}
-
-var sendDonePool = sync.Pool{New: func() any { return new(sendDone) }}
-
-// PutDone builds and queues the response. It runs on the commit log's
-// flush loop, the goroutine reading a slave's reports, or an expiry
-// timer's goroutine, where a panic would stop
-// the process: one is turned into a SYSTEM_ERROR answer, as callHandler
-// does for handlers.
-func (d *sendDone) PutDone(res engine.PutResult) {
-	b, conn, dd := d.b, d.conn, *d
-	*d = sendDone{}
-	sendDonePool.Put(d)
-	req := protocol.Command{Opaque: dd.opaque, SerializeType: dd.serialize} // all NewResponse reads
-	answered := false
-	defer func() {
-		if r := recover(); r != nil {
-			b.log.Error("send: panic answering a deferred send", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			if !answered {
-				conn.ReplyDeferred(protocol.NewResponse(&req, protocol.ResponseSystemError, fmt.Sprint("panic: ", r)))
-				b.stats.Send.InProgress.Add(-1)
-				b.deferred.Add(-1)
-			}
-		}
-	}()
-	resp := b.sendResponse(&req, res, dd.queueID, false)
-	b.countSend(dd.counters, dd.bodyLen, dd.began, resp)
-	b.stats.Send.InProgress.Add(-1)
-	b.deferred.Add(-1)
-	answered = true
-	conn.ReplyDeferred(resp)
+	return b.putOne(req, conn, m, !f.noWait, t, counted, began)
 }
 
 // sendScratch is what sendOne needs per message, recycled (issue 14: 0

@@ -3,6 +3,7 @@ package broker
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqd/mqd/engine"
 	"github.com/mqd/mqd/internal/protocol"
@@ -14,14 +15,27 @@ import (
 // lookup that missed the CPU cache, the last under the commit log's
 // append lock): the topic's config as of a count of the topic table's
 // changes, its put counters and the engine's handle on its queue offsets.
-// An entry is never changed once published; a change of the table makes
-// every entry stale, and the next send to a topic reads its config again.
+// A change of the table makes every entry stale; the next send to a topic
+// reads its config again, and keeps the entry when the config is the same.
 type sendTopic struct {
 	name     string // the cache's key, not aliasing any request
 	tc       protocol.TopicConfig
-	changes  int64 // TopicManager.Changes when tc was read
-	counters *Counters
+	changes  atomic.Int64 // TopicManager.Changes at which tc was last read
+	counters atomic.Pointer[Counters]
 	store    *engine.Topic
+}
+
+// putCounters are the topic's put counters, made with its first stored
+// put (a topic never written to has none: Java's VIEW_BROKER_STATS_DATA
+// answers that they do not exist). A new entry finds them again, so a
+// topic deleted (its counters forgotten) and re-created counts afresh.
+func (e *sendTopic) putCounters(s *Stats) *Counters {
+	if c := e.counters.Load(); c != nil {
+		return c
+	}
+	c := s.Topic(e.name)
+	e.counters.Store(c)
+	return c
 }
 
 // sendTopics holds the entries of the topics sends went to.
@@ -38,16 +52,17 @@ func (b *Broker) sendTopic(topic string) (*sendTopic, bool) {
 	c.mu.RLock()
 	e := c.m[topic]
 	c.mu.RUnlock()
-	if e != nil && e.changes == changes {
+	if e != nil && e.changes.Load() >= changes {
 		return e, true
 	}
 	return b.refreshSendTopic(topic, e, changes)
 }
 
-// refreshSendTopic reads topic's config at count changes into a new entry,
-// keeping old's counters and handle (they belong to the name, not the
-// config); a topic gone is dropped. Entries of topics deleted and never
-// sent to again are dropped when the cache outgrows the table.
+// refreshSendTopic reads topic's config at count changes. An unchanged
+// config keeps old (marked current); another gets a new entry with old's
+// engine handle (it belongs to the name); a topic gone is dropped. Entries
+// of topics deleted and never sent to again are dropped when the cache
+// outgrows the table.
 func (b *Broker) refreshSendTopic(topic string, old *sendTopic, changes int64) (*sendTopic, bool) {
 	tc, ok := b.topics.Get(topic)
 	c := &b.sendTopics
@@ -61,12 +76,19 @@ func (b *Broker) refreshSendTopic(topic string, old *sendTopic, changes int64) (
 		}
 		return nil, false
 	}
-	e := &sendTopic{tc: tc, changes: changes}
+	if old != nil && old.tc == tc {
+		for cur := old.changes.Load(); cur < changes && !old.changes.CompareAndSwap(cur, changes); {
+			cur = old.changes.Load()
+		}
+		return old, true
+	}
+	e := &sendTopic{tc: tc}
+	e.changes.Store(changes)
 	if old != nil {
-		e.name, e.counters, e.store = old.name, old.counters, old.store
+		e.name, e.store = old.name, old.store
 	} else {
 		e.name = strings.Clone(topic) // topic may alias the request's buffer
-		e.counters, e.store = b.stats.Topic(e.name), b.store.Topic(e.name)
+		e.store = b.store.Topic(e.name)
 	}
 	limit := 2*b.topics.Len() + 1024
 	c.mu.Lock()
@@ -74,7 +96,7 @@ func (b *Broker) refreshSendTopic(topic string, old *sendTopic, changes int64) (
 	if c.m == nil || len(c.m) >= limit {
 		c.m = make(map[string]*sendTopic)
 	}
-	if cur := c.m[e.name]; cur == nil || cur.changes <= changes {
+	if cur := c.m[e.name]; cur == nil || cur.changes.Load() <= changes {
 		c.m[e.name] = e // Go writes the key too: never topic, which may alias
 	}
 	return e, true
