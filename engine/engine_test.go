@@ -160,6 +160,15 @@ func TestPutStatuses(t *testing.T) {
 	if r := s.PutMessage(msg("T", 0, "x", map[string]string{"P": string(make([]byte, 40000))})); r.Status != PropertiesSizeExceeded {
 		t.Fatal(r.Status)
 	}
+	// A topic is a directory of the consume queues: one path element.
+	for _, topic := range []string{"a/b", "/", "ab/", "a\x00b", "\x00", ".", ".."} {
+		if r := s.PutMessage(msg(topic, 0, "x", nil)); r.Status != MessageIllegal {
+			t.Fatalf("topic %q: %v", topic, r.Status)
+		}
+	}
+	if r := s.PutMessage(msg("a.b%|-_", 0, "x", nil)); r.Status != PutOK {
+		t.Fatalf("a.b%%|-_: %v %v", r.Status, r.Err)
+	}
 	batch := []*message.Message{msg("B", 1, "a", nil), msg("B", 1, "b", nil)}
 	r := s.PutMessages(batch)
 	if r.Status != PutOK || len(r.Offsets) != 2 || r.QueueOffset != 0 {

@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/mqd/mqd/commitlog"
@@ -309,10 +308,23 @@ func (s *Store) validate(m *message.Message) (PutStatus, error) {
 	// The consume queue stores a queue as <topic>/<queueId>: names that are
 	// not a single path element, and negative queue ids, could never be
 	// dispatched (the dispatcher would stall on them).
-	if m.QueueID < 0 || m.Topic == "." || m.Topic == ".." || strings.ContainsAny(m.Topic, "/\x00") {
+	if m.QueueID < 0 || m.Topic == "." || m.Topic == ".." || !pathSafe(m.Topic) {
 		return MessageIllegal, fmt.Errorf("%w: topic %q / queue %d cannot be stored", message.ErrIllegal, m.Topic, m.QueueID)
 	}
 	return PutOK, nil
+}
+
+// pathSafe reports whether topic has neither '/' nor NUL: a loop, where
+// strings.ContainsAny builds its character set on every call (1.1% of the
+// broker's CPU in issue 14's profiles of the send path; BenchmarkPathSafe
+// 13-19 ns against 29-34 ns for a 16-byte topic).
+func pathSafe(topic string) bool {
+	for i := 0; i < len(topic); i++ {
+		if c := topic[i]; c == '/' || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // putRequest is the commitlog.Batch of one put. Encode runs under the

@@ -115,3 +115,13 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// BenchmarkPathSafe is validate's topic check on a 16-byte topic.
+func BenchmarkPathSafe(b *testing.B) {
+	topic := "bench_topic_1234"
+	for range b.N {
+		if !pathSafe(topic) {
+			b.Fatal(topic)
+		}
+	}
+}
