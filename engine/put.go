@@ -344,7 +344,7 @@ type putRequest struct {
 	ts     int64
 	single bool      // a single put (PutResult.Size), not a batch
 	done   PutDone   // an asynchronous put's caller (PutMessageAsync)
-	topic  *Topic    // its topic's handle, or nil (PutMessageAsync)
+	topic  *Topic    // the put's topic handle or nil; Encode keeps the one it used
 	out    PutResult // a SYNC_MASTER's stored put while its slave is awaited
 }
 

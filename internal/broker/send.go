@@ -9,7 +9,7 @@ package broker
 // Decisions for this wave:
 //   - WAIT: the Java broker drops WAIT from the stored properties but still
 //     honours WAIT=false for flush waiting. mqd passes the producer's wait
-//     to the engine explicitly (producerWaits, engine.PutMessageWait); it
+//     to the engine explicitly (producerWaits, engine.PutMessageAsync); it
 //     drops WAIT when it asks to wait (the default, and what Java producers
 //     always send) and keeps it, normalised to exactly "false", when it
 //     does not. Only non-waiting messages keep the 11 bytes "WAIT\x01false".

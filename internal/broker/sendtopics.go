@@ -27,15 +27,18 @@ type sendTopic struct {
 
 // putCounters are the topic's put counters, made with its first stored
 // put (a topic never written to has none: Java's VIEW_BROKER_STATS_DATA
-// answers that they do not exist). A new entry finds them again, so a
-// topic deleted (its counters forgotten) and re-created counts afresh.
+// answers that they do not exist). A topic deleted (its counters and its
+// entry forgotten, forgetSendTopic) and re-created counts afresh in a new
+// entry.
 func (e *sendTopic) putCounters(s *Stats) *Counters {
 	if c := e.counters.Load(); c != nil {
 		return c
 	}
 	c := s.Topic(e.name)
-	e.counters.Store(c)
-	return c
+	if e.counters.CompareAndSwap(nil, c) {
+		return c
+	}
+	return e.counters.Load()
 }
 
 // sendTopics holds the entries of the topics sends went to.
@@ -56,6 +59,17 @@ func (b *Broker) sendTopic(topic string) (*sendTopic, bool) {
 		return e, true
 	}
 	return b.refreshSendTopic(topic, e, changes)
+}
+
+// forgetSendTopic drops a deleted topic's entry (DELETE_TOPIC_IN_BROKER,
+// after its statistics are forgotten): were the topic re-created with the
+// same config before any send to it, the entry would be kept and count
+// into the forgotten counters.
+func (b *Broker) forgetSendTopic(topic string) {
+	c := &b.sendTopics
+	c.mu.Lock()
+	delete(c.m, topic)
+	c.mu.Unlock()
 }
 
 // refreshSendTopic reads topic's config at count changes. An unchanged
