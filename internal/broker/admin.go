@@ -106,7 +106,6 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *pro
 	}
 	b.offsets.RemoveTopic(h.Topic) // Java: ConsumerOffsetManager.cleanOffsetByTopic
 	b.stats.forgetTopic(h.Topic)
-	b.forgetSendTopic(h.Topic) // its entry holds the counters just forgotten (sendtopics.go)
 	b.log.Info("topic deleted", "topic", h.Topic)
 	return respond(req, protocol.ResponseSuccess, "")
 }

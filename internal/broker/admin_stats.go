@@ -218,7 +218,7 @@ func (b *Broker) statsLoop(stop <-chan struct{}) {
 
 // countPut counts the messages a send response says were stored, one or
 // one per id of a batch, under st's topic.
-func (b *Broker) countPut(st *sendTopic, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
+func (b *Broker) countPut(st *topicEntry, req *protocol.Command, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp != nil {
 		b.observePut(st, len(req.Body), time.Since(began), resp)
 	}
@@ -227,7 +227,7 @@ func (b *Broker) countPut(st *sendTopic, req *protocol.Command, began time.Time,
 
 // observePut counts an answered put of bodyLen bytes to st's topic that
 // took elapsed.
-func (b *Broker) observePut(st *sendTopic, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
+func (b *Broker) observePut(st *topicEntry, bodyLen int, elapsed time.Duration, resp *protocol.Command) {
 	b.stats.SendLatency.Observe(elapsed)
 	b.stats.putDist.observe(elapsed)
 	if !storedAnyway(resp.Code) {

@@ -52,17 +52,16 @@ type Broker struct {
 	storeHost netip.AddrPort
 	deferred  atomic.Int64 // sends answered from the flush loop, not yet answered (senddeferred.go)
 
-	topics     *TopicManager
-	sendTopics sendTopics // sendtopics.go: what a send needs of its topic, one lookup a send
-	groups     *GroupManager
-	offsets    *OffsetManager
-	consumers  *ConsumerManager
-	producers  *ProducerManager
-	locks      *LockManager
-	pulls      *PullHold
-	reg        registration // register.go: serialises registrations, stops them before unregistering
-	limits     limitLog     // limits.go: rate-bounded log of refused input
-	txn        *txnService  // txn.go: transaction decisions
+	topics    *TopicManager
+	groups    *GroupManager
+	offsets   *OffsetManager
+	consumers *ConsumerManager
+	producers *ProducerManager
+	locks     *LockManager
+	pulls     *PullHold
+	reg       registration // register.go: serialises registrations, stops them before unregistering
+	limits    limitLog     // limits.go: rate-bounded log of refused input
+	txn       *txnService  // txn.go: transaction decisions
 
 	sched   *schedule.Service // delay.go: delivers delay-level messages
 	timers  *timer.Service    // timer.go: delivers timer messages

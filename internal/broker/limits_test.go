@@ -162,8 +162,8 @@ func TestLoadDropsInvalidNamesAndCapsQueues(t *testing.T) {
 	dir := b.cfg.Store.Dir
 	b.topics.mu.Lock()
 	long := strings.Repeat("x", 2000)
-	b.topics.topics[long] = topicConfig(long, 1, 6)
-	b.topics.topics["%RETRY%huge"] = topicConfig("%RETRY%huge", math.MaxInt32, 6)
+	b.topics.setLocked(topicConfig(long, 1, 6))
+	b.topics.setLocked(topicConfig("%RETRY%huge", math.MaxInt32, 6))
 	if err := b.topics.persistLocked(); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestRegisterHundredThousandTopics(t *testing.T) {
 	b.topics.mu.Lock()
 	for i := range 100_000 {
 		name := "ManyTopics-" + strconv.Itoa(i) + "-" + strings.Repeat("p", 40)
-		b.topics.topics[name] = topicConfig(name, 8, 6)
+		b.topics.setLocked(topicConfig(name, 8, 6))
 	}
 	b.topics.version.Counter++
 	b.topics.mu.Unlock()

@@ -155,7 +155,7 @@ func (b *Broker) handleSend(_ context.Context, conn *remoting.Conn, req *protoco
 // countSend counts an answered send to st's topic: its put statistics (admin_stats.go)
 // and Stats.Send's longest run (admin_load.go). A nil (deferred) answer
 // is counted when it is given.
-func (b *Broker) countSend(st *sendTopic, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
+func (b *Broker) countSend(st *topicEntry, bodyLen int, began time.Time, resp *protocol.Command) *protocol.Command {
 	if resp == nil {
 		return nil
 	}
@@ -191,13 +191,13 @@ func (b *Broker) bodyTooLarge(req *protocol.Command) *protocol.Command {
 }
 
 // sendTarget is where a send lands once the topic checks passed: st is
-// the topic's send entry (sendtopics.go), nil once a retry is redirected
+// the topic's entry (sendtopics.go), nil once a retry is redirected
 // to its DLQ (redirectRetry).
 type sendTarget struct {
 	topic   string
 	queueID int32
 	tc      protocol.TopicConfig
-	st      *sendTopic
+	st      *topicEntry
 }
 
 // resolveSendTarget is Java's msgCheck: topic name, send permission, topic
@@ -232,10 +232,10 @@ func (b *Broker) resolveSendTarget(req *protocol.Command, h *protocol.SendMessag
 	return sendTarget{topic: st.name, queueID: qid, tc: tc, st: st}, nil
 }
 
-// sendTopicConfig returns the topic's send entry, auto-creating the topic
+// sendTopicConfig returns the topic's entry, auto-creating the topic
 // from the header's default topic (Java's TopicConfigManager (TBW102)) or,
 // for %RETRY% topics, with one queue.
-func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageRequestHeader) (*sendTopic, *protocol.Command) {
+func (b *Broker) sendTopicConfig(req *protocol.Command, h *protocol.SendMessageRequestHeader) (*topicEntry, *protocol.Command) {
 	if st, ok := b.sendTopic(h.Topic); ok {
 		return st, nil
 	}

@@ -114,7 +114,7 @@ func benchTopic(br *Broker, name string) {
 	m := br.topics
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.topics[name] = topicConfig(name, 8, protocol.PermRead|protocol.PermWrite)
+	m.setLocked(topicConfig(name, 8, protocol.PermRead|protocol.PermWrite))
 	m.changedLocked(true)
 }
 

@@ -39,10 +39,10 @@ const (
 // held to the log's pace; the transport drops the answer). counted is
 // the topic the send is counted under (before a retry's DLQ redirect).
 func (b *Broker) putOne(req *protocol.Command, conn *remoting.Conn, m *message.Message, wait bool,
-	t sendTarget, counted *sendTopic, began time.Time) *protocol.Command {
+	t sendTarget, counted *topicEntry, began time.Time) *protocol.Command {
 	var handle *engine.Topic // the engine checks it is m's topic's (a scheduled message's is not)
 	if t.st != nil {
-		handle = t.st.store
+		handle = t.st.storeTopic(b.store)
 	}
 	if conn == nil || req.IsOneway() || !b.store.DefersPut(wait) || !b.deferSend(conn) {
 		return b.sendResponse(req, b.store.PutTopicMessageWait(handle, m, wait), t.queueID, false)
@@ -96,7 +96,7 @@ type sendDone struct {
 	conn      *remoting.Conn
 	opaque    int32
 	serialize protocol.SerializeType
-	counted   *sendTopic
+	counted   *topicEntry
 	queueID   int32
 	bodyLen   int
 	began     time.Time

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"fmt"
-	"maps"
 	"testing"
 
 	"github.com/mqd/mqd/internal/protocol"
@@ -50,7 +48,7 @@ func TestSendTopicFollowsTheTable(t *testing.T) {
 		t.Fatalf("queue 3 after two changes: offset %d, want 1", rh.QueueOffset)
 	}
 	now, _ := b.sendTopic("ST")
-	if now == first || now.store != first.store || now.tc.WriteQueueNums != 4 {
+	if now == first || now.storeTopic(b.store) != first.storeTopic(b.store) || now.tc.WriteQueueNums != 4 {
 		t.Fatalf("entry after changes %+v, first %+v: want a new config with the same engine handle", now, first)
 	}
 	if got := b.stats.Topics()["ST"].PutMsgs.Load(); got != 3 {
@@ -58,7 +56,7 @@ func TestSendTopicFollowsTheTable(t *testing.T) {
 	}
 	resp := call(t, c, protocol.NewRequest(protocol.DeleteTopicInBroker, &protocol.DeleteTopicRequestHeader{Topic: "ST"}))
 	expectCode(t, resp, protocol.ResponseSuccess)
-	if _, ok := cachedSendTopics(b)["ST"]; ok {
+	if _, ok := b.sendTopic("ST"); ok {
 		t.Fatal("a deleted topic's entry is kept")
 	}
 	put(topicConfig("ST", 4, rw)) // re-created as it was, with no send in between
@@ -70,57 +68,10 @@ func TestSendTopicFollowsTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectCode(t, send(0), protocol.ResponseTopicNotExist)
-	if _, ok := cachedSendTopics(b)["ST"]; ok {
+	if _, ok := b.sendTopic("ST"); ok {
 		t.Fatal("a deleted topic's entry is kept after a send to it")
 	}
 	if n := testing.AllocsPerRun(100, func() { b.sendTopic("ST") }); n != 0 {
 		t.Fatalf("%v allocations a lookup", n)
 	}
-}
-
-// Entries of topics deleted and never sent to again do not pile up: a
-// new entry finding the cache at twice the table's topics and 1024 more
-// empties it first.
-func TestSendTopicsBounded(t *testing.T) {
-	b, _ := startBroker(t, nil)
-	m := b.topics
-	change := func(f func()) { // a versioned change without the file's fsync
-		m.mu.Lock()
-		f()
-		m.changedLocked(true)
-		m.mu.Unlock()
-	}
-	rw := protocol.PermRead | protocol.PermWrite
-	for round := 0; round < 3; round++ {
-		var names []string
-		for i := 0; i < 1000; i++ {
-			name := fmt.Sprintf("B%d_%d", round, i)
-			change(func() { m.topics[name] = topicConfig(name, 1, rw) })
-			if _, ok := b.sendTopic(name); !ok {
-				t.Fatalf("%s: no entry", name)
-			}
-			names = append(names, name)
-		}
-		change(func() {
-			for _, name := range names {
-				delete(m.topics, name)
-			}
-		})
-		if n, limit := len(cachedSendTopics(b)), 2*(m.Len()+1000)+1024; n > limit {
-			t.Fatalf("round %d: %d entries, more than %d", round, n, limit)
-		}
-	}
-	if _, ok := b.sendTopic(TopicSelfTest); !ok {
-		t.Fatal("no entry for a system topic")
-	}
-	if n, limit := len(cachedSendTopics(b)), 2*m.Len()+1024; n > limit {
-		t.Fatalf("%d entries after 3,000 topics came and went, more than %d", n, limit)
-	}
-}
-
-// cachedSendTopics is a copy of the send entries.
-func cachedSendTopics(b *Broker) map[string]*sendTopic {
-	b.sendTopics.mu.RLock()
-	defer b.sendTopics.mu.RUnlock()
-	return maps.Clone(b.sendTopics.m)
 }

@@ -84,9 +84,8 @@ type TopicManager struct {
 	autoMax   atomic.Int64 // autoCreateTopicMaxCount (SetLimits changes it live)
 	maxQueues atomic.Int64 // maxQueueNums
 	mu        sync.RWMutex
-	topics    map[string]protocol.TopicConfig
+	topics    map[string]*topicEntry // sendtopics.go: a config and what sends need of its topic
 	version   protocol.DataVersion
-	changes   atomic.Int64 // version.Counter, read without the lock (Changes)
 	onChange  func()
 	persistMu sync.Mutex // serialises writes of the file
 	persisted int64      // version counter the file holds
@@ -100,7 +99,7 @@ type topicFile struct {
 }
 
 func newTopicManager(configDir string, cfg *Config) (*TopicManager, error) {
-	m := &TopicManager{path: filepath.Join(configDir, topicConfigFileName), topics: map[string]protocol.TopicConfig{}}
+	m := &TopicManager{path: filepath.Join(configDir, topicConfigFileName), topics: map[string]*topicEntry{}}
 	m.SetLimits(cfg.AutoCreateTopicMaxCount, cfg.MaxQueueNums)
 	var f topicFile
 	if err := loadJSON(m.path, &f); err != nil {
@@ -108,7 +107,7 @@ func newTopicManager(configDir string, cfg *Config) (*TopicManager, error) {
 	}
 	for k, v := range f.TopicConfigTable {
 		if tc, ok := m.loadedTopic(cfg, k, v); ok {
-			m.topics[k] = tc
+			m.setLocked(tc)
 		}
 	}
 	m.version = f.DataVersion
@@ -116,7 +115,7 @@ func newTopicManager(configDir string, cfg *Config) (*TopicManager, error) {
 	jpath := m.path + journalSuffix
 	_, err := replayJournal(jpath, &m.version.Counter, cfg.Logger, func(tc protocol.TopicConfig) {
 		if tc, ok := m.loadedTopic(cfg, tc.TopicName, tc); ok {
-			m.topics[tc.TopicName] = tc
+			m.setLocked(tc)
 		}
 	})
 	if err != nil {
@@ -126,7 +125,6 @@ func newTopicManager(configDir string, cfg *Config) (*TopicManager, error) {
 	m.version.Counter++
 	m.version.Timestamp = time.Now().UnixMilli()
 	m.persisted = m.version.Counter
-	m.changes.Store(m.version.Counter)
 	if err := m.persistLocked(); err != nil { // the journal's lines are in the file now
 		return nil, err
 	}
@@ -167,13 +165,13 @@ func (m *TopicManager) createSystemTopics(cfg *Config) {
 	}
 	if cfg.AutoCreateTopicEnable {
 		sys = append(sys, topicConfig(TopicAutoCreate, int32(cfg.DefaultTopicQueueNums), protocol.PermInherit|rw))
-	} else if tc, ok := m.topics[TopicAutoCreate]; ok {
+	} else if tc, ok := m.getLocked(TopicAutoCreate); ok {
 		tc.Perm = rw // a persisted TBW102 no longer allows inheritance (Java's TopicConfigManager (TBW102))
-		m.topics[TopicAutoCreate] = tc
+		m.setLocked(tc)
 	}
 	for _, tc := range sys {
 		if _, ok := m.topics[tc.TopicName]; !ok {
-			m.topics[tc.TopicName] = tc
+			m.setLocked(tc)
 		}
 	}
 }
@@ -193,20 +191,38 @@ func (m *TopicManager) OnChange(f func()) {
 func (m *TopicManager) Get(topic string) (protocol.TopicConfig, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	tc, ok := m.topics[topic]
-	return tc, ok
+	return m.getLocked(topic)
 }
 
-// Changes is the table's version counter: it moves with every change, so
-// a config read at one count is current while the count is unchanged
-// (sendtopics.go). It takes no lock.
-func (m *TopicManager) Changes() int64 { return m.changes.Load() }
-
-// Len is the number of topics.
-func (m *TopicManager) Len() int {
+// entry returns a topic's entry (sendtopics.go).
+func (m *TopicManager) entry(topic string) (*topicEntry, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.topics)
+	e := m.topics[topic]
+	return e, e != nil
+}
+
+// getLocked returns a topic's config.
+func (m *TopicManager) getLocked(topic string) (protocol.TopicConfig, bool) {
+	if e := m.topics[topic]; e != nil {
+		return e.tc, true
+	}
+	return protocol.TopicConfig{}, false
+}
+
+// setLocked creates or replaces tc's topic with a new entry (its send
+// state is found again from its name on the next send).
+func (m *TopicManager) setLocked(tc protocol.TopicConfig) {
+	m.topics[tc.TopicName] = &topicEntry{name: tc.TopicName, tc: tc}
+}
+
+// configsLocked is a copy of the table's configs.
+func (m *TopicManager) configsLocked() map[string]protocol.TopicConfig {
+	t := make(map[string]protocol.TopicConfig, len(m.topics))
+	for k, e := range m.topics {
+		t[k] = e.tc
+	}
+	return t
 }
 
 // Snapshot returns the table and its version (for registration and
@@ -214,11 +230,7 @@ func (m *TopicManager) Len() int {
 func (m *TopicManager) Snapshot() protocol.TopicConfigSerializeWrapper {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	t := make(map[string]protocol.TopicConfig, len(m.topics))
-	for k, v := range m.topics {
-		t[k] = v
-	}
-	return protocol.TopicConfigSerializeWrapper{TopicConfigTable: t, DataVersion: m.version}
+	return protocol.TopicConfigSerializeWrapper{TopicConfigTable: m.configsLocked(), DataVersion: m.version}
 }
 
 // Names returns every topic name, sorted.
@@ -231,7 +243,7 @@ func (m *TopicManager) Names() []string {
 // Put creates or replaces a topic and persists the table.
 func (m *TopicManager) Put(tc protocol.TopicConfig) error {
 	_, err := m.update(func() (bool, error) {
-		m.topics[tc.TopicName] = tc
+		m.setLocked(tc)
 		return true, nil
 	})
 	return err
@@ -255,10 +267,10 @@ func (m *TopicManager) CreateFromDefault(topic, defaultTopic string, queues int3
 	var tc protocol.TopicConfig
 	found := false
 	_, err := m.updateAuto(topic, func() (bool, error) {
-		if tc, found = m.topics[topic]; found {
+		if tc, found = m.getLocked(topic); found {
 			return false, nil
 		}
-		def, ok := m.topics[defaultTopic]
+		def, ok := m.getLocked(defaultTopic)
 		if !ok || def.Perm&protocol.PermInherit == 0 {
 			return false, nil
 		}
@@ -267,7 +279,8 @@ func (m *TopicManager) CreateFromDefault(topic, defaultTopic string, queues int3
 		}
 		tc = topicConfig(topic, capQueues(min(queues, def.WriteQueueNums), int(m.maxQueues.Load())), def.Perm&^protocol.PermInherit)
 		tc.TopicFilterType = def.TopicFilterType
-		m.topics[topic], found = tc, true
+		m.setLocked(tc)
+		found = true
 		return true, nil
 	})
 	return tc, found && err == nil, err
@@ -281,14 +294,14 @@ func (m *TopicManager) CreateIfMissing(topic string, queues int32, perm int32) (
 	var tc protocol.TopicConfig
 	_, err := m.updateAuto(topic, func() (bool, error) {
 		var ok bool
-		if tc, ok = m.topics[topic]; ok {
+		if tc, ok = m.getLocked(topic); ok {
 			return false, nil
 		}
 		if err := m.admitLocked(topic); err != nil {
 			return false, err
 		}
 		tc = topicConfig(topic, capQueues(queues, int(m.maxQueues.Load())), perm)
-		m.topics[topic] = tc
+		m.setLocked(tc)
 		return true, nil
 	})
 	return tc, err
@@ -308,7 +321,7 @@ func (m *TopicManager) SetLimits(autoMax, maxQueues int) {
 // versioned and re-registered like any other.
 func (m *TopicManager) SetAutoCreateTopic(on bool, queues int32) error {
 	_, err := m.update(func() (bool, error) {
-		tc, ok := m.topics[TopicAutoCreate]
+		tc, ok := m.getLocked(TopicAutoCreate)
 		switch {
 		case on && !ok:
 			tc = topicConfig(TopicAutoCreate, queues, protocol.PermInherit|protocol.PermRead|protocol.PermWrite)
@@ -319,7 +332,7 @@ func (m *TopicManager) SetAutoCreateTopic(on bool, queues int32) error {
 		default:
 			return false, nil
 		}
-		m.topics[TopicAutoCreate] = tc
+		m.setLocked(tc)
 		return true, nil
 	})
 	return err
@@ -369,7 +382,7 @@ func (m *TopicManager) updateAuto(topic string, f func() (bool, error)) (bool, e
 		if m.journal == nil {
 			jerr = errors.New("no journal")
 		} else {
-			end, jerr = m.journal.append(counter, m.topics[topic])
+			end, jerr = m.journal.append(counter, m.topics[topic].tc)
 		}
 	}
 	m.mu.Unlock()
@@ -395,7 +408,6 @@ func (m *TopicManager) changedLocked(changed bool) int64 {
 	if changed {
 		m.version.Counter++
 		m.version.Timestamp = time.Now().UnixMilli()
-		m.changes.Store(m.version.Counter)
 		if h := m.onChange; h != nil {
 			go h()
 		}
@@ -412,7 +424,7 @@ func (m *TopicManager) persistThrough(counter int64) error {
 		return nil
 	}
 	m.mu.RLock()
-	f := topicFile{TopicConfigTable: maps.Clone(m.topics), DataVersion: m.version}
+	f := topicFile{TopicConfigTable: m.configsLocked(), DataVersion: m.version}
 	var mark int64
 	if m.journal != nil {
 		mark = m.journal.mark()
@@ -431,7 +443,7 @@ func (m *TopicManager) persistThrough(counter int64) error {
 }
 
 func (m *TopicManager) persistLocked() error {
-	return saveJSON(m.path, topicFile{TopicConfigTable: m.topics, DataVersion: m.version})
+	return saveJSON(m.path, topicFile{TopicConfigTable: m.configsLocked(), DataVersion: m.version})
 }
 
 // closeJournal closes the journal (broker shutdown); later auto-creations
