@@ -26,7 +26,8 @@ import (
 // after it).
 func (l *Log) flushLoop() {
 	defer close(l.loopDone)
-	st := flushState{lastSync: time.Now(), written: l.written.Load(), synced: l.durable.Load()}
+	now := time.Now()
+	st := flushState{lastSync: now, rateAt: now, written: l.written.Load(), synced: l.durable.Load()}
 	var err error
 	if st.tailBlock, err = vfs.AlignedBuffer(vfs.Alignment); err != nil {
 		l.fail(err)
@@ -45,8 +46,10 @@ func (l *Log) flushLoop() {
 		l.mu.Lock()
 		end, endTS := l.tail, l.tailTS
 		ws, wws := l.waiters.Take(spare), l.wrote.Take(spareW)
+		arrivals := l.waiters.Arrivals()
 		segs := l.segs
 		l.mu.Unlock()
+		st.noteArrivals(arrivals, time.Now())
 
 		sleep, hold := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
 		spare, spareW = ws[:0], wws[:0]
@@ -102,6 +105,26 @@ type flushState struct {
 	iov       [2][]byte   // the write's buffers, kept here so they don't escape per write
 	keptChunk int64       // the chunk of the written end when the window last moved (keeper.go)
 	beside    *besideSync // the periodic sync beside the writes (beside.go), or nil
+	// The durable waiters' arrival rate (flush.Pending.Rate), over
+	// windows of at least rateWindow: arrivals counted by rateAt.
+	rate     float64
+	rateAt   time.Time
+	arrivals uint64
+}
+
+// rateWindow is the shortest window the loop measures the waiters'
+// arrival rate over: at 100k sends a second about 1,000 arrivals.
+const rateWindow = 10 * time.Millisecond
+
+// noteArrivals updates the arrival rate with the count of durable waiters
+// ever queued, read at now. A loop that slept through a quiet spell
+// measures it over the whole spell, so the first round after it is never
+// held.
+func (st *flushState) noteArrivals(arrivals uint64, now time.Time) {
+	if d := now.Sub(st.rateAt); d >= rateWindow {
+		st.rate = float64(arrivals-st.arrivals) / d.Seconds()
+		st.rateAt, st.arrivals = now, arrivals
+	}
 }
 
 // round writes what was appended, syncs when the policy says so (or when
@@ -117,7 +140,8 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 	}
 	ws = ws.release(st.synced, st.written, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
-	doSync, sleep := l.cfg.Policy.Decide(st.written-st.synced+pending, time.Since(st.lastSync), len(ws.synced) > 0)
+	doSync, sleep := l.cfg.Policy.Decide(flush.Pending{Dirty: st.written - st.synced + pending, Since: time.Since(st.lastSync),
+		Waiting: len(ws.synced) > 0, Rate: st.rate})
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	beside := doSync && !force && !l.cfg.Policy.Durable() // beside.go
 	if beside && st.syncing() {

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +99,71 @@ func TestSyncMinGapCloseDuringHold(t *testing.T) {
 			defer l.Close()
 			if l.Tail() == 0 {
 				t.Fatal("the held append is gone after a clean close")
+			}
+		})
+	}
+}
+
+// Below GapFromRate no round is held: one appender at a time is answered
+// after its own sync, however long MinGap is.
+func TestSyncMinGapNotBelowRate(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			p := flush.Sync{Timeout: 5 * time.Second, MinGap: time.Minute / 2, GapFromRate: 1e9}
+			l := openLog(t, b.fs(t), t.TempDir(), p, Hint{})
+			defer l.Close()
+			began := time.Now()
+			for i := range 20 {
+				if _, err := l.Append(one("unheld"), flush.WaitDurable); err != nil {
+					t.Fatalf("append %d: %v", i, err)
+				}
+			}
+			if took := time.Since(began); took >= p.MinGap {
+				t.Fatalf("20 appends took %v: a round was held below the rate", took)
+			}
+		})
+	}
+}
+
+// From GapFromRate on, rounds are held: once many appenders keep the log
+// busy, an append waits for the gap, and none is lost or answered early.
+func TestSyncMinGapFromRate(t *testing.T) {
+	const gap = time.Second
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			l := openLog(t, b.fs(t), t.TempDir(), flush.Sync{Timeout: 5 * time.Second, MinGap: gap, GapFromRate: 500}, Hint{})
+			defer l.Close()
+			const n = 32
+			var wg sync.WaitGroup
+			longest := make([]time.Duration, n)
+			errs := make([]error, n)
+			stop := time.Now().Add(2 * gap)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Now().Before(stop) {
+						t0 := time.Now()
+						if _, errs[i] = l.Append(one("busy"), flush.WaitDurable); errs[i] != nil {
+							return
+						}
+						longest[i] = max(longest[i], time.Since(t0))
+					}
+				}()
+			}
+			wg.Wait()
+			held := false
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("appender %d: %v", i, errs[i])
+				}
+				held = held || longest[i] >= gap/2
+			}
+			if !held {
+				t.Fatalf("%d appenders in a loop for %v: no append waited for the %v gap (longest %v)", n, 2*gap, gap, slices.Max(longest))
+			}
+			if d, tail := l.Durable(), l.Tail(); d != tail {
+				t.Errorf("durable offset %d, log ends at %d", d, tail)
 			}
 		})
 	}

@@ -43,7 +43,8 @@ type Config struct {
 	Dir                     string        // storePathRootDir
 	FlushDiskType           FlushDiskType // default ASYNC_FLUSH
 	SyncFlushTimeout        time.Duration // 5 s
-	SyncFlushMinGap         time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0
+	SyncFlushMinGap         time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0 here, 500 µs in a broker
+	SyncFlushMinGapFromTps  int           // syncFlushMinGapFromTps (mqd only; flush.Sync.GapFromRate), 0 here, 60,000 in a broker
 	FlushInterval           time.Duration // flushIntervalCommitLog, 500 ms
 	FlushLeastPages         int           // flushCommitLogLeastPages, 4
 	FlushThoroughInterval   time.Duration // flushCommitLogThoroughInterval, 10 s
@@ -130,7 +131,10 @@ func (c *Config) policy() (flush.Policy, error) {
 		if g := c.SyncFlushMinGap; g < 0 || (g > 0 && g >= c.SyncFlushTimeout) {
 			return nil, fmt.Errorf("engine: syncFlushMinGapMicros %d: want 0 or more, and below syncFlushTimeout (%v)", g.Microseconds(), c.SyncFlushTimeout)
 		}
-		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap}, nil
+		if c.SyncFlushMinGapFromTps < 0 {
+			return nil, fmt.Errorf("engine: syncFlushMinGapFromTps %d: want 0 or more", c.SyncFlushMinGapFromTps)
+		}
+		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap, GapFromRate: float64(c.SyncFlushMinGapFromTps)}, nil
 	case AsyncFlush:
 		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval,
 			MaxDirty: max(flush.DefaultAsync.MaxDirty, int64(c.FlushLeastPages)*4096), Timeout: c.SyncFlushTimeout}, nil

@@ -31,6 +31,14 @@ func TestSyncFlushMinGapPolicy(t *testing.T) {
 	if err := (Config{FlushDiskType: SyncFlush, SyncFlushMinGap: time.Millisecond}).CheckPolicy(); err != nil {
 		t.Errorf("CheckPolicy with the default timeout: %v", err)
 	}
+	cfg.SyncFlushMinGap, cfg.SyncFlushMinGapFromTps = time.Millisecond, 60_000
+	if p, err := cfg.policy(); err != nil || p.(flush.Sync).GapFromRate != 60_000 {
+		t.Fatalf("policy %#v, %v", p, err)
+	}
+	cfg.SyncFlushMinGapFromTps = -1
+	if _, err := cfg.policy(); err == nil {
+		t.Error("a negative syncFlushMinGapFromTps accepted")
+	}
 	cfg = Config{Dir: t.TempDir(), FlushDiskType: SyncFlush, SyncFlushMinGap: -1}
 	if s, err := Open(cfg); err == nil {
 		s.Close()

@@ -77,18 +77,27 @@ type Policy interface {
 	// given the offset written to the files and the offset made durable:
 	// under SYNC_FLUSH only durable records, under ASYNC_FLUSH written ones.
 	Visible(written, durable int64) int64
-	// Decide is asked before the loop writes what is pending. dirty is the
-	// number of bytes appended or written since the last sync, since the
-	// time since the last sync, waiting whether an appender waits for
-	// durability. It returns whether to sync now and, if not, how long the
-	// loop may sleep before asking again when no append wakes it.
+	// Decide is asked before the loop writes what is pending. It returns
+	// whether to sync now and, if not, how long the loop may sleep before
+	// asking again when no append wakes it.
 	//
 	// A Durable policy may also answer sync false with bytes dirty and a
 	// positive sleep: a hold. When bytes are pending (appended, not yet
 	// written) the loop then neither writes nor syncs, and appends do not
 	// wake it, until sleep has passed; the next round takes everything
 	// appended meanwhile (Sync.MinGap).
-	Decide(dirty int64, since time.Duration, waiting bool) (sync bool, sleep time.Duration)
+	Decide(p Pending) (sync bool, sleep time.Duration)
+}
+
+// Pending is what the commit-log loop knows when it asks Policy.Decide.
+type Pending struct {
+	Dirty   int64         // bytes appended or written since the last sync
+	Since   time.Duration // time since the last sync ended
+	Waiting bool          // an appender waits for durability
+	// Rate is how many appenders a second have recently queued to wait
+	// for durability (Queue.Arrivals over the loop's last window of at
+	// least 10 ms; 0 after a quiet spell).
+	Rate float64
 }
 
 // Sync is SYNC_FLUSH as group commit: whenever an appender waits, the loop
@@ -99,17 +108,32 @@ type Sync struct {
 	// the append reports FLUSH_DISK_TIMEOUT, never success.
 	Timeout time.Duration
 	// MinGap is the least time from the end of one fdatasync to the start
-	// of the next round (syncFlushMinGapMicros; 0, the default: none).
-	// Under a steady stream of appends a round then syncs what arrived in
-	// MinGap plus one sync's time, not in one sync's time: fewer, larger
-	// rounds (less CPU and fewer device writes per message) for up to
-	// MinGap more latency (a sleep under 1 ms lasts 1 ms when the process
-	// is otherwise idle: Go's poller waits in milliseconds). An append
-	// after a quiet spell longer than MinGap is not held; a Flush waits
-	// for a hold to end, Close does not. It is pebble's WAL minimum sync
-	// interval.
+	// of the next round (syncFlushMinGapMicros), while appenders wait for
+	// durability at GapFromRate a second or more. Under a steady stream
+	// of appends a round then syncs what arrived in MinGap plus one
+	// sync's time, not in one sync's time: fewer, larger rounds (less CPU
+	// and fewer device writes per message) for up to MinGap more latency
+	// (a sleep under 1 ms lasts 1 ms when the process is otherwise idle:
+	// Go's poller waits in milliseconds). An append after a quiet spell
+	// longer than MinGap is not held; a Flush waits for a hold to end,
+	// Close does not. It is pebble's WAL minimum sync interval. 0: none.
 	MinGap time.Duration
+	// GapFromRate (syncFlushMinGapFromTps; 0: any rate) is the arrival
+	// rate of durable waiters from which MinGap applies. Below it every
+	// round starts as soon as the last sync ends, so a send at a modest
+	// rate is answered after its own fdatasync; above it each round's
+	// fixed CPU (a device write, a sync, a batch of answers per
+	// connection, the wake-ups) is shared by more sends, when that CPU is
+	// what a broker runs short of (BENCHMARKS.md, session 17).
+	GapFromRate float64
 }
+
+// DefaultSyncMinGap and DefaultSyncGapFromRate are mqd's defaults for
+// Sync.MinGap and Sync.GapFromRate (BENCHMARKS.md, session 17).
+const (
+	DefaultSyncMinGap      = 500 * time.Microsecond
+	DefaultSyncGapFromRate = 60_000
+)
 
 // Mode implements Policy.
 func (Sync) Mode() Mode { return ModeSync }
@@ -127,13 +151,13 @@ func (s Sync) WaitTimeout() time.Duration { return s.Timeout }
 func (Sync) Visible(_, durable int64) int64 { return durable }
 
 // Decide implements Policy. Everything written is synced at once (after
-// MinGap), also bytes of appenders that do not wait (WAIT=false): under
-// SYNC_FLUSH a consumer only sees durable records, so they must not linger
-// unsynced.
-func (s Sync) Decide(dirty int64, since time.Duration, waiting bool) (bool, time.Duration) {
-	if waiting || dirty > 0 {
-		if since < s.MinGap {
-			return false, s.MinGap - since // hold
+// MinGap, at GapFromRate or more), also bytes of appenders that do not
+// wait (WAIT=false): under SYNC_FLUSH a consumer only sees durable
+// records, so they must not linger unsynced.
+func (s Sync) Decide(p Pending) (bool, time.Duration) {
+	if p.Waiting || p.Dirty > 0 {
+		if p.Since < s.MinGap && p.Rate >= s.GapFromRate {
+			return false, s.MinGap - p.Since // hold
 		}
 		return true, 0
 	}
@@ -194,8 +218,9 @@ func (Async) Visible(written, _ int64) int64 { return written }
 
 // Decide implements Policy. An appender that explicitly waits for
 // durability is served at once, as under SYNC_FLUSH.
-func (a Async) Decide(dirty int64, since time.Duration, waiting bool) (bool, time.Duration) {
-	if waiting || (dirty > 0 && (since >= a.Thorough || (since >= a.Interval && dirty >= a.LeastBytes))) ||
+func (a Async) Decide(p Pending) (bool, time.Duration) {
+	dirty, since := p.Dirty, p.Since
+	if p.Waiting || (dirty > 0 && (since >= a.Thorough || (since >= a.Interval && dirty >= a.LeastBytes))) ||
 		(a.MaxDirty > 0 && dirty >= a.MaxDirty) {
 		return true, 0
 	}
@@ -282,8 +307,9 @@ func (w *Waiter) expire(gen uint64) {
 // it with the same lock that orders appends, so taking the queue and reading
 // the log tail under that lock gives a tail at or past every taken waiter.
 type Queue struct {
-	ws     []*Waiter
-	expiry expiryList // asynchronous waiters' deadlines (expiry.go)
+	ws       []*Waiter
+	expiry   expiryList // asynchronous waiters' deadlines (expiry.go)
+	arrivals uint64     // waiters ever added
 }
 
 // Add queues a waiter for offset end.
@@ -291,6 +317,7 @@ func (q *Queue) Add(end int64) *Waiter {
 	w := waiterPool.Get().(*Waiter)
 	w.End = end
 	q.ws = append(q.ws, w)
+	q.arrivals++
 	return w
 }
 
@@ -306,11 +333,15 @@ func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) *Waiter 
 	w.state.Store(gen << 1)
 	q.expiry.add(w, gen, timeout)
 	q.ws = append(q.ws, w)
+	q.arrivals++
 	return w
 }
 
 // Len is the number of queued waiters.
 func (q *Queue) Len() int { return len(q.ws) }
+
+// Arrivals is the number of waiters ever added (Requeue adds none).
+func (q *Queue) Arrivals() uint64 { return q.arrivals }
 
 // Take removes and returns every queued waiter; spare is reused as the new
 // backing slice so the steady state does not allocate.

@@ -10,16 +10,16 @@ import (
 
 func TestSyncDecide(t *testing.T) {
 	s := DefaultSync
-	if ok, _ := s.Decide(100, 0, true); !ok {
+	if ok, _ := s.Decide(Pending{Dirty: 100, Since: 0, Waiting: true}); !ok {
 		t.Fatal("waiter present: must sync")
 	}
-	if ok, _ := s.Decide(100, 0, false); !ok {
+	if ok, _ := s.Decide(Pending{Dirty: 100, Since: 0, Waiting: false}); !ok {
 		t.Fatal("unsynced WAIT=false bytes must not linger: consumers only see durable records")
 	}
-	if ok, sleep := s.Decide(0, 0, false); ok || sleep <= 0 {
+	if ok, sleep := s.Decide(Pending{Dirty: 0, Since: 0, Waiting: false}); ok || sleep <= 0 {
 		t.Fatal("nothing to do: sleep")
 	}
-	if ok, _ := s.Decide(0, time.Hour, false); ok {
+	if ok, _ := s.Decide(Pending{Dirty: 0, Since: time.Hour, Waiting: false}); ok {
 		t.Fatal("nothing dirty")
 	}
 	if !s.Durable() || DefaultAsync.Durable() {
@@ -29,17 +29,38 @@ func TestSyncDecide(t *testing.T) {
 
 func TestSyncMinGapDecide(t *testing.T) {
 	s := Sync{Timeout: time.Second, MinGap: time.Millisecond}
-	if ok, hold := s.Decide(100, 300*time.Microsecond, true); ok || hold != 700*time.Microsecond {
+	if ok, hold := s.Decide(Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true}); ok || hold != 700*time.Microsecond {
 		t.Fatalf("inside the gap: sync %v, hold %v; want a hold of the rest of the gap", ok, hold)
 	}
-	if ok, _ := s.Decide(100, time.Millisecond, true); !ok {
+	if ok, _ := s.Decide(Pending{Dirty: 100, Since: time.Millisecond, Waiting: true}); !ok {
 		t.Fatal("gap over, waiter present: must sync")
 	}
-	if ok, _ := s.Decide(100, 2*time.Millisecond, false); !ok {
+	if ok, _ := s.Decide(Pending{Dirty: 100, Since: 2 * time.Millisecond}); !ok {
 		t.Fatal("gap over, WAIT=false bytes: must sync")
 	}
-	if ok, sleep := s.Decide(0, 0, false); ok || sleep != time.Second {
+	if ok, sleep := s.Decide(Pending{}); ok || sleep != time.Second {
 		t.Fatalf("nothing to do: sync %v, sleep %v; want the idle sleep, not a hold", ok, sleep)
+	}
+}
+
+// TestSyncGapFromRate: the gap holds a round only while durable waiters
+// arrive at GapFromRate a second or more.
+func TestSyncGapFromRate(t *testing.T) {
+	s := Sync{Timeout: time.Second, MinGap: time.Millisecond, GapFromRate: 60_000}
+	inGap := Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true}
+	for _, c := range []struct {
+		rate float64
+		hold bool
+	}{{0, false}, {10_000, false}, {59_999, false}, {60_000, true}, {200_000, true}} {
+		inGap.Rate = c.rate
+		ok, sleep := s.Decide(inGap)
+		if held := !ok && sleep == 700*time.Microsecond; held != c.hold || ok == c.hold {
+			t.Errorf("rate %v: sync %v, sleep %v; want a hold %v", c.rate, ok, sleep, c.hold)
+		}
+	}
+	past := Pending{Dirty: 100, Since: 2 * time.Millisecond, Waiting: true, Rate: 200_000}
+	if ok, _ := s.Decide(past); !ok {
+		t.Fatal("gap over at a high rate: must sync")
 	}
 }
 
@@ -59,7 +80,7 @@ func TestAsyncDecide(t *testing.T) {
 		{4 << 20, time.Millisecond, true},         // MaxDirty bounds a sync's burst
 	}
 	for _, c := range cases {
-		got, sleep := a.Decide(c.dirty, c.since, false)
+		got, sleep := a.Decide(Pending{Dirty: c.dirty, Since: c.since, Waiting: false})
 		if got != c.want {
 			t.Errorf("Decide(%d, %v) = %v", c.dirty, c.since, got)
 		}
@@ -134,7 +155,7 @@ func TestPolicyCarriesWaitTimeoutAndVisibility(t *testing.T) {
 	if s.Mode() != ModeSync || a.Mode() != ModeAsync || ModeUnknown.String() != "unknown" {
 		t.Fatal("modes")
 	}
-	if ok, _ := a.Decide(1, 0, true); !ok {
+	if ok, _ := a.Decide(Pending{Dirty: 1, Since: 0, Waiting: true}); !ok {
 		t.Fatal("an explicit durable wait under ASYNC must sync at once")
 	}
 }

@@ -163,6 +163,10 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 // only adds latency (BENCHMARKS.md, "A minimum gap between syncs").
 const maxSyncFlushMinGapMicros = 10_000
 
+// maxSyncFlushMinGapFromTps bounds syncFlushMinGapFromTps (a rate no
+// broker reaches turns the gap off as well as 0 turns it always on).
+const maxSyncFlushMinGapFromTps = 1_000_000_000
+
 func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 	switch k {
 	case "storePathRootDir":
@@ -191,6 +195,13 @@ func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 			err = fmt.Errorf("want 0 to %d microseconds", maxSyncFlushMinGapMicros)
 		}
 		s.SyncFlushMinGap = time.Duration(n) * time.Microsecond
+		return true, err
+	case "syncFlushMinGapFromTps":
+		n, err := strconv.Atoi(v)
+		if err == nil && (n < 0 || n > maxSyncFlushMinGapFromTps) {
+			err = fmt.Errorf("want 0 to %d sends a second", maxSyncFlushMinGapFromTps)
+		}
+		s.SyncFlushMinGapFromTps = n
 		return true, err
 	case "flushIntervalCommitLog":
 		return true, setMillis(&s.FlushInterval, v)

@@ -97,3 +97,23 @@ func TestSyncFlushMinGapKey(t *testing.T) {
 		}
 	}
 }
+
+// The gap is on by default from 60,000 durable sends a second
+// (BENCHMARKS.md, session 17), and syncFlushMinGapFromTps sets the rate.
+func TestSyncFlushMinGapFromTpsKey(t *testing.T) {
+	cfg := NewConfig()
+	if cfg.Store.SyncFlushMinGap != 500*time.Microsecond || cfg.Store.SyncFlushMinGapFromTps != 60_000 {
+		t.Fatalf("defaults: gap %v from %d a second", cfg.Store.SyncFlushMinGap, cfg.Store.SyncFlushMinGapFromTps)
+	}
+	if got := cfg.ConfigProperties()["syncFlushMinGapFromTps"]; got != "60000" {
+		t.Fatalf("getBrokerConfig shows %q", got)
+	}
+	if _, err := ApplyProperties(map[string]string{"syncFlushMinGapFromTps": "0"}, &cfg); err != nil || cfg.Store.SyncFlushMinGapFromTps != 0 {
+		t.Fatal(err, cfg.Store.SyncFlushMinGapFromTps)
+	}
+	for _, bad := range []string{"-1", "1000000001", "1k"} {
+		if _, err := ApplyProperties(map[string]string{"syncFlushMinGapFromTps": bad}, &cfg); err == nil {
+			t.Errorf("syncFlushMinGapFromTps=%s accepted", bad)
+		}
+	}
+}

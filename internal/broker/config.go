@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mqd/mqd/engine"
+	"github.com/mqd/mqd/flush"
 )
 
 // Config is the broker's configuration; zero values take RocketMQ's
@@ -77,6 +78,7 @@ func NewConfig() Config {
 		NotifyConsumerIdsChanged: true, TraceOn: true, EnablePropertyFilter: true,
 		Timer: TimerConfig{WheelEnable: true}, StoreReplyMessageEnable: true,
 		Controller: ControllerConfig{AllAck: DefaultAllAckInSyncStateSet, MinInSync: DefaultMinInSyncReplicas},
+		Store:      engine.Config{SyncFlushMinGap: flush.DefaultSyncMinGap, SyncFlushMinGapFromTps: flush.DefaultSyncGapFromRate},
 	}
 }
 
