@@ -103,8 +103,9 @@ func (c *Cluster) start(o Options, log *slog.Logger) error {
 	cfg.ClusterName, cfg.BrokerName = o.ClusterName, o.BrokerName
 	cfg.NamesrvAddrs = []string{nl.Addr().String()}
 	cfg.AutoCreateTopicEnable = !o.NoAutoCreateTopic
-	cfg.Store = engine.Config{Dir: c.dir, FlushDiskType: engine.SyncFlush, MappedFileSizeCommitLog: 64 << 20,
-		ConsumeQueueEntriesPerFile: 100000, MaxHashSlotNum: 100000, MaxIndexNum: 400000}
+	// Field by field: NewConfig's store defaults (the SYNC_FLUSH hold) stay.
+	cfg.Store.Dir, cfg.Store.FlushDiskType, cfg.Store.MappedFileSizeCommitLog = c.dir, engine.SyncFlush, 64<<20
+	cfg.Store.ConsumeQueueEntriesPerFile, cfg.Store.MaxHashSlotNum, cfg.Store.MaxIndexNum = 100000, 100000, 400000
 	if o.AsyncFlush {
 		cfg.Store.FlushDiskType = engine.AsyncFlush
 	}

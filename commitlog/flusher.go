@@ -27,7 +27,7 @@ import (
 func (l *Log) flushLoop() {
 	defer close(l.loopDone)
 	now := time.Now()
-	st := flushState{lastSync: now, rateAt: now, written: l.written.Load(), synced: l.durable.Load()}
+	st := flushState{lastSync: now, arrivals: arrivalRate{winAt: now}, written: l.written.Load(), synced: l.durable.Load()}
 	var err error
 	if st.tailBlock, err = vfs.AlignedBuffer(vfs.Alignment); err != nil {
 		l.fail(err)
@@ -49,11 +49,17 @@ func (l *Log) flushLoop() {
 		arrivals := l.waiters.Arrivals()
 		segs := l.segs
 		l.mu.Unlock()
-		st.noteArrivals(arrivals, time.Now())
+		now := time.Now()
+		st.arrivals.note(arrivals, now) // hold.go
 
 		sleep, hold := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
 		spare, spareW = ws[:0], wws[:0]
 		if sleep == 0 {
+			continue
+		}
+		if hold && sleep <= maxKernelHold {
+			st.arrivals.holdFrom(arrivals, now) // hold.go
+			holdInKernel(sleep)
 			continue
 		}
 		kick := l.kick
@@ -105,26 +111,7 @@ type flushState struct {
 	iov       [2][]byte   // the write's buffers, kept here so they don't escape per write
 	keptChunk int64       // the chunk of the written end when the window last moved (keeper.go)
 	beside    *besideSync // the periodic sync beside the writes (beside.go), or nil
-	// The durable waiters' arrival rate (flush.Pending.Rate), over
-	// windows of at least rateWindow: arrivals counted by rateAt.
-	rate     float64
-	rateAt   time.Time
-	arrivals uint64
-}
-
-// rateWindow is the shortest window the loop measures the waiters'
-// arrival rate over: at 100k sends a second about 1,000 arrivals.
-const rateWindow = 10 * time.Millisecond
-
-// noteArrivals updates the arrival rate with the count of durable waiters
-// ever queued, read at now. A loop that slept through a quiet spell
-// measures it over the whole spell, so the first round after it is never
-// held.
-func (st *flushState) noteArrivals(arrivals uint64, now time.Time) {
-	if d := now.Sub(st.rateAt); d >= rateWindow {
-		st.rate = float64(arrivals-st.arrivals) / d.Seconds()
-		st.rateAt, st.arrivals = now, arrivals
-	}
+	arrivals  arrivalRate // the durable waiters' (flush.Pending.Rate; hold.go)
 }
 
 // round writes what was appended, syncs when the policy says so (or when
@@ -141,7 +128,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 	ws = ws.release(st.synced, st.written, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
 	doSync, sleep := l.cfg.Policy.Decide(flush.Pending{Dirty: st.written - st.synced + pending, Since: time.Since(st.lastSync),
-		Waiting: len(ws.synced) > 0, Rate: st.rate})
+		Waiting: len(ws.synced) > 0, Rate: st.arrivals.rate()})
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	beside := doSync && !force && !l.cfg.Policy.Durable() // beside.go
 	if beside && st.syncing() {

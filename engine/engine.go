@@ -38,13 +38,19 @@ const (
 	AsyncFlush FlushDiskType = "ASYNC_FLUSH"
 )
 
+// DefaultSyncFlushMinGapFromTps is a broker's default for
+// syncFlushMinGapFromTps (broker.NewConfig; README "Group commit"). The
+// gap itself is off by default (BENCHMARKS.md, session 17: it costs
+// synchronous senders throughput).
+const DefaultSyncFlushMinGapFromTps = 60_000
+
 // Config configures a Store. Zero values take RocketMQ's defaults.
 type Config struct {
 	Dir                     string        // storePathRootDir
 	FlushDiskType           FlushDiskType // default ASYNC_FLUSH
 	SyncFlushTimeout        time.Duration // 5 s
-	SyncFlushMinGap         time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0 here, 500 µs in a broker
-	SyncFlushMinGapFromTps  int           // syncFlushMinGapFromTps (mqd only; flush.Sync.GapFromRate), 0 here, 60,000 in a broker
+	SyncFlushMinGap         time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0
+	SyncFlushMinGapFromTps  int           // syncFlushMinGapFromTps (mqd only; flush.Sync.GapFromRate), 0 here, DefaultSyncFlushMinGapFromTps in a broker
 	FlushInterval           time.Duration // flushIntervalCommitLog, 500 ms
 	FlushLeastPages         int           // flushCommitLogLeastPages, 4
 	FlushThoroughInterval   time.Duration // flushCommitLogThoroughInterval, 10 s

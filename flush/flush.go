@@ -84,8 +84,10 @@ type Policy interface {
 	// A Durable policy may also answer sync false with bytes dirty and a
 	// positive sleep: a hold. When bytes are pending (appended, not yet
 	// written) the loop then neither writes nor syncs, and appends do not
-	// wake it, until sleep has passed; the next round takes everything
-	// appended meanwhile (Sync.MinGap).
+	// wake it, until sleep has passed; then it asks again, with Rate
+	// measured over the hold alone when the hold was at most 1 ms. The
+	// round that ends the hold takes everything appended meanwhile
+	// (Sync.MinGap).
 	Decide(p Pending) (sync bool, sleep time.Duration)
 }
 
@@ -95,14 +97,15 @@ type Pending struct {
 	Since   time.Duration // time since the last sync ended
 	Waiting bool          // an appender waits for durability
 	// Rate is how many appenders a second have recently queued to wait
-	// for durability (Queue.Arrivals over the loop's last window of at
-	// least 10 ms; 0 after a quiet spell).
+	// for durability: Queue.Arrivals over the loop's last window of at
+	// least 10 ms (a window that spans a quiet spell averages over it),
+	// or over the hold just ended.
 	Rate float64
 }
 
 // Sync is SYNC_FLUSH as group commit: whenever an appender waits, the loop
-// syncs everything written so far (after MinGap), so one fdatasync releases
-// every waiter.
+// syncs everything written so far (after MinGap, at GapFromRate or more),
+// so one fdatasync releases every waiter.
 type Sync struct {
 	// Timeout bounds an appender's wait (syncFlushTimeout, 5 s); past it
 	// the append reports FLUSH_DISK_TIMEOUT, never success.
@@ -119,21 +122,16 @@ type Sync struct {
 	// Close does not. It is pebble's WAL minimum sync interval. 0: none.
 	MinGap time.Duration
 	// GapFromRate (syncFlushMinGapFromTps; 0: any rate) is the arrival
-	// rate of durable waiters from which MinGap applies. Below it every
+	// rate of durable waiters from which MinGap applies (a waiter is a
+	// send request: a batch counts once). Below it every
 	// round starts as soon as the last sync ends, so a send at a modest
 	// rate is answered after its own fdatasync; above it each round's
 	// fixed CPU (a device write, a sync, a batch of answers per
 	// connection, the wake-ups) is shared by more sends, when that CPU is
-	// what a broker runs short of (BENCHMARKS.md, session 17).
+	// what a broker runs short of. With a rate, the hold is asked for a
+	// HoldSlice at a time, and the loop measures the rate over each.
 	GapFromRate float64
 }
-
-// DefaultSyncMinGap and DefaultSyncGapFromRate are mqd's defaults for
-// Sync.MinGap and Sync.GapFromRate (BENCHMARKS.md, session 17).
-const (
-	DefaultSyncMinGap      = 500 * time.Microsecond
-	DefaultSyncGapFromRate = 60_000
-)
 
 // Mode implements Policy.
 func (Sync) Mode() Mode { return ModeSync }
@@ -157,12 +155,22 @@ func (Sync) Visible(_, durable int64) int64 { return durable }
 func (s Sync) Decide(p Pending) (bool, time.Duration) {
 	if p.Waiting || p.Dirty > 0 {
 		if p.Since < s.MinGap && p.Rate >= s.GapFromRate {
-			return false, s.MinGap - p.Since // hold
+			hold := s.MinGap - p.Since
+			if s.GapFromRate > 0 {
+				hold = min(hold, HoldSlice) // then asked again, with the rate over the hold
+			}
+			return false, hold
 		}
 		return true, 0
 	}
 	return false, time.Second
 }
+
+// HoldSlice is how long Sync holds a round at a time when the hold depends
+// on the rate: a hold goes on only while sends keep arriving at
+// GapFromRate, so a closed loop of synchronous senders, which stop
+// arriving once each has sent again, is not held for the whole gap.
+const HoldSlice = 50 * time.Microsecond
 
 // Async is ASYNC_FLUSH: bytes are written promptly and synced every
 // Interval when at least LeastBytes are dirty, and at least every Thorough.

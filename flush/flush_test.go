@@ -44,7 +44,8 @@ func TestSyncMinGapDecide(t *testing.T) {
 }
 
 // TestSyncGapFromRate: the gap holds a round only while durable waiters
-// arrive at GapFromRate a second or more.
+// arrive at GapFromRate a second or more, one HoldSlice at a time (the
+// loop measures the rate over each).
 func TestSyncGapFromRate(t *testing.T) {
 	s := Sync{Timeout: time.Second, MinGap: time.Millisecond, GapFromRate: 60_000}
 	inGap := Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true}
@@ -54,9 +55,13 @@ func TestSyncGapFromRate(t *testing.T) {
 	}{{0, false}, {10_000, false}, {59_999, false}, {60_000, true}, {200_000, true}} {
 		inGap.Rate = c.rate
 		ok, sleep := s.Decide(inGap)
-		if held := !ok && sleep == 700*time.Microsecond; held != c.hold || ok == c.hold {
-			t.Errorf("rate %v: sync %v, sleep %v; want a hold %v", c.rate, ok, sleep, c.hold)
+		if held := !ok && sleep == HoldSlice; held != c.hold || ok == c.hold {
+			t.Errorf("rate %v: sync %v, sleep %v; want a hold (of one HoldSlice) %v", c.rate, ok, sleep, c.hold)
 		}
+	}
+	// the last slice of the gap is only what is left of it
+	if ok, sleep := s.Decide(Pending{Dirty: 100, Since: time.Millisecond - HoldSlice/2, Waiting: true, Rate: 1e6}); ok || sleep != HoldSlice/2 {
+		t.Errorf("end of the gap: sync %v, sleep %v; want a hold of %v", ok, sleep, HoldSlice/2)
 	}
 	past := Pending{Dirty: 100, Since: 2 * time.Millisecond, Waiting: true, Rate: 200_000}
 	if ok, _ := s.Decide(past); !ok {

@@ -66,7 +66,8 @@ func TestREADMEDocumentsMqdOnlyKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := map[string]string{"maxOpenConsumeQueueFiles": "64", "haSlaveAckDurable": "true",
-		"haStreamCompression": "none", "haAdvertisedAddr": "127.0.0.1:10912"}
+		"haStreamCompression": "none", "haAdvertisedAddr": "127.0.0.1:10912",
+		"syncFlushMinGapMicros": "700", "syncFlushMinGapFromTps": "0"}
 	for k, v := range keys {
 		if !strings.Contains(string(readme), "| `"+k+"` |") {
 			t.Errorf("README.md has no table row for broker.conf key %s", k)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mqd/mqd/engine"
-	"github.com/mqd/mqd/flush"
 )
 
 // Config is the broker's configuration; zero values take RocketMQ's
@@ -78,7 +77,7 @@ func NewConfig() Config {
 		NotifyConsumerIdsChanged: true, TraceOn: true, EnablePropertyFilter: true,
 		Timer: TimerConfig{WheelEnable: true}, StoreReplyMessageEnable: true,
 		Controller: ControllerConfig{AllAck: DefaultAllAckInSyncStateSet, MinInSync: DefaultMinInSyncReplicas},
-		Store:      engine.Config{SyncFlushMinGap: flush.DefaultSyncMinGap, SyncFlushMinGapFromTps: flush.DefaultSyncGapFromRate},
+		Store:      engine.Config{SyncFlushMinGapFromTps: engine.DefaultSyncFlushMinGapFromTps},
 	}
 }
 
