@@ -32,7 +32,7 @@ func appendRound(t *testing.T, l *Log, bs ...Batch) []Result {
 		for i := 0; i < b.Len(); i++ {
 			total += b.Size(i) + trailerSize
 		}
-		r, err := l.appendLocked(b, int64(total))
+		r, err := l.appendLocked(b, int64(total), time.Now())
 		if err != nil {
 			l.mu.Unlock()
 			t.Fatal(err)

@@ -372,20 +372,22 @@ func (l *Log) appendBatch(b Batch, w flush.Wait, c flush.Completer) (Result, *fl
 	if int64(total) > l.cfg.SegmentSize-blankSize {
 		return Result{}, nil, fmt.Errorf("%w: batch of %d bytes", ErrTooLarge, total)
 	}
+	now := time.Now() // the records' timestamp and the waiter's deadline
 	l.mu.Lock()
-	res, err := l.appendLocked(b, int64(total))
+	res, err := l.appendLocked(b, int64(total), now)
 	for err == errRollWait { // the next segment is not prepared: wait without the lock
 		next := l.tailSegment().base + l.cfg.SegmentSize
 		l.mu.Unlock()
 		if err = l.awaitPrepared(next); err != nil {
 			return Result{}, nil, err
 		}
+		now = time.Now()
 		l.mu.Lock()
-		res, err = l.appendLocked(b, int64(total))
+		res, err = l.appendLocked(b, int64(total), now)
 	}
 	var waiter *flush.Waiter
 	if err == nil {
-		waiter = l.queueWaiter(w, res.End, c)
+		waiter = l.queueWaiter(w, res.End, c, now)
 	}
 	l.mu.Unlock()
 	if err != nil {
@@ -401,7 +403,7 @@ func (l *Log) appendBatch(b Batch, w flush.Wait, c flush.Completer) (Result, *fl
 // queueWaiter queues, under mu, what an append ending at end waits for
 // (w): nothing (NoWait), its write or its sync; an asynchronous waiter for
 // c when c is not nil (then it returns nil), else the returned Waiter.
-func (l *Log) queueWaiter(w flush.Wait, end int64, c flush.Completer) *flush.Waiter {
+func (l *Log) queueWaiter(w flush.Wait, end int64, c flush.Completer, now time.Time) *flush.Waiter {
 	q := &l.waiters
 	switch w {
 	case flush.NoWait:
@@ -410,15 +412,15 @@ func (l *Log) queueWaiter(w flush.Wait, end int64, c flush.Completer) *flush.Wai
 		q = &l.wrote
 	}
 	if c != nil {
-		q.AddAsync(end, l.cfg.Policy.WaitTimeout(), c)
+		q.AddAsyncAt(end, now, l.cfg.Policy.WaitTimeout(), c)
 		return nil
 	}
 	return q.Add(end)
 }
 
 // appendLocked reserves total bytes at the tail (rolling to a new segment
-// when they do not fit) and encodes the batch there.
-func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
+// when they do not fit) and encodes the batch there, stamped now.
+func (l *Log) appendLocked(b Batch, total int64, now time.Time) (Result, error) {
 	if l.closed {
 		return Result{}, ErrClosed
 	}
@@ -435,7 +437,7 @@ func (l *Log) appendLocked(b Batch, total int64) (Result, error) {
 			return Result{}, err
 		}
 	}
-	ts := time.Now().UnixMilli()
+	ts := now.UnixMilli()
 	if ts < l.tailTS {
 		ts = l.tailTS // store timestamps never go backwards
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mqd/mqd/flush"
 	"github.com/mqd/mqd/internal/message"
@@ -87,7 +88,7 @@ func (l *Log) AppendFrames(from int64, frames []byte, w flush.Wait) (end int64, 
 	pos := int64(0)
 	for i := 0; i < len(offs); i++ {
 		at := l.tail
-		_, err = l.appendLocked(rawRecord(frames[pos:pos+sizes[i]]), sizes[i]+trailerSize)
+		_, err = l.appendLocked(rawRecord(frames[pos:pos+sizes[i]]), sizes[i]+trailerSize, time.Now())
 		if err == errRollWait { // next segment not prepared: wait without the lock, as Append does
 			next := l.tailSegment().base + l.cfg.SegmentSize
 			l.mu.Unlock()
@@ -109,7 +110,7 @@ func (l *Log) AppendFrames(from int64, frames []byte, w flush.Wait) (end int64, 
 	end = l.tail
 	var waiter *flush.Waiter
 	if err == nil {
-		waiter = l.queueWaiter(w, end, nil)
+		waiter = l.queueWaiter(w, end, nil, time.Time{}) // a synchronous waiter: no deadline
 	}
 	l.mu.Unlock()
 	select {

@@ -37,8 +37,8 @@ type expiryEntry struct {
 // waiting reports whether the entry's use of its waiter is still waiting.
 func (e *expiryEntry) waiting() bool { return e.w.state.Load() == e.gen<<1 }
 
-func (l *expiryList) add(w *Waiter, gen uint64, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+// add lists w's use gen, which expires at deadline, timeout from now.
+func (l *expiryList) add(w *Waiter, gen uint64, deadline time.Time, timeout time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.trim()

@@ -335,11 +335,18 @@ func (q *Queue) Add(end int64) *Waiter {
 // identity only (an owner that forgets expired waiters): once c is told,
 // it may already be recycled for another wait.
 func (q *Queue) AddAsync(end int64, timeout time.Duration, c Completer) *Waiter {
+	return q.AddAsyncAt(end, time.Now(), timeout, c)
+}
+
+// AddAsyncAt is AddAsync for a caller that has just read the clock (now):
+// the waiter expires at now+timeout (the commit log's append reads it
+// once for the record's timestamp and the deadline).
+func (q *Queue) AddAsyncAt(end int64, now time.Time, timeout time.Duration, c Completer) *Waiter {
 	w := waiterPool.Get().(*Waiter)
 	gen := w.state.Load()>>1 + 1
 	w.End, w.c = end, c
 	w.state.Store(gen << 1)
-	q.expiry.add(w, gen, timeout)
+	q.expiry.add(w, gen, now.Add(timeout), timeout)
 	q.ws = append(q.ws, w)
 	q.arrivals++
 	return w
