@@ -103,7 +103,7 @@ func (c *Cluster) start(o Options, log *slog.Logger) error {
 	cfg.ClusterName, cfg.BrokerName = o.ClusterName, o.BrokerName
 	cfg.NamesrvAddrs = []string{nl.Addr().String()}
 	cfg.AutoCreateTopicEnable = !o.NoAutoCreateTopic
-	// Field by field: NewConfig's store defaults (the SYNC_FLUSH hold) stay.
+	// Field by field, so that NewConfig's store defaults stay.
 	cfg.Store.Dir, cfg.Store.FlushDiskType, cfg.Store.MappedFileSizeCommitLog = c.dir, engine.SyncFlush, 64<<20
 	cfg.Store.ConsumeQueueEntriesPerFile, cfg.Store.MaxHashSlotNum, cfg.Store.MaxIndexNum = 100000, 100000, 400000
 	if o.AsyncFlush {

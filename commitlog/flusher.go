@@ -36,6 +36,11 @@ func (l *Log) flushLoop() {
 	var spare, spareW []*flush.Waiter
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	hold, err := newHoldTimer() // hold.go
+	if err != nil {
+		l.log.Warn("commitlog: short SYNC_FLUSH holds sleep on Go timers", "err", err)
+	}
+	defer hold.close()
 	for {
 		select {
 		case <-l.stop:
@@ -49,21 +54,22 @@ func (l *Log) flushLoop() {
 		arrivals := l.waiters.Arrivals()
 		segs := l.segs
 		l.mu.Unlock()
-		now := time.Now()
-		st.arrivals.note(arrivals, now) // hold.go
+		st.arrivals.note(arrivals, time.Now()) // hold.go
 
-		sleep, hold := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
+		sleep, held := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
 		spare, spareW = ws[:0], wws[:0]
 		if sleep == 0 {
 			continue
 		}
-		if hold && sleep <= maxKernelHold {
-			st.arrivals.holdFrom(arrivals, now) // hold.go
-			holdInKernel(sleep)
+		if held && sleep <= maxPreciseHold {
+			// A hold needs a durable policy, so no sync runs beside the
+			// loop (beside.go) to be waited for meanwhile.
+			st.arrivals.holdFrom(arrivals) // hold.go
+			hold.sleep(sleep)
 			continue
 		}
 		kick := l.kick
-		if hold {
+		if held {
 			kick = nil // appends join the held round without waking the loop
 		}
 		timer.Reset(sleep)
@@ -128,7 +134,7 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 	ws = ws.release(st.synced, st.written, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
 	doSync, sleep := l.cfg.Policy.Decide(flush.Pending{Dirty: st.written - st.synced + pending, Since: time.Since(st.lastSync),
-		Waiting: len(ws.synced) > 0, Rate: st.arrivals.rate()})
+		Waiting: len(ws.synced) > 0, Rate: st.arrivals.win, Held: st.arrivals.afterHold, Arrived: st.arrivals.arrived})
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	beside := doSync && !force && !l.cfg.Policy.Durable() // beside.go
 	if beside && st.syncing() {

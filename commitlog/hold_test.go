@@ -7,14 +7,15 @@ import (
 )
 
 // The arrival rate is measured over windows of at least rateWindow (over a
-// quiet spell as a whole), and right after a hold over the hold alone.
+// quiet spell as a whole), and the arrivals during a hold are counted for
+// the note right after it.
 func TestArrivalRate(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	r := arrivalRate{winAt: t0}
 	near := func(want float64) {
 		t.Helper()
-		if got := r.rate(); math.Abs(got-want) > want*1e-9 {
-			t.Fatalf("rate %v, want %v", got, want)
+		if math.Abs(r.win-want) > want*1e-9 {
+			t.Fatalf("rate %v, want %v", r.win, want)
 		}
 	}
 	r.note(500, t0.Add(5*time.Millisecond)) // inside the first window: not yet
@@ -23,29 +24,49 @@ func TestArrivalRate(t *testing.T) {
 	near(100_000)
 	r.note(1001, t0.Add(rateWindow+time.Second)) // a quiet second
 	near(1)
+	if r.afterHold {
+		t.Fatal("no hold was slept")
+	}
 
 	at := t0.Add(rateWindow + time.Second + time.Millisecond)
-	r.holdFrom(1001, at)
-	r.note(1003, at.Add(100*time.Microsecond)) // a hold of 100 µs, 2 arrivals
-	near(20_000)
-	r.note(1003, at.Add(200*time.Microsecond)) // after the round that ended it: the window again
-	near(1)
-	r.note(1003+1000, at.Add(rateWindow)) // 1,002 in the 11 ms since the window began, at the quiet second's end
-	if got, want := r.rate(), 1002/(rateWindow+time.Millisecond).Seconds(); math.Abs(got-want) > 1e-6*want {
-		t.Fatalf("rate %v, want %v", got, want)
+	r.holdFrom(1001)
+	r.note(1003, at.Add(50*time.Microsecond)) // two arrived during the hold
+	if !r.afterHold || r.arrived != 2 {
+		t.Fatalf("after a hold: %v, %d arrived", r.afterHold, r.arrived)
 	}
+	near(1) // the window goes on
+	r.note(1003, at.Add(100*time.Microsecond))
+	if r.afterHold {
+		t.Fatal("the note after the round that ended the hold still reports it")
+	}
+	r.note(1003+1000, at.Add(rateWindow)) // 1,002 in the 11 ms since the quiet second's end
+	near(1002 / (rateWindow + time.Millisecond).Seconds())
 }
 
-// A hold in the kernel lasts about what was asked, not the ~1 ms to which
-// Go rounds a short timer in an otherwise idle process.
-func TestHoldInKernel(t *testing.T) {
+// The hold timer sleeps about what was asked, not the ~1 ms to which Go
+// rounds a short timer in an otherwise idle process; closed, or never
+// made, it still sleeps.
+func TestHoldTimer(t *testing.T) {
+	h, err := newHoldTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
 	shortest := time.Hour
 	for range 20 {
 		t0 := time.Now()
-		holdInKernel(100 * time.Microsecond)
+		h.sleep(100 * time.Microsecond)
 		shortest = min(shortest, time.Since(t0))
 	}
 	if shortest < 100*time.Microsecond || shortest > 700*time.Microsecond {
 		t.Fatalf("the shortest of 20 holds of 100 µs took %v", shortest)
+	}
+	h.close()
+	var none *holdTimer
+	for _, h := range []*holdTimer{h, none} {
+		t0 := time.Now()
+		h.sleep(2 * time.Millisecond)
+		if took := time.Since(t0); took < 2*time.Millisecond {
+			t.Fatalf("a hold of 2 ms without the timer took %v", took)
+		}
 	}
 }

@@ -138,8 +138,12 @@ func TestSyncMinGapHoldsASteadyStream(t *testing.T) {
 			unheld := steadyStream(t, b, flush.Sync{Timeout: 5 * time.Second, MinGap: gap, GapFromRate: math.MaxFloat64}, run)
 			held := steadyStream(t, b, flush.Sync{Timeout: 5 * time.Second, MinGap: gap, GapFromRate: 1000}, run)
 			t.Logf("held %d, unheld %d", held, unheld)
-			if held > unheld/4 {
-				t.Errorf("a steady stream took %d sync rounds held, %d unheld", held, unheld)
+			// Held, about one round a gap (more when the appender pauses
+			// for a slice). Unheld, one a sync: so many more unless the
+			// disk's syncs take a good part of the gap, when the bound
+			// below cannot tell the two apart.
+			if limit := max(3*uint64(run/gap), unheld/4); held > limit {
+				t.Errorf("a steady stream took %d sync rounds held (at most %d wanted), %d unheld", held, limit, unheld)
 			}
 		})
 	}

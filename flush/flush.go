@@ -84,8 +84,7 @@ type Policy interface {
 	// A Durable policy may also answer sync false with bytes dirty and a
 	// positive sleep: a hold. When bytes are pending (appended, not yet
 	// written) the loop then neither writes nor syncs, and appends do not
-	// wake it, until sleep has passed; then it asks again, with Rate
-	// measured over the hold alone when the hold was at most 1 ms. The
+	// wake it, until sleep has passed; then it asks again (Held). The
 	// round that ends the hold takes everything appended meanwhile
 	// (Sync.MinGap).
 	Decide(p Pending) (sync bool, sleep time.Duration)
@@ -98,9 +97,12 @@ type Pending struct {
 	Waiting bool          // an appender waits for durability
 	// Rate is how many appenders a second have recently queued to wait
 	// for durability: Queue.Arrivals over the loop's last window of at
-	// least 10 ms (a window that spans a quiet spell averages over it),
-	// or over the hold just ended.
+	// least 10 ms (a window that spans a quiet spell averages over it).
 	Rate float64
+	// Held reports that the loop has just slept a hold the policy asked
+	// for, and Arrived how many appenders queued to wait meanwhile.
+	Held    bool
+	Arrived uint64
 }
 
 // Sync is SYNC_FLUSH as group commit: whenever an appender waits, the loop
@@ -115,21 +117,23 @@ type Sync struct {
 	// durability at GapFromRate a second or more. Under a steady stream
 	// of appends a round then syncs what arrived in MinGap plus one
 	// sync's time, not in one sync's time: fewer, larger rounds (less CPU
-	// and fewer device writes per message) for up to MinGap more latency
-	// (a sleep under 1 ms lasts 1 ms when the process is otherwise idle:
-	// Go's poller waits in milliseconds). An append after a quiet spell
-	// longer than MinGap is not held; a Flush waits for a hold to end,
-	// Close does not. It is pebble's WAL minimum sync interval. 0: none.
+	// and fewer device writes per message) for up to MinGap more latency.
+	// An append after a quiet spell longer than MinGap is not held; a
+	// Flush waits for a hold to end, Close for at most the slice of it
+	// being slept (commitlog sleeps holds of up to 1 ms on a precise
+	// timer and waits on longer ones so that Close ends them). It is
+	// pebble's WAL minimum sync interval. 0: none.
 	MinGap time.Duration
 	// GapFromRate (syncFlushMinGapFromTps; 0: any rate) is the arrival
 	// rate of durable waiters from which MinGap applies (a waiter is a
-	// send request: a batch counts once). Below it every
-	// round starts as soon as the last sync ends, so a send at a modest
-	// rate is answered after its own fdatasync; above it each round's
+	// send request: a batch counts once). Below it every round starts as
+	// soon as the last sync ends, so a send at a modest rate is answered
+	// after its own fdatasync; above it each round's
 	// fixed CPU (a device write, a sync, a batch of answers per
 	// connection, the wake-ups) is shared by more sends, when that CPU is
 	// what a broker runs short of. With a rate, the hold is asked for a
-	// HoldSlice at a time, and the loop measures the rate over each.
+	// HoldSlice at a time and goes on only while each slice sees an
+	// arrival.
 	GapFromRate float64
 }
 
@@ -154,10 +158,10 @@ func (Sync) Visible(_, durable int64) int64 { return durable }
 // records, so they must not linger unsynced.
 func (s Sync) Decide(p Pending) (bool, time.Duration) {
 	if p.Waiting || p.Dirty > 0 {
-		if p.Since < s.MinGap && p.Rate >= s.GapFromRate {
+		if p.Since < s.MinGap && p.Rate >= s.GapFromRate && (!p.Held || s.GapFromRate == 0 || p.Arrived > 0) {
 			hold := s.MinGap - p.Since
 			if s.GapFromRate > 0 {
-				hold = min(hold, HoldSlice) // then asked again, with the rate over the hold
+				hold = min(hold, HoldSlice) // then asked again: Held
 			}
 			return false, hold
 		}
@@ -167,9 +171,11 @@ func (s Sync) Decide(p Pending) (bool, time.Duration) {
 }
 
 // HoldSlice is how long Sync holds a round at a time when the hold depends
-// on the rate: a hold goes on only while sends keep arriving at
-// GapFromRate, so a closed loop of synchronous senders, which stop
-// arriving once each has sent again, is not held for the whole gap.
+// on the rate: a hold goes on only while every slice sees a send arrive,
+// so a closed loop of synchronous senders, which stop arriving once each
+// has sent again, is not held for the whole gap. (A slice measures no
+// rate: at 100k sends a second a 50 µs slice sees 5 on average, too few
+// to compare with GapFromRate without ending most holds by chance.)
 const HoldSlice = 50 * time.Microsecond
 
 // Async is ASYNC_FLUSH: bytes are written promptly and synced every

@@ -44,8 +44,8 @@ func TestSyncMinGapDecide(t *testing.T) {
 }
 
 // TestSyncGapFromRate: the gap holds a round only while durable waiters
-// arrive at GapFromRate a second or more, one HoldSlice at a time (the
-// loop measures the rate over each).
+// arrive at GapFromRate a second or more, one HoldSlice at a time, each
+// after the first only if a waiter arrived during the last.
 func TestSyncGapFromRate(t *testing.T) {
 	s := Sync{Timeout: time.Second, MinGap: time.Millisecond, GapFromRate: 60_000}
 	inGap := Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true}
@@ -62,6 +62,20 @@ func TestSyncGapFromRate(t *testing.T) {
 	// the last slice of the gap is only what is left of it
 	if ok, sleep := s.Decide(Pending{Dirty: 100, Since: time.Millisecond - HoldSlice/2, Waiting: true, Rate: 1e6}); ok || sleep != HoldSlice/2 {
 		t.Errorf("end of the gap: sync %v, sleep %v; want a hold of %v", ok, sleep, HoldSlice/2)
+	}
+	// after a slice, the hold goes on only if a send arrived during it
+	inGap.Rate, inGap.Held = 200_000, true
+	if ok, sleep := s.Decide(inGap); !ok || sleep != 0 {
+		t.Errorf("a slice with no arrival: sync %v, sleep %v; want the round", ok, sleep)
+	}
+	inGap.Arrived = 1
+	if ok, sleep := s.Decide(inGap); ok || sleep != HoldSlice {
+		t.Errorf("a slice with an arrival: sync %v, sleep %v; want another slice", ok, sleep)
+	}
+	// without a rate the gap is held whole, arrivals or not
+	always := Sync{Timeout: time.Second, MinGap: time.Millisecond}
+	if ok, sleep := always.Decide(Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true, Held: true}); ok || sleep != 700*time.Microsecond {
+		t.Errorf("GapFromRate 0 after a hold: sync %v, sleep %v; want the rest of the gap", ok, sleep)
 	}
 	past := Pending{Dirty: 100, Since: 2 * time.Millisecond, Waiting: true, Rate: 200_000}
 	if ok, _ := s.Decide(past); !ok {
