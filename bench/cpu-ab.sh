@@ -9,7 +9,9 @@
 #   bash bench/cpu-ab.sh A=/tmp/mqd-old B=/tmp/mqd-new
 #
 # Environment: ROUNDS (3), TPS (50k), DUR (20s), WARMUP (2s), FLUSH (sync),
-# SIZE (1k), MODE (async), STORE_ROOT (a temp dir), MQBENCH (built from
+# SIZE (1k), MODE (async; sync with TPS=max is a closed loop of
+# synchronous senders), INFLIGHT (mqbench's -inflight per connection:
+# 16 for sync, 4096 otherwise), STORE_ROOT (a temp dir), MQBENCH (built from
 # this tree), PORT (20911; the nameserver listens on PORT+5),
 # SETTLE (10: seconds to wait after deleting a run's store, so that the
 # file system's work on the deleted GiBs does not land in the next run's
@@ -19,6 +21,8 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3} TPS=${TPS:-50k} DUR=${DUR:-20s} WARMUP=${WARMUP:-2s}
 FLUSH=${FLUSH:-sync} SIZE=${SIZE:-1k} MODE=${MODE:-async} PORT=${PORT:-20911} SETTLE=${SETTLE:-10}
+INFLIGHT_ARGS=()
+[ -z "${INFLIGHT:-}" ] || INFLIGHT_ARGS=(-inflight "$INFLIGHT")
 NS_PORT=$((PORT + 5))
 STORE_ROOT=${STORE_ROOT:-$(mktemp -d)}
 MQBENCH=${MQBENCH:-}
@@ -48,7 +52,7 @@ run_one() { # label binary round
 	done
 	local t0 t1 out
 	t0=$(ticks "$pid")
-	out=$("$MQBENCH" produce -n "127.0.0.1:$NS_PORT" -size "$SIZE" -tps "$TPS" -mode "$MODE" \
+	out=$("$MQBENCH" produce -n "127.0.0.1:$NS_PORT" -size "$SIZE" -tps "$TPS" -mode "$MODE" "${INFLIGHT_ARGS[@]}" \
 		-duration "$DUR" -warmup "$WARMUP" | tail -1)
 	t1=$(ticks "$pid")
 	local hwm
