@@ -52,7 +52,7 @@ run_one() { # label binary round
 	done
 	local t0 t1 out
 	t0=$(ticks "$pid")
-	out=$("$MQBENCH" produce -n "127.0.0.1:$NS_PORT" -size "$SIZE" -tps "$TPS" -mode "$MODE" "${INFLIGHT_ARGS[@]}" \
+	out=$("$MQBENCH" produce -n "127.0.0.1:$NS_PORT" -size "$SIZE" -tps "$TPS" -mode "$MODE" ${INFLIGHT_ARGS[@]+"${INFLIGHT_ARGS[@]}"} \
 		-duration "$DUR" -warmup "$WARMUP" | tail -1)
 	t1=$(ticks "$pid")
 	local hwm
@@ -62,11 +62,14 @@ run_one() { # label binary round
 	rm -rf "$store"
 	sync
 	sleep "$SETTLE"
-	# messages over the whole run: the measured acks plus the warmup's at the target rate
-	local acked tps_n warm_s
+	# messages over the whole run: the measured acks plus the warmup's at
+	# the target rate, or at the measured rate under -tps max
+	local acked tps_n warm_s dur_s
 	acked=$(sed -n 's/.* acked=\([0-9]*\).*/\1/p' <<<"$out")
 	tps_n=$(sed -n 's/.*target_tps=\([0-9]*\).*/\1/p' <<<"$out")
+	dur_s=$(sed -n 's/.*duration_s=\([0-9.]*\).*/\1/p' <<<"$out")
 	warm_s=$(sed 's/s$//' <<<"$WARMUP")
+	[ -n "$tps_n" ] || tps_n=$(awk -v a="$acked" -v d="$dur_s" 'BEGIN { printf "%.0f", a / d }')
 	awk -v l="$label" -v r="$round" -v d="$((t1 - t0))" -v hz="$hz" -v a="$acked" -v w="$((tps_n * warm_s))" -v o="$out" -v m="$hwm" \
 		'BEGIN { printf "%s round %s: cpu_us_per_msg=%.2f cpu_s=%.2f rss_peak_mib=%s | %s\n", l, r, d / hz * 1e6 / (a + w), d / hz, m, o }'
 }

@@ -47,7 +47,10 @@ type arrivalRate struct {
 // that spans a quiet spell measures the spell as a whole, so the first
 // round after a spell longer than the gap is not held.
 func (r *arrivalRate) note(count uint64, now time.Time) {
-	r.afterHold, r.arrived = r.holding, count-r.holdCount
+	r.afterHold, r.arrived = r.holding, 0
+	if r.holding {
+		r.arrived = count - r.holdCount
+	}
 	r.holding = false
 	if d := now.Sub(r.winAt); d >= rateWindow {
 		r.win = float64(count-r.winCount) / d.Seconds()
@@ -78,6 +81,9 @@ func newHoldTimer() (*holdTimer, error) {
 // sleep returns after d (d > 0). With no timer (nil: it could not be
 // made), or once it has failed, it sleeps on a Go timer instead.
 func (t *holdTimer) sleep(d time.Duration) {
+	if d <= 0 {
+		return // a zero value would disarm the timer, and the read never end
+	}
 	if t != nil && t.f != nil {
 		if err := t.wait(d); err == nil {
 			return

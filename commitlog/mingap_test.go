@@ -191,7 +191,7 @@ func steadyStream(t *testing.T, b backend, p flush.Sync, run time.Duration) uint
 
 // A closed loop of synchronous appenders, which stop arriving once each
 // has appended again, is not held for the gap: the hold ends with the
-// first slice that sees no arrivals at the rate.
+// first slice that sees no arrival.
 func TestSyncMinGapClosedLoopNotHeld(t *testing.T) {
 	const gap = 2 * time.Second
 	for _, b := range backends() {

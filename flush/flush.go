@@ -100,7 +100,9 @@ type Pending struct {
 	// least 10 ms (a window that spans a quiet spell averages over it).
 	Rate float64
 	// Held reports that the loop has just slept a hold the policy asked
-	// for, and Arrived how many appenders queued to wait meanwhile.
+	// for, and Arrived how many appenders queued to wait meanwhile (for
+	// holds of up to 1 ms; a longer one, waited on a Go timer, is not
+	// reported).
 	Held    bool
 	Arrived uint64
 }
