@@ -130,12 +130,11 @@ type Sync struct {
 	// rate of durable waiters from which MinGap applies (a waiter is a
 	// send request: a batch counts once). Below it every round starts as
 	// soon as the last sync ends, so a send at a modest rate is answered
-	// after its own fdatasync; above it each round's
-	// fixed CPU (a device write, a sync, a batch of answers per
-	// connection, the wake-ups) is shared by more sends, when that CPU is
-	// what a broker runs short of. With a rate, the hold is asked for a
-	// HoldSlice at a time and goes on only while each slice sees an
-	// arrival.
+	// after its own fdatasync; above it each round's fixed CPU (a device
+	// write, a sync, a batch of answers per connection, the wake-ups) is
+	// shared by more sends, when that CPU is what a broker runs short of.
+	// With a rate, the hold is asked for a HoldSlice at a time and goes on
+	// only while each slice sees an arrival.
 	GapFromRate float64
 }
 
