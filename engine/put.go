@@ -104,8 +104,9 @@ func (s *Store) waitFor(wait bool) flush.Wait {
 }
 
 // put appends batch, or the single message m (of topic handle t, or nil)
-// when batch is nil, and waits as w says; when the producer waits (not WAIT=false), a SYNC_MASTER also
-// waits for a slave (replica.go), whatever the flush policy.
+// when batch is nil, and waits as w says; when the producer waits (not
+// WAIT=false), a SYNC_MASTER also waits for a slave (replica.go), whatever
+// the flush policy.
 func (s *Store) put(batch []*message.Message, m *message.Message, t *Topic, w flush.Wait, producerWaits bool) PutResult {
 	req := getPutRequest(s, batch, m)
 	req.topic = t
