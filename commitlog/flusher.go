@@ -36,10 +36,7 @@ func (l *Log) flushLoop() {
 	var spare, spareW []*flush.Waiter
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	hold, err := newHoldTimer() // hold.go
-	if err != nil {
-		l.log.Warn("commitlog: short SYNC_FLUSH holds sleep on Go timers", "err", err)
-	}
+	hold := holdTimer{log: l.log} // hold.go: opened by the first short hold
 	defer hold.close()
 	for {
 		select {

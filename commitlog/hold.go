@@ -1,7 +1,7 @@
 package commitlog
 
 import (
-	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -63,35 +63,44 @@ func (r *arrivalRate) holdFrom(count uint64) { r.holding, r.holdCount = true, co
 
 // holdTimer sleeps short holds on a timerfd(2) read through Go's poller:
 // late by about 10-20 µs on an idle broker (61 µs for 50 µs, measured),
-// and the loop's goroutine parks meanwhile,
-// leaving its P to the connections (nanosleep(2) would keep the P for
-// most sleeps this short, and add the 50 µs timer slack).
+// and the loop's goroutine parks meanwhile, leaving its P to the
+// connections (nanosleep(2) would keep the P for most sleeps this short,
+// and add the 50 µs timer slack). The timerfd is opened by the first hold,
+// so a log that never holds has none.
 type holdTimer struct {
-	fd int
-	f  *os.File
+	log   *slog.Logger
+	tried bool     // the timerfd was opened, or failed to open
+	f     *os.File // the timerfd, nil when it could not be made or failed
+	fd    int
 }
 
-func newHoldTimer() (*holdTimer, error) {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("commitlog: hold timer: %w", err)
-	}
-	return &holdTimer{fd: fd, f: os.NewFile(uintptr(fd), "commitlog-hold-timer")}, nil
-}
-
-// sleep returns after d (d > 0). With no timer (nil: it could not be
-// made), or once it has failed, it sleeps on a Go timer instead.
+// sleep returns after d. Without the timerfd (it could not be made, or
+// it failed once) it sleeps on a Go timer instead.
 func (t *holdTimer) sleep(d time.Duration) {
 	if d <= 0 {
 		return // a zero value would disarm the timer, and the read never end
 	}
-	if t != nil && t.f != nil {
+	if !t.tried {
+		t.open()
+	}
+	if t.f != nil {
 		if err := t.wait(d); err == nil {
 			return
 		}
 		t.close() // for good: a failing timer must not make the loop spin
+		t.log.Warn("commitlog: the hold timer failed; short SYNC_FLUSH holds now sleep on Go timers")
 	}
 	time.Sleep(d)
+}
+
+func (t *holdTimer) open() {
+	t.tried = true
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		t.log.Warn("commitlog: no hold timer; short SYNC_FLUSH holds sleep on Go timers", "err", err)
+		return
+	}
+	t.fd, t.f = fd, os.NewFile(uintptr(fd), "commitlog-hold-timer")
 }
 
 func (t *holdTimer) wait(d time.Duration) error {
@@ -105,7 +114,7 @@ func (t *holdTimer) wait(d time.Duration) error {
 }
 
 func (t *holdTimer) close() {
-	if t != nil && t.f != nil {
+	if t.f != nil {
 		t.f.Close()
 		t.f = nil
 	}
