@@ -11,8 +11,7 @@ import (
 // It computes the hash of the concatenation without building it.
 func KeyHash(topic, key string) int32 {
 	h := message.JavaStringHash(topic)
-	h = 31*h + '#'
-	h = h*pow31(utf16Len(key)) + message.JavaStringHash(key)
+	h = message.JavaStringHashFrom(31*h+'#', key)
 	if h < 0 {
 		h = -h // Int32.MinValue stays negative (wrapping)
 	}
@@ -20,32 +19,6 @@ func KeyHash(topic, key string) int32 {
 		h = 0
 	}
 	return h
-}
-
-// pow31 is 31^n with wrapping int32 arithmetic.
-func pow31(n int) int32 {
-	r, b := int32(1), int32(31)
-	for ; n > 0; n >>= 1 {
-		if n&1 == 1 {
-			r *= b
-		}
-		b *= b
-	}
-	return r
-}
-
-// utf16Len is the number of UTF-16 code units of s as Java sees it (invalid
-// UTF-8 bytes each decode to U+FFFD, one unit, as message.JavaStringHash
-// treats them).
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if r >= 0x10000 {
-			n++
-		}
-	}
-	return n
 }
 
 // AppendKeys appends the keys RocketMQ indexes for one message to dst: the

@@ -1,6 +1,10 @@
 package message
 
-import "testing"
+import (
+	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
+)
 
 func TestJavaStringHash(t *testing.T) {
 	// Values from Java's MessageExtBrokerInner.tagsString2tagsCode (computed by Java's String.hashCode).
@@ -13,4 +17,50 @@ func TestJavaStringHash(t *testing.T) {
 	if TagsCode("") != 0 || TagsCode("TagA") != 2598919 {
 		t.Fatal("TagsCode")
 	}
+}
+
+// javaHashRef is String.hashCode spelled out, one UTF-16 unit a step.
+func javaHashRef(s string) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(s)) {
+		h = 31*h + int32(u)
+	}
+	return h
+}
+
+// TestJavaStringHashFrom checks the four-byte steps and the continuation
+// against the reference at every split of strings whose non-ASCII, invalid
+// UTF-8 and surrogate-pair characters sit at every position of a step.
+func TestJavaStringHashFrom(t *testing.T) {
+	parts := []string{"", "a", "TagA", "C0A8000100002A9F0000000000000000", "标", "😀", "\xff", "\xe2\x82", "#"}
+	for _, a := range parts {
+		for _, b := range parts {
+			for _, c := range parts {
+				s := a + b + c
+				want := javaHashRef(s)
+				if got := JavaStringHash(s); got != want {
+					t.Fatalf("JavaStringHash(%q) = %d, want %d", s, got, want)
+				}
+				for i := 0; i <= len(s); i++ {
+					if !utf8.ValidString(s[:i]) || !utf8.ValidString(s[i:]) {
+						continue // a split inside a character hashes its halves as U+FFFD
+					}
+					if got := JavaStringHashFrom(JavaStringHash(s[:i]), s[i:]); got != want {
+						t.Fatalf("JavaStringHashFrom split %q|%q = %d, want %d", s[:i], s[i:], got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkJavaStringHash hashes a 32-byte message id, an index key's
+// usual shape.
+func BenchmarkJavaStringHash(b *testing.B) {
+	s := "C0A8000100002A9F0000000000000000"
+	var h int32
+	for b.Loop() {
+		h += JavaStringHash(s)
+	}
+	_ = h
 }
