@@ -130,6 +130,18 @@ func (it *Iterator) Offset() int64 { return it.off }
 // Next returns the record at the iterator's offset and advances, or nil when
 // the offset reached limit. The slice is valid until the next call.
 func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
+	phys, frame, err := it.NextFrame(limit)
+	if frame == nil {
+		return phys, nil, err
+	}
+	return phys, frame[:len(frame)-trailerSize], err
+}
+
+// NextFrame is Next returning the whole frame, the record and its CRC-32C
+// trailer: a master streams frames as stored, the trailer either computed
+// by this log's append (in memory) or checked against the record (read
+// from the file), so it is not computed again per record.
+func (it *Iterator) NextFrame(limit int64) (phys int64, frame []byte, err error) {
 	for it.off < limit {
 		if err := it.locate(); err != nil {
 			return 0, nil, err
@@ -156,10 +168,9 @@ func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
 				return 0, nil, fmt.Errorf("%w (%s at file offset %d)", err, it.seg.rf.Name(), rel)
 			}
 		}
-		rec := frame[:size]
 		phys = it.off
 		it.off += size + trailerSize
-		return phys, rec, nil
+		return phys, frame, nil
 	}
 	return 0, nil, nil
 }

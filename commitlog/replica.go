@@ -160,6 +160,3 @@ func (l *Log) TrailerBefore(end int64) (crc uint32, ok bool, err error) {
 	}
 	return binary.BigEndian.Uint32(b), true, nil
 }
-
-// FrameTrailer is the CRC-32C trailer a frame holding rec carries.
-func FrameTrailer(rec []byte) uint32 { return crc32Checksum(rec) }

@@ -28,7 +28,7 @@ func framesOf(t *testing.T, l *Log, from int64) []byte {
 			return out
 		}
 		out = append(out, rec...)
-		out = binary.BigEndian.AppendUint32(out, FrameTrailer(rec))
+		out = binary.BigEndian.AppendUint32(out, crc32Checksum(rec))
 	}
 }
 

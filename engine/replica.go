@@ -172,16 +172,14 @@ func (r *FrameReader) Offset() int64 { return r.it.Offset() }
 func (r *FrameReader) Read(dst []byte, max int) ([]byte, int64, error) {
 	limit := r.s.cl.Written()
 	for len(dst) < max {
-		_, rec, err := r.it.Next(limit)
+		_, frame, err := r.it.NextFrame(limit)
 		if err != nil {
 			return dst, r.it.Offset(), err
 		}
-		if rec == nil {
+		if frame == nil {
 			break
 		}
-		dst = append(dst, rec...)
-		crc := commitlog.FrameTrailer(rec)
-		dst = append(dst, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
+		dst = append(dst, frame...)
 	}
 	return dst, r.it.Offset(), nil
 }
