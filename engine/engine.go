@@ -177,6 +177,7 @@ type Store struct {
 	stop     chan struct{}
 	adv      advance       // replica.go: broadcast on every log advance
 	replica  ReplicaWaiter // replica.go: SYNC_MASTER's wait for a slave
+	rg       replicaGroups // replica_group.go: the open group of puts awaiting it
 	slave    bool          // replica.go: refuse puts
 	fenced   atomic.Bool   // replica.go: refuse puts while fenced
 	wg       sync.WaitGroup

@@ -210,38 +210,13 @@ func (s *Store) PutMessageAsync(t *Topic, m *message.Message, wait bool, done Pu
 // Complete is the commit log's answer to an asynchronous put
 // (flush.Completer): the bytes below end are written or durable, as the
 // policy waits (nil), or not known to be. A stored put of a SYNC_MASTER
-// goes on to wait for its slave.
+// goes on to wait for its slave, in a group (replica_group.go).
 func (r *putRequest) Complete(end int64, err error) {
 	out := r.outcome(r.ts, err)
 	if out.Status == PutOK && r.s.replica != nil {
-		var now bool
-		if out, now = r.awaitReplica(out, end); !now {
-			return // ReplicaDone finishes
-		}
-	}
-	r.finish(out)
-}
-
-// awaitReplica asks the slave waiter for the stored put out ending at
-// end. It returns the final result and true when decided at once;
-// otherwise false, and ReplicaDone finishes the put.
-func (r *putRequest) awaitReplica(out PutResult, end int64) (PutResult, bool) {
-	r.out = out
-	st, now := r.s.replica.(ReplicaAsyncWaiter).WaitReplicaAsync(end, r)
-	if !now {
-		return PutResult{}, false // r may already be recycled
-	}
-	if st != PutOK {
-		out.Status = st
-	}
-	return out, true
-}
-
-// ReplicaDone is the slave waiter's answer (ReplicaDone).
-func (r *putRequest) ReplicaDone(st PutStatus) {
-	out := r.out
-	if st != PutOK {
-		out.Status = st
+		r.out = out
+		r.s.awaitReplicaGrouped(r, end) // the group finishes r
+		return
 	}
 	r.finish(out)
 }

@@ -51,8 +51,10 @@ type Stats struct {
 	// put and, under SYNC_FLUSH, its fsync wait).
 	SendLatency stat.Histogram
 	putDist     putDistribution // admin_load.go: SendLatency in Java's buckets
-	// ReplicaAckLatency is a SYNC_MASTER send's wait for a slave's
-	// acknowledgement (admin_ha.go).
+	// ReplicaAckLatency is a SYNC_MASTER's wait for a slave's
+	// acknowledgement (admin_ha.go): one per group of deferred sends that
+	// a flush round released together (engine/replica_group.go), one per
+	// blocking send.
 	ReplicaAckLatency stat.Histogram
 	// Request load per class (admin_load.go).
 	Send, Pull, Query, EndTxn ReqLoad

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// heldReplica is a ReplicaAsyncWaiter a test answers: it records each
+// wait's end and keeps its ReplicaDone until release.
+type heldReplica struct {
+	mu    sync.Mutex
+	ends  []int64
+	dones []ReplicaDone
+	now   *PutStatus // when set, every wait is decided at once with it
+}
+
+func (h *heldReplica) WaitReplica(int64) PutStatus { panic("the deferred path must not block") }
+
+func (h *heldReplica) WaitReplicaAsync(end int64, done ReplicaDone) (PutStatus, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ends = append(h.ends, end)
+	if h.now != nil {
+		return *h.now, true
+	}
+	h.dones = append(h.dones, done)
+	return 0, false
+}
+
+// grouped counts the puts in the held waits' groups.
+func (h *heldReplica) grouped(s *Store) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.rg.mu.Lock()
+	defer s.rg.mu.Unlock()
+	n := 0
+	for _, d := range h.dones {
+		n += len(d.(*replicaGroup).reqs)
+	}
+	return n
+}
+
+// release answers every held wait with st and reports how many there were.
+func (h *heldReplica) release(st PutStatus) int {
+	h.mu.Lock()
+	dones := h.dones
+	h.dones = nil
+	h.mu.Unlock()
+	for _, d := range dones {
+		d.ReplicaDone(st)
+	}
+	return len(dones)
+}
+
+// A SYNC_MASTER's deferred puts wait for the slave in groups: the puts a
+// flush round releases share one replica wait, for an offset at or past
+// each of their ends; its answer, success or not, reaches each put once;
+// puts after an answer open a new group.
+func TestReplicaWaitsAreGrouped(t *testing.T) {
+	forEachFlush(t, func(t *testing.T, ft FlushDiskType) {
+		s := openTest(t, ft)
+		h := &heldReplica{}
+		s.SetReplicaWaiter(h)
+		const n = 400
+		done := make(putDoneCh, n)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range n / 8 {
+					if r, now := s.PutMessageAsync(nil, msg("T", int32(g%4), fmt.Sprint(i), nil), true, done); now {
+						t.Errorf("put answered at once: %v", r.Status)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		waitFor(t, func() bool { return h.grouped(s) == n }) // every put stored and in a group
+		select {
+		case r := <-done:
+			t.Fatalf("answered before the slave: %v", r.Status)
+		case <-time.After(20 * time.Millisecond):
+		}
+		h.mu.Lock()
+		asks := len(h.ends)
+		h.mu.Unlock()
+		if asks >= n {
+			t.Fatalf("%d replica waits for %d puts: not grouped", asks, n)
+		}
+		// The first wait's answer reaches exactly the puts below its end
+		// (the flush loop completes puts in log order), the rest's the
+		// others.
+		h.mu.Lock()
+		first, rest := h.dones[0], h.dones[1:]
+		firstEnd := h.ends[0]
+		h.dones = rest
+		h.mu.Unlock()
+		first.ReplicaDone(PutOK)
+		answered := 0
+		for more := true; more; {
+			select {
+			case r := <-done:
+				answered++
+				if r.Status != PutOK || r.Offset+int64(r.Size)+4 > firstEnd {
+					t.Fatalf("first group answered %v for [%d,%d), its end %d", r.Status, r.Offset, r.Offset+int64(r.Size)+4, firstEnd)
+				}
+			default:
+				more = false // ReplicaDone answers before it returns
+			}
+		}
+		if got := h.release(PutOK); got != asks-1 {
+			t.Fatalf("released %d of %d waits", got, asks-1)
+		}
+		for ; answered < n; answered++ {
+			select {
+			case r := <-done:
+				if r.Status != PutOK || r.Offset+int64(r.Size)+4 <= firstEnd {
+					t.Fatalf("a later group answered %v for [%d,...), the first's end %d", r.Status, r.Offset, firstEnd)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a put was never answered")
+			}
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("an extra answer: %v", r)
+		case <-time.After(5 * time.Millisecond):
+		}
+
+		// A failed wait answers its whole group with its status.
+		for i := range 3 {
+			if _, now := s.PutMessageAsync(nil, msg("T", 0, fmt.Sprint(i), nil), true, done); now {
+				t.Fatal("answered at once")
+			}
+		}
+		waitFor(t, func() bool { return h.grouped(s) == 3 })
+		h.release(FlushSlaveTimeout)
+		for range 3 {
+			if r := <-done; r.Status != FlushSlaveTimeout {
+				t.Fatalf("status %v after the slave's timeout", r.Status)
+			}
+		}
+
+		// Decided at once (no slave): every put gets the answer.
+		st := SlaveNotAvailable
+		h.mu.Lock()
+		h.now = &st
+		h.mu.Unlock()
+		for i := range 5 {
+			if _, now := s.PutMessageAsync(nil, msg("T", 0, fmt.Sprint(i), nil), true, done); now {
+				t.Fatal("answered at once, before its flush")
+			}
+		}
+		for range 5 {
+			select {
+			case r := <-done:
+				if r.Status != SlaveNotAvailable {
+					t.Fatalf("status %v without a slave", r.Status)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a put was never answered")
+			}
+		}
+	})
+}
