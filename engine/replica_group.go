@@ -4,21 +4,31 @@ import "sync"
 
 // A SYNC_MASTER's deferred puts wait for their slave in groups (issue 12:
 // one replication round releases every waiting send). The flush loop
-// completes a round's puts one after another; the first opens a group and
-// asks the replica waiter once, for the log's visible offset (the end of
-// everything the round released), and the puts after it whose bytes lie
-// below that offset join the group instead of each queueing a waiter of
-// its own. A slave's report, a timeout or a refusal answers the whole
-// group. Per put this leaves a lock and an append where it took a waiter,
-// a queue entry, three clock reads and two pooled objects on the master
-// (awaitReplica and the per-waiter answers were about 1 of its 11.9
-// CPU-µs a message at SYNC_MASTER's maximum, BENCHMARKS.md).
+// completes a round's puts one after another, in log order; the first
+// opens a group and asks the replica waiter once, for the log's visible
+// offset (the end of what the round wrote or synced) but at most
+// replicaGroupSpan past its own end, and the puts after it that end below
+// that offset join the group instead of each queueing a waiter of its
+// own. A slave's report, a timeout or a refusal answers the whole group;
+// an answer known at once closes it, and the round's next put asks anew.
+// Per put this leaves a lock and an append where it took a waiter, a
+// queue entry, three clock reads and two pooled objects on the master (in
+// ha-pair.sh's profiles at SYNC_MASTER's maximum, the per-put wait and
+// the per-waiter answers were about 1 of the master's 11.9 CPU-µs a
+// message).
 //
-// Waiting for the visible offset rather than each put's own end costs
-// little: those bytes are written, so the master streams them with the
-// put's own. A put joins only a group whose offset its bytes were below
-// when it opened: the round that made them visible is the one releasing
-// them, so the group's timeout starts within the put's own release.
+// Waiting for the group's end rather than each put's own costs little:
+// those bytes are written, so the master streams them with the put's own,
+// and the span keeps a group within one replication batch, so a slave
+// that acknowledges part of a batch (haSlaveAckDurable) does not hold the
+// group's first puts much longer. A put joins only a group whose end it
+// was below when the group opened: the round that made its bytes visible
+// is the one releasing it, so the group's timeout starts within the put's
+// own release.
+
+// replicaGroupSpan bounds a group's end past its first put's: ha's
+// streaming batch (ha.Config.BatchSize's default).
+const replicaGroupSpan = 256 << 10
 
 // replicaGroup is one replica wait shared by stored puts.
 type replicaGroup struct {
@@ -45,7 +55,7 @@ func (s *Store) awaitReplicaGrouped(r *putRequest, end int64) {
 		return
 	}
 	g := replicaGroupPool.Get().(*replicaGroup)
-	g.s, g.end = s, max(end, s.cl.Visible())
+	g.s, g.end = s, min(max(end, s.cl.Visible()), end+replicaGroupSpan)
 	g.reqs = append(g.reqs, r)
 	s.rg.open = g
 	s.rg.mu.Unlock()

@@ -37,9 +37,36 @@ func (h *heldReplica) grouped(s *Store) int {
 	defer s.rg.mu.Unlock()
 	n := 0
 	for _, d := range h.dones {
-		n += len(d.(*replicaGroup).reqs)
+		if g, ok := d.(*replicaGroup); ok {
+			n += len(g.reqs)
+		} else {
+			n++ // a put waiting alone
+		}
 	}
 	return n
+}
+
+// checkGroups checks the held groups against the log: each asks for an
+// end the log has written, its puts end at or below it and above the
+// previous group's, and the groups' puts are in log order.
+func (h *heldReplica) checkGroups(t *testing.T, s *Store) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	prev := int64(-1)
+	for i, d := range h.dones {
+		g := d.(*replicaGroup)
+		if g.end != h.ends[i] || g.end > s.cl.Written() {
+			t.Fatalf("group %d asked %d for end %d, log written to %d", i, h.ends[i], g.end, s.cl.Written())
+		}
+		for _, r := range g.reqs {
+			end := r.out.Offset + int64(r.out.Size) + 4
+			if end > g.end || end <= prev {
+				t.Fatalf("group %d (end %d) holds a put ending at %d after %d", i, g.end, end, prev)
+			}
+			prev = end
+		}
+	}
 }
 
 // release answers every held wait with st and reports how many there were.
@@ -88,6 +115,7 @@ func TestReplicaWaitsAreGrouped(t *testing.T) {
 		if asks >= n {
 			t.Fatalf("%d replica waits for %d puts: not grouped", asks, n)
 		}
+		h.checkGroups(t, s)
 		// The first wait's answer reaches exactly the puts below its end
 		// (the flush loop completes puts in log order), the rest's the
 		// others.
@@ -162,5 +190,63 @@ func TestReplicaWaitsAreGrouped(t *testing.T) {
 				t.Fatal("a put was never answered")
 			}
 		}
+	})
+}
+
+// racingReplica answers every wait at once from another goroutine, so
+// groups are answered while the flush loop is still adding puts to them.
+type racingReplica struct {
+	mu   sync.Mutex
+	asks int
+}
+
+func (w *racingReplica) WaitReplica(int64) PutStatus { panic("the deferred path must not block") }
+
+func (w *racingReplica) WaitReplicaAsync(_ int64, done ReplicaDone) (PutStatus, bool) {
+	w.mu.Lock()
+	w.asks++
+	w.mu.Unlock()
+	go done.ReplicaDone(PutOK)
+	return 0, false
+}
+
+// Every put is answered exactly once while groups are answered as they
+// fill (run with -race).
+func TestReplicaGroupsAnsweredWhileJoining(t *testing.T) {
+	forEachFlush(t, func(t *testing.T, ft FlushDiskType) {
+		s := openTest(t, ft)
+		w := &racingReplica{}
+		s.SetReplicaWaiter(w)
+		const n = 800
+		done := make(putDoneCh, n+1)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range n / 8 {
+					if r, now := s.PutMessageAsync(nil, msg("T", int32(g%4), fmt.Sprint(i), nil), true, done); now {
+						t.Errorf("put answered at once: %v", r.Status)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		seen := make(map[int64]bool, n)
+		for range n {
+			select {
+			case r := <-done:
+				if r.Status != PutOK || seen[r.Offset] {
+					t.Fatalf("status %v, offset %d seen before: %v", r.Status, r.Offset, seen[r.Offset])
+				}
+				seen[r.Offset] = true
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d of %d puts answered", len(seen), n)
+			}
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("an extra answer: %v", r)
+		case <-time.After(5 * time.Millisecond):
+		}
+		t.Logf("%d waits for %d puts", w.asks, n)
 	})
 }

@@ -52,9 +52,9 @@ type Stats struct {
 	SendLatency stat.Histogram
 	putDist     putDistribution // admin_load.go: SendLatency in Java's buckets
 	// ReplicaAckLatency is a SYNC_MASTER's wait for a slave's
-	// acknowledgement (admin_ha.go): one per group of deferred sends that
-	// a flush round released together (engine/replica_group.go), one per
-	// blocking send.
+	// acknowledgement (admin_ha.go), one per wait: the deferred sends one
+	// flush round released share one (engine/replica_group.go) unless it
+	// is answered at once; a blocking send waits alone.
 	ReplicaAckLatency stat.Histogram
 	// Request load per class (admin_load.go).
 	Send, Pull, Query, EndTxn ReqLoad
