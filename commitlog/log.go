@@ -421,20 +421,39 @@ func (l *Log) queueWaiter(w flush.Wait, end int64, c flush.Completer, now time.T
 // appendLocked reserves total bytes at the tail (rolling to a new segment
 // when they do not fit) and encodes the batch there, stamped now.
 func (l *Log) appendLocked(b Batch, total int64, now time.Time) (Result, error) {
+	dst, res, err := l.reserveLocked(total, now)
+	if err != nil {
+		return Result{}, err
+	}
+	pos := 0
+	for i := 0; i < b.Len(); i++ {
+		n := b.Size(i)
+		rec := dst[pos : pos+n]
+		b.Encode(i, rec, res.Offset+int64(pos), res.StoreTimestamp)
+		putUint32(dst[pos+n:], crc32.Checksum(rec, castagnoli))
+		pos += n + trailerSize
+	}
+	return res, nil
+}
+
+// reserveLocked moves the tail total bytes on (rolling to a new segment
+// when they do not fit) and returns the memory for them, to be filled
+// before l.mu is released, and where they went, stamped now.
+func (l *Log) reserveLocked(total int64, now time.Time) ([]byte, Result, error) {
 	if l.closed {
-		return Result{}, ErrClosed
+		return nil, Result{}, ErrClosed
 	}
 	if err := l.Err(); err != nil {
-		return Result{}, errFailed(err)
+		return nil, Result{}, errFailed(err)
 	}
 	if p := l.noSpace.Load(); p != nil {
-		return Result{}, fmt.Errorf("%w: refusing appends until a write succeeds again: %w", ErrDiskFull, *p)
+		return nil, Result{}, fmt.Errorf("%w: refusing appends until a write succeeds again: %w", ErrDiskFull, *p)
 	}
 	seg := l.tailSegment()
 	if l.tail+total+blankSize > seg.base+l.cfg.SegmentSize {
 		var err error
 		if seg, err = l.roll(seg); err != nil {
-			return Result{}, err
+			return nil, Result{}, err
 		}
 	}
 	ts := now.UnixMilli()
@@ -442,21 +461,11 @@ func (l *Log) appendLocked(b Batch, total int64, now time.Time) (Result, error) 
 		ts = l.tailTS // store timestamps never go backwards
 	}
 	m := seg.mem.Load()
-	buf := m.buf
-	res := Result{Offset: l.tail, StoreTimestamp: ts}
 	pos := l.tail - seg.base
 	m.claim(pos + total)
-	for i := 0; i < b.Len(); i++ {
-		n := int64(b.Size(i))
-		rec := buf[pos : pos+n]
-		b.Encode(i, rec, seg.base+pos, ts)
-		putUint32(buf[pos+n:], crc32.Checksum(rec, castagnoli))
-		pos += n + trailerSize
-	}
-	l.tail = seg.base + pos
-	l.tailTS = ts
-	res.End = l.tail
-	return res, nil
+	res := Result{Offset: l.tail, StoreTimestamp: ts, End: l.tail + total}
+	l.tail, l.tailTS = res.End, ts
+	return m.buf[pos : pos+total], res, nil
 }
 
 // roll ends seg with a blank marker and makes the prepared next segment the

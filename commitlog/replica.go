@@ -20,13 +20,6 @@ import (
 // where this log ends or name an offset this log would not give them.
 var ErrReplicaGap = errors.New("commitlog: replicated frame does not continue this log")
 
-// rawRecord is a Batch of one already-encoded record.
-type rawRecord []byte
-
-func (r rawRecord) Len() int                             { return 1 }
-func (r rawRecord) Size(int) int                         { return len(r) }
-func (r rawRecord) Encode(_ int, dst []byte, _, _ int64) { copy(dst, r) }
-
 // CheckFrames validates frames (records each followed by its CRC-32C
 // trailer, no blank markers) as a master sent them, without appending, and
 // returns the offset and size of each record. Every record must pass the
@@ -85,10 +78,14 @@ func (l *Log) AppendFrames(from int64, frames []byte, w flush.Wait) (end int64, 
 		l.mu.Unlock()
 		return 0, err
 	}
-	pos := int64(0)
+	pos, now := int64(0), time.Now()
 	for i := 0; i < len(offs); i++ {
 		at := l.tail
-		_, err = l.appendLocked(rawRecord(frames[pos:pos+sizes[i]]), sizes[i]+trailerSize, time.Now())
+		// The frame as sent, trailer and all: CheckFrames checked it.
+		var dst []byte
+		if dst, _, err = l.reserveLocked(sizes[i]+trailerSize, now); err == nil {
+			copy(dst, frames[pos:pos+sizes[i]+trailerSize])
+		}
 		if err == errRollWait { // next segment not prepared: wait without the lock, as Append does
 			next := l.tailSegment().base + l.cfg.SegmentSize
 			l.mu.Unlock()
