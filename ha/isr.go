@@ -63,6 +63,7 @@ func (s *Server) SetSyncSet(ss SyncSet) {
 		s.isr = &isrState{}
 	}
 	s.isr.need, s.isr.minInSync, s.isr.onConfirm = need, ss.MinInSync, ss.OnConfirm
+	s.isrOn.Store(true)
 	ready := s.takeCoveredISRLocked(nil)
 	s.mu.Unlock()
 	release(ready)
@@ -194,6 +195,9 @@ const abandonBatch = 64
 // under the 4.x rule, in all-in-sync mode when the in-sync count reaches
 // MinInSync (checked again when the send waits).
 func (s *Server) EnoughInSync() bool {
+	if !s.isrOn.Load() { // the 4.x rule until SetSyncSet: no lock a put
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.isr == nil || s.isr.enoughLocked()

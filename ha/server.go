@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqd/mqd/flush"
@@ -29,9 +30,10 @@ type Server struct {
 	// abandoned marks timed-out waiters still queued (isr.go dropWaiter)
 	abandoned map[*flush.Waiter]struct{}
 	closed    bool
-	fenced    bool      // fence.go: no waiter is released
-	lease     time.Time // fence.go: no waiter is released after it (zero: no lease)
-	isr       *isrState // isr.go: all-in-sync acknowledgement; nil: the 4.x rule
+	fenced    bool        // fence.go: no waiter is released
+	lease     time.Time   // fence.go: no waiter is released after it (zero: no lease)
+	isr       *isrState   // isr.go: all-in-sync acknowledgement; nil: the 4.x rule
+	isrOn     atomic.Bool // isr != nil, read without mu (EnoughInSync)
 	wg        sync.WaitGroup
 }
 
