@@ -22,6 +22,9 @@ type DispatchRequest struct {
 	SysFlag                   int32
 	PreparedTransactionOffset int64
 	Properties                string
+	// UniqKey and Keys are the UNIQ_KEY and KEYS properties, read with
+	// TAGS in one pass for the index ("" when absent).
+	UniqKey, Keys string
 }
 
 // Dispatcher consumes records in commit-log order. Dispatch must be
@@ -215,8 +218,11 @@ func fillRequest(r *DispatchRequest, phys int64, rec []byte) (message.View, erro
 		Size: int32(len(rec)), StoreTimestamp: v.StoreTimestamp, SysFlag: v.SysFlag,
 		PreparedTransactionOffset: v.PreparedTransactionOffset, Properties: v.PropertiesString(),
 	}
-	if tags, ok := message.LookupProperty(r.Properties, message.PropTags); ok {
-		r.TagsCode = message.TagsCode(tags)
-	}
+	var vals [3]string
+	message.LookupProperties(r.Properties, dispatchProps[:], vals[:])
+	r.TagsCode, r.UniqKey, r.Keys = message.TagsCode(vals[0]), vals[1], vals[2]
 	return v, nil
 }
+
+// dispatchProps are the properties fillRequest reads, in vals' order.
+var dispatchProps = [3]string{message.PropTags, message.PropUniqKey, message.PropKeys}

@@ -65,9 +65,7 @@ func (d *indexDispatcher) put(r *DispatchRequest) error {
 	if r.SysFlag&message.FlagTransactionMask == message.FlagRollback {
 		return nil
 	}
-	uniq, _ := message.LookupProperty(r.Properties, message.PropUniqKey)
-	keys, _ := message.LookupProperty(r.Properties, message.PropKeys)
-	d.keys = index.AppendKeys(d.keys[:0], uniq, keys)
+	d.keys = index.AppendKeys(d.keys[:0], r.UniqKey, r.Keys)
 	if len(d.keys) == 0 {
 		return nil
 	}

@@ -63,6 +63,36 @@ func LookupProperty(props, key string) (string, bool) {
 	}
 }
 
+// LookupProperties is LookupProperty for several keys in one pass over
+// props: vals[i] is what LookupProperty(props, keys[i]) finds, "" when it
+// finds nothing. The dispatcher reads TAGS, UNIQ_KEY and KEYS of every
+// record this way (three searches of the whole string were 2% of the
+// broker's CPU at its maximum send rate). keys must not hold separators.
+func LookupProperties(props string, keys, vals []string) {
+	clear(vals)
+	left := len(keys)
+	for props != "" && left > 0 {
+		chunk := props
+		if j := strings.IndexByte(props, PropertySep); j >= 0 {
+			chunk, props = props[:j], props[j+1:]
+		} else {
+			props = ""
+		}
+		// key + NameValueSep + a value: the chunk's name is the key (keys
+		// hold no separator), so this is where splitting would find it.
+		for k, key := range keys {
+			n := len(key)
+			if n > 0 && len(chunk) > n+1 && chunk[n] == NameValueSep && chunk[:n] == key {
+				if vals[k] == "" { // the first of a repeated key takes it
+					vals[k] = chunk[n+1:]
+					left--
+				}
+				break
+			}
+		}
+	}
+}
+
 // ParseProperties decodes a properties string into a map. Both Java's form
 // (no trailing separator) and Go's (trailing \x02) are accepted.
 func ParseProperties(props string) map[string]string {
