@@ -81,6 +81,23 @@ func (h *heldReplica) release(st PutStatus) int {
 	return len(dones)
 }
 
+// putConcurrently makes n deferred puts from 8 goroutines over 4 queues,
+// each answered later through done.
+func putConcurrently(t *testing.T, s *Store, n int, done PutDone) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range n / 8 {
+				if r, now := s.PutMessageAsync(nil, msg("T", int32(g%4), fmt.Sprint(i), nil), true, done); now {
+					t.Errorf("put answered at once: %v", r.Status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // A SYNC_MASTER's deferred puts wait for the slave in groups: the puts a
 // flush round releases share one replica wait, for an offset at or past
 // each of their ends; its answer, success or not, reaches each put once;
@@ -92,17 +109,7 @@ func TestReplicaWaitsAreGrouped(t *testing.T) {
 		s.SetReplicaWaiter(h)
 		const n = 400
 		done := make(putDoneCh, n)
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for i := range n / 8 {
-					if r, now := s.PutMessageAsync(nil, msg("T", int32(g%4), fmt.Sprint(i), nil), true, done); now {
-						t.Errorf("put answered at once: %v", r.Status)
-					}
-				}
-			})
-		}
-		wg.Wait()
+		putConcurrently(t, s, n, done)
 		waitFor(t, func() bool { return h.grouped(s) == n }) // every put stored and in a group
 		select {
 		case r := <-done:
@@ -219,17 +226,7 @@ func TestReplicaGroupsAnsweredWhileJoining(t *testing.T) {
 		s.SetReplicaWaiter(w)
 		const n = 800
 		done := make(putDoneCh, n+1)
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for i := range n / 8 {
-					if r, now := s.PutMessageAsync(nil, msg("T", int32(g%4), fmt.Sprint(i), nil), true, done); now {
-						t.Errorf("put answered at once: %v", r.Status)
-					}
-				}
-			})
-		}
-		wg.Wait()
+		putConcurrently(t, s, n, done)
 		seen := make(map[int64]bool, n)
 		for range n {
 			select {
