@@ -138,9 +138,10 @@ func (it *Iterator) Next(limit int64) (phys int64, rec []byte, err error) {
 }
 
 // NextFrame is Next returning the whole frame, the record and its CRC-32C
-// trailer: a master streams frames as stored, the trailer either computed
-// by this log's append (in memory) or checked against the record (read
-// from the file), so it is not computed again per record.
+// trailer: a master streams frames as stored. A trailer in memory was
+// computed by this log's append, copied from a replicated frame that
+// CheckFrames checked, or loaded with a tail that recovery checked; one
+// read from the file is checked here; so it is not computed again.
 func (it *Iterator) NextFrame(limit int64) (phys int64, frame []byte, err error) {
 	for it.off < limit {
 		if err := it.locate(); err != nil {

@@ -91,6 +91,7 @@ func (l *Log) AppendFrames(from int64, frames []byte, w flush.Wait) (end int64, 
 			l.mu.Unlock()
 			err = l.awaitPrepared(next)
 			l.mu.Lock()
+			now = time.Now() // the wait may have been long
 			if err == nil && l.tail != at {
 				err = fmt.Errorf("%w: log moved from %d to %d during a segment roll", ErrReplicaGap, at, l.tail)
 			}

@@ -7,9 +7,9 @@ import "sync"
 // completes a round's puts one after another, in log order; the first
 // opens a group and asks the replica waiter once, for the log's visible
 // offset (the end of what the round wrote or synced) but at most
-// replicaGroupSpan past its own end, and the puts after it that end below
-// that offset join the group instead of each queueing a waiter of its
-// own. A slave's report, a timeout or a refusal answers the whole group;
+// replicaGroupSpan past its own end, and the puts after it that end at or
+// below that offset join the group instead of each queueing a waiter of
+// its own. A slave's report, a timeout or a refusal answers the whole group;
 // an answer known at once closes it, and the round's next put asks anew.
 // Per put this leaves a lock and an append where it took a waiter, a
 // queue entry, three clock reads and two pooled objects on the master (in
@@ -19,15 +19,17 @@ import "sync"
 //
 // Waiting for the group's end rather than each put's own costs little:
 // those bytes are written, so the master streams them with the put's own,
-// and the span keeps a group within one replication batch, so a slave
-// that acknowledges part of a batch (haSlaveAckDurable) does not hold the
-// group's first puts much longer. A put joins only a group whose end it
-// was below when the group opened: the round that made its bytes visible
-// is the one releasing it, so the group's timeout starts within the put's
-// own release.
+// and the span keeps a group no larger than one replication batch (of the
+// default size), so a slave that acknowledges part of a stream
+// (haSlaveAckDurable) does not hold the group's first puts much longer.
+// A capped end may fall inside a frame: the slave acknowledges whole
+// frames, so the frame's acknowledgement covers it. A put joins only a
+// group whose end it was at or below when the group opened: the round
+// that made its bytes visible is the one releasing it, so the group's
+// timeout starts within the put's own release.
 
-// replicaGroupSpan bounds a group's end past its first put's: ha's
-// streaming batch (ha.Config.BatchSize's default).
+// replicaGroupSpan bounds a group's end past its first put's: the default
+// of ha.Config.BatchSize (haTransferBatchSize), not the configured value.
 const replicaGroupSpan = 256 << 10
 
 // replicaGroup is one replica wait shared by stored puts.

@@ -80,6 +80,19 @@ func TestKeyHash(t *testing.T) {
 			}
 		}
 	}
+	// Pinned by Java 17 (Math.abs of String.hashCode, as IndexFile.putKey
+	// hashes): the checks above share JavaStringHash's code.
+	for _, c := range []struct {
+		topic, key string
+		want       int32
+	}{
+		{"TopicTest", "C0A8000100002A9F0000000000000000", 1140060131},
+		{"主题", "订单-C0A8000100002A9F000000😀", 2136514280},
+	} {
+		if got := KeyHash(c.topic, c.key); got != c.want {
+			t.Errorf("KeyHash(%q, %q) = %d, Java %d", c.topic, c.key, got, c.want)
+		}
+	}
 	key := minHashKey("T")
 	if h := message.JavaStringHash("T#" + key); h != math.MinInt32 {
 		t.Fatalf("constructed key hashes to %d", h)

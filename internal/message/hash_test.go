@@ -8,7 +8,12 @@ import (
 
 func TestJavaStringHash(t *testing.T) {
 	// Values from Java's MessageExtBrokerInner.tagsString2tagsCode (computed by Java's String.hashCode).
-	cases := map[string]int32{"": 0, "TagA": 2598919, "标签": 857175, "😀": 1772899, "a": 97}
+	cases := map[string]int32{"": 0, "TagA": 2598919, "标签": 857175, "😀": 1772899, "a": 97,
+		// Longer than JavaStringHashFrom's four-byte steps, with a
+		// non-ASCII start and end (String.hashCode, Java 17).
+		"C0A8000100002A9F0000000000000000": 1100359137,
+		"订单-C0A8000100002A9F000000😀":       -656336162,
+	}
 	for s, want := range cases {
 		if got := JavaStringHash(s); got != want {
 			t.Errorf("JavaStringHash(%q) = %d, want %d", s, got, want)

@@ -67,7 +67,8 @@ func LookupProperty(props, key string) (string, bool) {
 // props: vals[i] is what LookupProperty(props, keys[i]) finds, "" when it
 // finds nothing. The dispatcher reads TAGS, UNIQ_KEY and KEYS of every
 // record this way (three searches of the whole string were 2% of the
-// broker's CPU at its maximum send rate). keys must not hold separators.
+// broker's CPU at its maximum send rate). keys must be distinct and hold
+// no separator (of a repeated key only the first slot is filled).
 func LookupProperties(props string, keys, vals []string) {
 	clear(vals)
 	left := len(keys)

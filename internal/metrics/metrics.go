@@ -67,7 +67,7 @@ func newCollector(b *broker.Broker) *collector {
 		haSlaves:     d("mqd_ha_connected_slaves", "Slaves connected to this master."),
 		haSlaveLag:   d("mqd_ha_slave_lag_bytes", "Commit-log bytes written on this master that the slave has not acknowledged.", "slave"),
 		haSlaveAge:   d("mqd_ha_slave_report_age_seconds", "Time since the slave last acknowledged an offset.", "slave"),
-		haAckLatency: d("mqd_ha_slave_ack_latency_seconds", "SYNC_MASTER: a wait for a slave's acknowledgement, shared by the sends one flush round released."),
+		haAckLatency: d("mqd_ha_slave_ack_latency_seconds", "SYNC_MASTER: a wait for a slave's acknowledgement (the deferred sends of one flush round share one)."),
 		haMasterLag:  d("mqd_ha_master_lag_bytes", "Slave: bytes the master had written at its last message that this slave has not stored."),
 		haMasterUp:   d("mqd_ha_master_connected", "Slave: 1 while the replication link to the master is up."),
 	}
