@@ -87,11 +87,8 @@ func decodeJSONHeader(b []byte, typedSend bool) (*Command, error) {
 func decodeHeaderMembers(s *jsonScanner, c *Command, typedSend bool) error {
 	for {
 		s.ws()
-		key, err := s.rawString()
+		key, err := s.memberKey()
 		if err != nil {
-			return err
-		}
-		if err := s.expect(':'); err != nil {
 			return err
 		}
 		s.ws()
@@ -139,6 +136,10 @@ func jsonIntText(s *jsonScanner) ([]byte, error) {
 }
 
 func jsonInt(s *jsonScanner, lo, hi int64) (int64, error) {
+	if n, end, ok := s.shortUint(); ok && n >= lo && n <= hi {
+		s.i = end
+		return n, nil
+	}
 	t, err := jsonIntText(s)
 	if err != nil {
 		return 0, err

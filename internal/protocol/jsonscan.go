@@ -131,6 +131,40 @@ func (s *jsonScanner) rawString() ([]byte, error) {
 	return b, err
 }
 
+// memberKey reads an object member's key and the colon after it. A plain
+// key with the colon right after it, as compact JSON has it, takes one
+// pass.
+func (s *jsonScanner) memberKey() ([]byte, error) {
+	if i := s.i; i < len(s.b) && s.b[i] == '"' {
+		if j := plainRun(s.b, i+1); j+1 < len(s.b) && s.b[j] == '"' && s.b[j+1] == ':' {
+			s.i = j + 2
+			return s.b[i+1 : j], nil
+		}
+	}
+	key, err := s.rawString()
+	if err != nil {
+		return nil, err
+	}
+	return key, s.expect(':')
+}
+
+// shortUint reads 1 to 18 digits followed by ',' or '}' (a compact
+// object's next member or its end) and returns the index past them.
+func (s *jsonScanner) shortUint() (n int64, end int, ok bool) {
+	j := s.i
+	for ; j < len(s.b) && j-s.i < 18; j++ {
+		d := s.b[j] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + int64(d)
+	}
+	if j == s.i || j >= len(s.b) || (s.b[j] != ',' && s.b[j] != '}') {
+		return 0, 0, false
+	}
+	return n, j, true
+}
+
 // rawStringFresh is rawString that also reports whether the bytes are a
 // new slice (escapes decoded) rather than a sub-slice of the input.
 func (s *jsonScanner) rawStringFresh() ([]byte, bool, error) {

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"bytes"
+	"math"
 	"testing"
 	"unicode/utf8"
 )
@@ -53,6 +55,38 @@ func FuzzPlainRun(f *testing.F) {
 		}
 		if got, want := plainRun(b, j), plainRunRef(b, j); got != want {
 			t.Fatalf("plainRun(%q, %d) = %d, want %d", b, j, got, want)
+		}
+	})
+}
+
+// FuzzCompactShortcuts is differential: memberKey reads what rawString
+// and expect(':') read, and a number shortUint takes is the one number
+// and parseInt read, ending at the same byte.
+func FuzzCompactShortcuts(f *testing.F) {
+	f.Add([]byte(`"code":310,`))
+	f.Add([]byte(`"k\"" :"v"`))
+	f.Add([]byte(`"opaque":1234567890123456789}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, slow := jsonScanner{b: data}, jsonScanner{b: data}
+		k1, err1 := fast.memberKey()
+		k2, err2 := slow.rawString()
+		if err2 == nil {
+			err2 = slow.expect(':')
+		}
+		if (err1 == nil) != (err2 == nil) || (err1 == nil && (!bytes.Equal(k1, k2) || fast.i != slow.i)) {
+			t.Fatalf("memberKey %q %v at %d; rawString+expect %q %v at %d", k1, err1, fast.i, k2, err2, slow.i)
+		}
+		for i := range data {
+			fast.i, slow.i = i, i
+			n, end, ok := fast.shortUint()
+			if !ok {
+				continue
+			}
+			text, err := slow.number()
+			v, vok := parseInt(text, math.MinInt64, math.MaxInt64)
+			if err != nil || !vok || v != n || slow.i != end {
+				t.Fatalf("at %d shortUint %d to %d; number %q (%v) = %d to %d", i, n, end, text, err, v, slow.i)
+			}
 		}
 	})
 }

@@ -219,6 +219,11 @@ func decodeExtFields(s *jsonScanner, c *Command, typedSend bool) error {
 	c.ExtFields, c.typedSend, c.send = nil, false, SendMessageRequestHeader{}
 	if typedSend && isSendCode(c.Code) {
 		start := s.i
+		if end, v2, ok := fastSendExt(s.b, start, &c.send, &c.props); ok {
+			s.i, c.typedSend, c.sendV2, c.sendExtAt = end, true, v2, start
+			return nil
+		}
+		c.send = SendMessageRequestHeader{}
 		if v2, ok := decodeSendExt(s, &c.send, &c.props); ok {
 			c.typedSend, c.sendV2, c.sendExtAt = true, v2, start
 			return nil
