@@ -62,9 +62,23 @@ func (s *Store) enoughReplicas(producerWaits bool) bool {
 	return !ok || c.EnoughReplicas()
 }
 
+// ReplicaBatcher is implemented by a ReplicaWaiter whose slave receives
+// the log in batches: ReplicaBatchSize is the most bytes one carries, and
+// a group of puts waiting for the slave spans at most that many
+// (replica_group.go).
+type ReplicaBatcher interface {
+	ReplicaBatchSize() int64
+}
+
 // SetReplicaWaiter makes puts that wait (not WAIT=false) also wait for a
 // slave. Call before the store takes puts.
-func (s *Store) SetReplicaWaiter(w ReplicaWaiter) { s.replica = w }
+func (s *Store) SetReplicaWaiter(w ReplicaWaiter) {
+	s.replica = w
+	s.rg.span = defaultReplicaGroupSpan
+	if b, ok := w.(ReplicaBatcher); ok && b.ReplicaBatchSize() > 0 {
+		s.rg.span = b.ReplicaBatchSize()
+	}
+}
 
 // ErrFenced is why a fenced master's store refuses puts (SetFenced).
 var ErrFenced = errors.New("service not available now: this broker is fenced (it may no longer be the master of its broker name until the controller confirms its role); send to the current master")

@@ -6,10 +6,10 @@ import "sync"
 // one replication round releases every waiting send). The flush loop
 // completes a round's puts one after another, in log order; the first
 // opens a group and asks the replica waiter once, for the log's visible
-// offset (the end of what the round wrote or synced) but at most
-// replicaGroupSpan past its own end, and the puts after it that end at or
-// below that offset join the group instead of each queueing a waiter of
-// its own. A slave's report, a timeout or a refusal answers the whole group;
+// offset (the end of what the round wrote or synced) but at most one
+// replication batch past its own end (ReplicaBatcher), and the puts after
+// it that end at or below that offset join the group instead of each
+// queueing a waiter of its own. A slave's report, a timeout or a refusal answers the whole group;
 // an answer known at once closes it, and the round's next put asks anew.
 // Per put this leaves a lock and an append where it took a waiter, a
 // queue entry, three clock reads and two pooled objects on the master (in
@@ -19,18 +19,19 @@ import "sync"
 //
 // Waiting for the group's end rather than each put's own costs little:
 // those bytes are written, so the master streams them with the put's own,
-// and the span keeps a group no larger than one replication batch (of the
-// default size), so a slave that acknowledges part of a stream
-// (haSlaveAckDurable) does not hold the group's first puts much longer.
+// and the span keeps a group no larger than one replication batch, so a
+// slave that acknowledges part of a stream (haSlaveAckDurable) does not
+// hold the group's first puts much longer.
 // A capped end may fall inside a frame: the slave acknowledges whole
 // frames, so the frame's acknowledgement covers it. A put joins only a
 // group whose end it was at or below when the group opened: the round
 // that made its bytes visible is the one releasing it, so the group's
 // timeout starts within the put's own release.
 
-// replicaGroupSpan bounds a group's end past its first put's: the default
-// of ha.Config.BatchSize (haTransferBatchSize), not the configured value.
-const replicaGroupSpan = 256 << 10
+// defaultReplicaGroupSpan bounds a group's end past its first put's when
+// the replica waiter does not say its batch size (ReplicaBatcher); it is
+// the default of haTransferBatchSize.
+const defaultReplicaGroupSpan = 256 << 10
 
 // replicaGroup is one replica wait shared by stored puts.
 type replicaGroup struct {
@@ -41,10 +42,12 @@ type replicaGroup struct {
 
 var replicaGroupPool = sync.Pool{New: func() any { return new(replicaGroup) }}
 
-// replicaGroups is the store's open group, guarded by mu.
+// replicaGroups is the store's open group, guarded by mu, and the span
+// its groups may have (set with the replica waiter).
 type replicaGroups struct {
 	mu   sync.Mutex
 	open *replicaGroup
+	span int64
 }
 
 // awaitReplicaGrouped hands r, stored and ending at end, to the open
@@ -57,7 +60,7 @@ func (s *Store) awaitReplicaGrouped(r *putRequest, end int64) {
 		return
 	}
 	g := replicaGroupPool.Get().(*replicaGroup)
-	g.s, g.end = s, min(max(end, s.cl.Visible()), end+replicaGroupSpan)
+	g.s, g.end = s, min(max(end, s.cl.Visible()), end+s.rg.span)
 	g.reqs = append(g.reqs, r)
 	s.rg.open = g
 	s.rg.mu.Unlock()

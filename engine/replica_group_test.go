@@ -47,8 +47,9 @@ func (h *heldReplica) grouped(s *Store) int {
 }
 
 // checkGroups checks the held groups against the log: each asks for an
-// end the log has written, its puts end at or below it and above the
-// previous group's, and the groups' puts are in log order.
+// end the log has written, at most the span past its first put's, its
+// puts end at or below it and above the previous group's, and the groups'
+// puts are in log order.
 func (h *heldReplica) checkGroups(t *testing.T, s *Store) {
 	t.Helper()
 	h.mu.Lock()
@@ -58,6 +59,11 @@ func (h *heldReplica) checkGroups(t *testing.T, s *Store) {
 		g := d.(*replicaGroup)
 		if g.end != h.ends[i] || g.end > s.cl.Written() {
 			t.Fatalf("group %d asked %d for end %d, log written to %d", i, h.ends[i], g.end, s.cl.Written())
+		}
+		if len(g.reqs) > 0 {
+			if first := g.reqs[0].out; g.end > first.Offset+int64(first.Size)+4+s.rg.span {
+				t.Fatalf("group %d ends at %d, more than %d past its first put [%d, +%d)", i, g.end, s.rg.span, first.Offset, first.Size)
+			}
 		}
 		for _, r := range g.reqs {
 			end := r.out.Offset + int64(r.out.Size) + 4
@@ -246,4 +252,43 @@ func TestReplicaGroupsAnsweredWhileJoining(t *testing.T) {
 		}
 		t.Logf("%d waits for %d puts", w.asks, n)
 	})
+}
+
+// batchedReplica is a heldReplica whose slave takes batches of batch bytes
+// (ReplicaBatcher).
+type batchedReplica struct {
+	heldReplica
+	batch int64
+}
+
+func (b *batchedReplica) ReplicaBatchSize() int64 { return b.batch }
+
+// A group spans at most the replica waiter's batch (haTransferBatchSize):
+// with a batch of about two small records, each group ends within it of
+// its first put (checkGroups); a waiter that does not say its batch gets
+// the default span.
+func TestReplicaGroupSpanIsTheBatchSize(t *testing.T) {
+	s := openTest(t, SyncFlush)
+	s.SetReplicaWaiter(&heldReplica{})
+	if s.rg.span != defaultReplicaGroupSpan {
+		t.Fatalf("span %d without a batch size, want %d", s.rg.span, defaultReplicaGroupSpan)
+	}
+	b := &batchedReplica{batch: 300} // about two of msg's records
+	s.SetReplicaWaiter(b)
+	if s.rg.span != b.batch {
+		t.Fatalf("span %d, want the batch %d", s.rg.span, b.batch)
+	}
+	const n = 400
+	done := make(putDoneCh, n)
+	putConcurrently(t, s, n, done)
+	waitFor(t, func() bool { return b.grouped(s) == n })
+	b.checkGroups(t, s)
+	if got := b.release(PutOK); got != len(b.ends) {
+		t.Fatalf("released %d of %d waits", got, len(b.ends))
+	}
+	for range n {
+		if r := <-done; r.Status != PutOK {
+			t.Fatalf("put answered %v", r.Status)
+		}
+	}
 }

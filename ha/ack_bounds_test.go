@@ -3,6 +3,7 @@ package ha_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -79,5 +80,22 @@ func TestLeaseBoundsAcks(t *testing.T) {
 	put(t, c.master, 10, 11)
 	if err := c.srv.WaitAck(c.master.WrittenOffset(), 5*time.Second); err != nil {
 		t.Fatalf("renewed lease: %v", err)
+	}
+}
+
+// TestServerBatchSize: the batch a server streams in is what it was
+// configured with, 256 KiB by default (the broker sizes its groups of
+// SYNC_MASTER puts by it, engine.ReplicaBatcher).
+func TestServerBatchSize(t *testing.T) {
+	for _, c := range []struct{ set, want int }{{0, 256 << 10}, {4096, 4096}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := ha.NewServer(ln, nil, ha.Config{BatchSize: c.set, Logger: quiet})
+		if got := srv.BatchSize(); got != c.want {
+			t.Errorf("BatchSize %d configured: %d, want %d", c.set, got, c.want)
+		}
+		ln.Close()
 	}
 }

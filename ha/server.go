@@ -54,6 +54,10 @@ func NewServer(ln net.Listener, src Source, cfg Config) *Server {
 // Addr is the HA listen address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// BatchSize is the most frame bytes one data message carries
+// (Config.BatchSize after its default).
+func (s *Server) BatchSize() int { return s.cfg.BatchSize }
+
 // Serve accepts slaves until Close.
 func (s *Server) Serve() {
 	s.mu.Lock()

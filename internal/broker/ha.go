@@ -401,6 +401,10 @@ type replicaWaiter struct {
 // is below minInSyncReplicas (engine.ReplicaChecker).
 func (w replicaWaiter) EnoughReplicas() bool { return w.srv.EnoughInSync() }
 
+// ReplicaBatchSize sizes the engine's groups of puts waiting for the slave
+// by haTransferBatchSize (engine.ReplicaBatcher).
+func (w replicaWaiter) ReplicaBatchSize() int64 { return int64(w.srv.BatchSize()) }
+
 func (w replicaWaiter) WaitReplica(end int64) engine.PutStatus {
 	began := time.Now()
 	err := w.srv.WaitAck(end, w.timeout)
