@@ -46,16 +46,21 @@ const DefaultSyncFlushMinGapFromTps = 60_000
 
 // Config configures a Store. Zero values take RocketMQ's defaults.
 type Config struct {
-	Dir                     string        // storePathRootDir
-	FlushDiskType           FlushDiskType // default ASYNC_FLUSH
-	SyncFlushTimeout        time.Duration // 5 s
-	SyncFlushMinGap         time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0
-	SyncFlushMinGapFromTps  int           // syncFlushMinGapFromTps (mqd only; flush.Sync.GapFromRate), 0 here, DefaultSyncFlushMinGapFromTps in a broker
-	FlushInterval           time.Duration // flushIntervalCommitLog, 500 ms
-	FlushLeastPages         int           // flushCommitLogLeastPages, 4
-	FlushThoroughInterval   time.Duration // flushCommitLogThoroughInterval, 10 s
-	MappedFileSizeCommitLog int64         // 1 GiB
-	MaxMessageSize          int           // 4 MiB
+	Dir                    string        // storePathRootDir
+	FlushDiskType          FlushDiskType // default ASYNC_FLUSH
+	SyncFlushTimeout       time.Duration // 5 s
+	SyncFlushMinGap        time.Duration // syncFlushMinGapMicros (mqd only; flush.Sync.MinGap), 0
+	SyncFlushMinGapFromTps int           // syncFlushMinGapFromTps (mqd only; flush.Sync.GapFromRate), 0 here, DefaultSyncFlushMinGapFromTps in a broker
+	FlushInterval          time.Duration // flushIntervalCommitLog, 500 ms
+	FlushLeastPages        int           // flushCommitLogLeastPages, 4
+	FlushThoroughInterval  time.Duration // flushCommitLogThoroughInterval, 10 s
+	// FlushMaxDirty (flushCommitLogMaxDirtyBytes, mqd only) starts an
+	// ASYNC_FLUSH sync once this many bytes are written unsynced
+	// (flush.Async.MaxDirty): 0 takes flush.DefaultAsync's 4 MiB (or
+	// flushCommitLogLeastPages' bytes when more), a negative value none.
+	FlushMaxDirty           int64
+	MappedFileSizeCommitLog int64 // 1 GiB
+	MaxMessageSize          int   // 4 MiB
 	// IOBackend is "auto" (io_uring when available), "io_uring" or "pwrite".
 	IOBackend string
 	// CommitLogMaxWrite caps one write of the commit log's flush loop
@@ -129,6 +134,20 @@ func (c *Config) defaults() {
 	c.delayDefaults()
 }
 
+// MaxDirtyBytes is the unsynced bytes at which an ASYNC_FLUSH sync starts
+// (flush.Async.MaxDirty; 0: none), FlushMaxDirty with its default applied.
+func (c *Config) MaxDirtyBytes() int64 { return c.maxDirty() }
+
+func (c *Config) maxDirty() int64 {
+	switch {
+	case c.FlushMaxDirty < 0:
+		return 0 // none
+	case c.FlushMaxDirty > 0:
+		return c.FlushMaxDirty
+	}
+	return max(flush.DefaultAsync.MaxDirty, int64(c.FlushLeastPages)*4096)
+}
+
 // policy turns the configured flush type into the policy value: the one
 // place that reads the flush-type name. Everything after asks the policy.
 func (c *Config) policy() (flush.Policy, error) {
@@ -143,7 +162,7 @@ func (c *Config) policy() (flush.Policy, error) {
 		return flush.Sync{Timeout: c.SyncFlushTimeout, MinGap: c.SyncFlushMinGap, GapFromRate: float64(c.SyncFlushMinGapFromTps)}, nil
 	case AsyncFlush:
 		return flush.Async{Interval: c.FlushInterval, LeastBytes: int64(c.FlushLeastPages) * 4096, Thorough: c.FlushThoroughInterval,
-			MaxDirty: max(flush.DefaultAsync.MaxDirty, int64(c.FlushLeastPages)*4096), Timeout: c.SyncFlushTimeout}, nil
+			MaxDirty: c.maxDirty(), Timeout: c.SyncFlushTimeout}, nil
 	}
 	return nil, fmt.Errorf("engine: flushDiskType %q: want %s or %s", c.FlushDiskType, SyncFlush, AsyncFlush)
 }

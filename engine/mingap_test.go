@@ -45,3 +45,23 @@ func TestSyncFlushMinGapPolicy(t *testing.T) {
 		t.Fatal("Open accepted a negative gap")
 	}
 }
+
+// FlushMaxDirty reaches the ASYNC_FLUSH policy: 0 takes the default (or
+// flushCommitLogLeastPages' bytes when more), a negative value none.
+func TestFlushMaxDirtyPolicy(t *testing.T) {
+	for _, c := range []struct {
+		set        int64
+		leastPages int
+		want       int64
+	}{{0, 0, flush.DefaultAsync.MaxDirty}, {0, 2048, 2048 * 4096}, {1 << 20, 0, 1 << 20}, {-1, 0, 0}} {
+		cfg := Config{FlushDiskType: AsyncFlush, FlushMaxDirty: c.set, FlushLeastPages: c.leastPages}
+		cfg.defaults()
+		p, err := cfg.policy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, ok := p.(flush.Async); !ok || a.MaxDirty != c.want || cfg.MaxDirtyBytes() != c.want {
+			t.Errorf("FlushMaxDirty %d, least pages %d: policy %#v, MaxDirtyBytes %d, want %d", c.set, c.leastPages, p, cfg.MaxDirtyBytes(), c.want)
+		}
+	}
+}

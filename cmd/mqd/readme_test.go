@@ -67,7 +67,7 @@ func TestREADMEDocumentsMqdOnlyKeys(t *testing.T) {
 	}
 	keys := map[string]string{"maxOpenConsumeQueueFiles": "64", "haSlaveAckDurable": "true",
 		"haStreamCompression": "none", "haAdvertisedAddr": "127.0.0.1:10912",
-		"syncFlushMinGapMicros": "700", "syncFlushMinGapFromTps": "0"}
+		"syncFlushMinGapMicros": "700", "syncFlushMinGapFromTps": "0", "flushCommitLogMaxDirtyBytes": "1048576"}
 	for k, v := range keys {
 		if !strings.Contains(string(readme), "| `"+k+"` |") {
 			t.Errorf("README.md has no table row for broker.conf key %s", k)

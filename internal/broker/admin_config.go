@@ -137,9 +137,10 @@ func (c *Config) ConfigProperties() map[string]string {
 		"syncFlushTimeout": ms(s.SyncFlushTimeout), "flushIntervalCommitLog": ms(s.FlushInterval),
 		"flushCommitLogLeastPages": i(s.FlushLeastPages), "flushCommitLogThoroughInterval": ms(s.FlushThoroughInterval),
 		"flushConsumeQueueThoroughInterval": ms(s.QueueFlushThoroughInterval), "maxHashSlotNum": i(s.MaxHashSlotNum),
-		"syncFlushMinGapMicros":  i64(s.SyncFlushMinGap.Microseconds()),
-		"syncFlushMinGapFromTps": i(s.SyncFlushMinGapFromTps),
-		"maxIndexNum":            i(s.MaxIndexNum), "deleteWhen": s.Retention.DeleteWhen,
+		"syncFlushMinGapMicros":       i64(s.SyncFlushMinGap.Microseconds()),
+		"syncFlushMinGapFromTps":      i(s.SyncFlushMinGapFromTps),
+		"flushCommitLogMaxDirtyBytes": i64(s.MaxDirtyBytes()),
+		"maxIndexNum":                 i(s.MaxIndexNum), "deleteWhen": s.Retention.DeleteWhen,
 		"fileReservedTime":      i(int(s.Retention.FileReservedTime.Hours())),
 		"diskMaxUsedSpaceRatio": i(int(s.Retention.DiskMaxUsedSpaceRatio * 100)),
 	}

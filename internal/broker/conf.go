@@ -163,6 +163,10 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 // only adds latency (BENCHMARKS.md, "A minimum gap between syncs").
 const maxSyncFlushMinGapMicros = 10_000
 
+// maxFlushMaxDirtyBytes bounds flushCommitLogMaxDirtyBytes: more dirty
+// bytes than a segment only delay the periodic sync's burst.
+const maxFlushMaxDirtyBytes = 1 << 30
+
 // maxSyncFlushMinGapFromTps bounds syncFlushMinGapFromTps (a rate no
 // broker reaches turns the gap off as well as 0 turns it always on).
 const maxSyncFlushMinGapFromTps = 1_000_000_000
@@ -209,6 +213,16 @@ func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 		return true, setInt(&s.FlushLeastPages, v)
 	case "flushCommitLogThoroughInterval":
 		return true, setMillis(&s.FlushThoroughInterval, v)
+	case "flushCommitLogMaxDirtyBytes":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && (n < 0 || n > maxFlushMaxDirtyBytes) {
+			err = fmt.Errorf("want 0 (none) to %d bytes", int64(maxFlushMaxDirtyBytes))
+		}
+		s.FlushMaxDirty = n
+		if n == 0 {
+			s.FlushMaxDirty = -1 // none: engine.Config's 0 is the default
+		}
+		return true, err
 	case "flushConsumeQueueThoroughInterval":
 		return true, setMillis(&s.QueueFlushThoroughInterval, v)
 	case "maxHashSlotNum":

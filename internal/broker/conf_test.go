@@ -118,3 +118,28 @@ func TestSyncFlushMinGapFromTpsKey(t *testing.T) {
 		}
 	}
 }
+
+// flushCommitLogMaxDirtyBytes sets the unsynced bytes at which an
+// ASYNC_FLUSH sync starts (4 MiB by default, 0: none); getBrokerConfig
+// shows the value in effect.
+func TestFlushMaxDirtyKey(t *testing.T) {
+	cfg := NewConfig()
+	if got := cfg.ConfigProperties()["flushCommitLogMaxDirtyBytes"]; got != "4194304" {
+		t.Fatalf("default shown as %q", got)
+	}
+	for v, want := range map[string]string{"1048576": "1048576", "0": "0"} {
+		cfg := NewConfig()
+		if _, err := ApplyProperties(map[string]string{"flushCommitLogMaxDirtyBytes": v}, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.ConfigProperties()["flushCommitLogMaxDirtyBytes"]; got != want {
+			t.Errorf("flushCommitLogMaxDirtyBytes=%s shown as %q", v, got)
+		}
+	}
+	for _, bad := range []string{"-1", "1073741825", "4MiB"} {
+		cfg := NewConfig()
+		if _, err := ApplyProperties(map[string]string{"flushCommitLogMaxDirtyBytes": bad}, &cfg); err == nil {
+			t.Errorf("flushCommitLogMaxDirtyBytes=%s accepted", bad)
+		}
+	}
+}
