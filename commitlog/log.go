@@ -140,7 +140,8 @@ var (
 // Batch is what one append writes: Len records, contiguous, in one segment.
 // Encode is called under the append lock with each record's physical offset
 // and the store timestamp; it must write exactly Size(i) bytes and do
-// nothing slow.
+// nothing slow. Size(i) is read before Encode(i), and Len before the
+// first; after the last Encode the log reads neither again.
 type Batch interface {
 	Len() int
 	Size(i int) int
@@ -426,7 +427,7 @@ func (l *Log) appendLocked(b Batch, total int64, now time.Time) (Result, error) 
 		return Result{}, err
 	}
 	pos := 0
-	for i := 0; i < b.Len(); i++ {
+	for i, k := 0, b.Len(); i < k; i++ { // Len once: a batch may forget its messages as the last is encoded
 		n := b.Size(i)
 		rec := dst[pos : pos+n]
 		b.Encode(i, rec, res.Offset+int64(pos), res.StoreTimestamp)

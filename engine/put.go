@@ -347,6 +347,12 @@ func (r *putRequest) checksum() {
 func (r *putRequest) Len() int       { return len(r.ms) }
 func (r *putRequest) Size(i int) int { return r.ms[i].Size() }
 
+// Encode encodes message i at phys. An asynchronous put forgets its
+// messages once the last is encoded (the commit log reads Len once, before
+// encoding): its completion never reads them, and a deferred send must not
+// keep its producer's body alive until it is answered, possibly seconds
+// later on a SYNC_MASTER (the broker defers thousands of sends a
+// connection, internal/broker/senddeferred.go).
 func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
 	m := r.ms[i]
 	var qo int64
@@ -357,4 +363,7 @@ func (r *putRequest) Encode(i int, dst []byte, phys, ts int64) {
 	}
 	r.queueOffsets = append(r.queueOffsets, qo)
 	r.phys = append(r.phys, phys)
+	if r.done != nil && i == len(r.ms)-1 {
+		r.ms, r.one[0] = nil, nil
+	}
 }

@@ -48,8 +48,9 @@ func (h *heldReplica) grouped(s *Store) int {
 
 // checkGroups checks the held groups against the log: each asks for an
 // end the log has written, at most the span past its first put's, its
-// puts end at or below it and above the previous group's, and the groups'
-// puts are in log order.
+// puts end at or below it and above the previous group's, the groups'
+// puts are in log order, and none still references its message (a
+// deferred send must not keep its body alive while it waits).
 func (h *heldReplica) checkGroups(t *testing.T, s *Store) {
 	t.Helper()
 	h.mu.Lock()
@@ -66,6 +67,9 @@ func (h *heldReplica) checkGroups(t *testing.T, s *Store) {
 			}
 		}
 		for _, r := range g.reqs {
+			if r.ms != nil || r.one[0] != nil {
+				t.Fatalf("group %d holds a put that still references its message", i)
+			}
 			end := r.out.Offset + int64(r.out.Size) + 4
 			if end > g.end || end <= prev {
 				t.Fatalf("group %d (end %d) holds a put ending at %d after %d", i, g.end, end, prev)
