@@ -16,22 +16,25 @@ import (
 // connection (remoting.Conn.Defer) and maxDeferredSendsTotal across the
 // broker. Past either a send waits on its handler goroutine as before, and
 // the connection's in-flight limit stops reading it. The connection's
-// bound is sixteen times its handlers: a pipelining producer keeps
+// bound is eight times its handlers: a pipelining producer keeps
 // thousands of sends in flight (the Java client allows 65535 asynchronous
 // sends a producer, mqbench 4096 a connection). At 1024 most of those took
 // a parked handler goroutine (bench/ha-pair.sh at the maximum rate: 9 vs
 // 11 CPU-µs per message on a lone SYNC_FLUSH master, 10.5 vs 15 on a
-// SYNC_MASTER). At 4096 a send runs on the read loop only below 3072
+// SYNC_MASTER). At 4096 a send ran on the read loop only below 3072
 // (sendInline leaves room for the handlers), so the last quarter of
-// mqbench's window still took handler goroutines: 12,000-24,000 a second
+// mqbench's window still took handler goroutines: 6,000-24,000 a second
 // were started at 250k msg/s, past the parked ones, and each grew its
 // stack through the send path (runtime.newstack: 0.3 CPU-µs a message on
-// a lone master, 0.5 on a SYNC_MASTER). Each deferred send holds about
-// 400 bytes (its waiter, timer, put request and sendDone), about 600 on a
-// SYNC_MASTER (a second waiter for the slave): 10 MB for a connection at
+// a lone master, 0.5 on a SYNC_MASTER; BENCHMARKS.md, session 19). At
+// 8192 they are gone, and four such connections still take only half of
+// the broker's bound. Each deferred send holds about 400 bytes (its
+// waiter, timer, put request and sendDone), about 600 on a SYNC_MASTER (a
+// second waiter for the slave), and not its message: the engine forgets
+// it once encoded (putRequest.Encode). That is 5 MB for a connection at
 // the bound, 40 MB for the broker.
 const (
-	maxDeferredSends      = 16 * remoting.DefaultMaxInflight
+	maxDeferredSends      = 8 * remoting.DefaultMaxInflight
 	maxDeferredSendsTotal = 64 << 10
 )
 
