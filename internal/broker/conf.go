@@ -163,8 +163,9 @@ func applyProperty(c *Config, k, v string) (bool, error) {
 // only adds latency (BENCHMARKS.md, "A minimum gap between syncs").
 const maxSyncFlushMinGapMicros = 10_000
 
-// maxFlushMaxDirtyBytes bounds flushCommitLogMaxDirtyBytes: more dirty
-// bytes than a segment only delay the periodic sync's burst.
+// maxFlushMaxDirtyBytes bounds flushCommitLogMaxDirtyBytes (at least a
+// page, 4096, when set): a larger bound only lets the periodic sync's
+// burst grow again.
 const maxFlushMaxDirtyBytes = 1 << 30
 
 // maxSyncFlushMinGapFromTps bounds syncFlushMinGapFromTps (a rate no
@@ -215,12 +216,14 @@ func applyStoreProperty(s *engine.Config, k, v string) (bool, error) {
 		return true, setMillis(&s.FlushThoroughInterval, v)
 	case "flushCommitLogMaxDirtyBytes":
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err == nil && (n < 0 || n > maxFlushMaxDirtyBytes) {
-			err = fmt.Errorf("want 0 (none) to %d bytes", int64(maxFlushMaxDirtyBytes))
-		}
-		s.FlushMaxDirty = n
-		if n == 0 {
+		switch {
+		case err != nil:
+		case n != 0 && (n < 4096 || n > maxFlushMaxDirtyBytes):
+			err = fmt.Errorf("want 0 (none) or 4096 to %d bytes", int64(maxFlushMaxDirtyBytes))
+		case n == 0:
 			s.FlushMaxDirty = -1 // none: engine.Config's 0 is the default
+		default:
+			s.FlushMaxDirty = n
 		}
 		return true, err
 	case "flushConsumeQueueThoroughInterval":

@@ -136,7 +136,7 @@ func TestFlushMaxDirtyKey(t *testing.T) {
 			t.Errorf("flushCommitLogMaxDirtyBytes=%s shown as %q", v, got)
 		}
 	}
-	for _, bad := range []string{"-1", "1073741825", "4MiB"} {
+	for _, bad := range []string{"-1", "1", "4095", "1073741825", "4MiB"} {
 		cfg := NewConfig()
 		if _, err := ApplyProperties(map[string]string{"flushCommitLogMaxDirtyBytes": bad}, &cfg); err == nil {
 			t.Errorf("flushCommitLogMaxDirtyBytes=%s accepted", bad)
