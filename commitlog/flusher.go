@@ -52,6 +52,7 @@ func (l *Log) flushLoop() {
 		segs := l.segs
 		l.mu.Unlock()
 		st.arrivals.note(arrivals, time.Now()) // hold.go
+		st.count = arrivals
 
 		sleep, held := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
 		spare, spareW = ws[:0], wws[:0]
@@ -115,6 +116,11 @@ type flushState struct {
 	keptChunk int64       // the chunk of the written end when the window last moved (keeper.go)
 	beside    *besideSync // the periodic sync beside the writes (beside.go), or nil
 	arrivals  arrivalRate // the durable waiters' (flush.Pending.Rate; hold.go)
+	// count is the waiters' arrival count read with this round's waiters;
+	// syncedAt and released are the count when the last round that synced
+	// answered its waiters, and how many it answered (flush.Pending.Released,
+	// Back).
+	count, syncedAt, released uint64
 }
 
 // round writes what was appended, syncs when the policy says so (or when
@@ -131,7 +137,8 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 	ws = ws.release(st.synced, st.written, nil) // e.g. a Flush with nothing new to sync
 	pending := end - st.written
 	doSync, sleep := l.cfg.Policy.Decide(flush.Pending{Dirty: st.written - st.synced + pending, Since: time.Since(st.lastSync),
-		Waiting: len(ws.synced) > 0, Rate: st.arrivals.win, Held: st.arrivals.afterHold, Arrived: st.arrivals.arrived})
+		Waiting: len(ws.synced) > 0, Rate: st.arrivals.win, Held: st.arrivals.afterHold, Arrived: st.arrivals.arrived,
+		Released: st.released, Back: st.count - st.syncedAt})
 	doSync = doSync || ((force || l.forceUpTo.Load() > st.synced) && end > st.synced)
 	beside := doSync && !force && !l.cfg.Policy.Durable() // beside.go
 	if beside && st.syncing() {
@@ -181,7 +188,16 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 		// in writeRange, and a sync beside the loop announces its own.
 		l.advanced()
 	}
+	before := len(ws.synced)
 	ws = ws.release(synced, end, nil)
+	if doSync && !beside {
+		// Counted from the release: who queued while the round wrote and
+		// synced was not among those it answered.
+		l.mu.Lock()
+		st.syncedAt = l.waiters.Arrivals()
+		l.mu.Unlock()
+		st.released = uint64(before - len(ws.synced))
+	}
 	l.requeue(ws)
 	return 0, false
 }

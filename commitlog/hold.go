@@ -11,11 +11,14 @@ import (
 // The SYNC_FLUSH hold (flush.Sync.MinGap, GapFromRate): the loop measures
 // how fast durable waiters arrive, and the policy holds a round after a
 // sync while they arrive fast enough, a slice (flush.HoldSlice) at a time
-// while each slice sees one arrive. So a hold ends as soon as sends stop
-// arriving: a closed loop of synchronous senders that have all sent again
-// is not kept waiting for the rest of the gap (measured: 64 such senders
-// fell from 70k to 44k sends a second when it was, BENCHMARKS.md session
-// 17).
+// while each slice sees one arrive, and until as many have arrived since
+// the last synced round answered its waiters as it answered
+// (flush.Pending.Released, Back: the loop counts them). So a hold ends as
+// soon as sends stop arriving, or as soon as a closed loop of synchronous
+// senders has sent again, every one: such senders are not kept waiting
+// for the rest of the gap (measured: 64 of them fell from 70k to 44k sends
+// a second when they were, BENCHMARKS.md session 17), nor for one more
+// empty slice (session 19).
 
 // rateWindow is the shortest window the loop measures the arrival rate
 // over: at 100k sends a second about 1,000 arrivals.

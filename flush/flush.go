@@ -105,6 +105,12 @@ type Pending struct {
 	// reported).
 	Held    bool
 	Arrived uint64
+	// Released is how many appenders the last round that synced
+	// answered, and Back how many have queued to wait since it answered
+	// them: when Back reaches Released, a closed loop of synchronous
+	// senders has sent again, every one, and a hold has nothing more to
+	// wait for.
+	Released, Back uint64
 }
 
 // Sync is SYNC_FLUSH as group commit: whenever an appender waits, the loop
@@ -159,7 +165,7 @@ func (Sync) Visible(_, durable int64) int64 { return durable }
 // records, so they must not linger unsynced.
 func (s Sync) Decide(p Pending) (bool, time.Duration) {
 	if p.Waiting || p.Dirty > 0 {
-		if p.Since < s.MinGap && p.Rate >= s.GapFromRate && (!p.Held || s.GapFromRate == 0 || p.Arrived > 0) {
+		if p.Since < s.MinGap && p.Rate >= s.GapFromRate && (s.GapFromRate == 0 || (!p.allBack() && (!p.Held || p.Arrived > 0))) {
 			hold := s.MinGap - p.Since
 			if s.GapFromRate > 0 {
 				hold = min(hold, HoldSlice) // then asked again: Held
@@ -170,6 +176,10 @@ func (s Sync) Decide(p Pending) (bool, time.Duration) {
 	}
 	return false, time.Second
 }
+
+// allBack reports whether as many appenders queued since the last synced
+// round answered its waiters as it answered.
+func (p Pending) allBack() bool { return p.Released > 0 && p.Back >= p.Released }
 
 // HoldSlice is how long Sync holds a round at a time when the hold depends
 // on the rate: a hold goes on only while every slice sees a send arrive,

@@ -83,6 +83,39 @@ func TestSyncGapFromRate(t *testing.T) {
 	}
 }
 
+// A hold at a rate ends once as many senders queued since the last
+// synced round answered its waiters as it answered: a closed loop of
+// synchronous senders has then sent again, every one. Without a rate the
+// gap is held whole as before.
+func TestSyncHoldEndsWhenAllAreBack(t *testing.T) {
+	s := Sync{Timeout: time.Second, MinGap: time.Millisecond, GapFromRate: 60_000}
+	for _, c := range []struct {
+		held           bool
+		arrived        uint64
+		released, back uint64
+		hold           bool
+	}{
+		{false, 0, 64, 10, true},  // first slice: 10 of 64 back
+		{false, 0, 64, 64, false}, // all back before the hold began: no hold
+		{true, 5, 64, 63, true},   // one still out
+		{true, 5, 64, 64, false},  // all back
+		{true, 5, 64, 90, false},  // more than answered (an open loop: the round grows)
+		{true, 5, 0, 90, true},    // nothing answered yet: the rate alone decides
+	} {
+		p := Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true, Rate: 200_000,
+			Held: c.held, Arrived: c.arrived, Released: c.released, Back: c.back}
+		ok, sleep := s.Decide(p)
+		if held := !ok && sleep == HoldSlice; held != c.hold || ok == c.hold {
+			t.Errorf("%+v: sync %v, sleep %v; want a hold %v", c, ok, sleep, c.hold)
+		}
+	}
+	always := Sync{Timeout: time.Second, MinGap: time.Millisecond}
+	p := Pending{Dirty: 100, Since: 300 * time.Microsecond, Waiting: true, Held: true, Released: 64, Back: 64}
+	if ok, sleep := always.Decide(p); ok || sleep != 700*time.Microsecond {
+		t.Errorf("GapFromRate 0, all back: sync %v, sleep %v; want the rest of the gap", ok, sleep)
+	}
+}
+
 func TestAsyncDecide(t *testing.T) {
 	a := DefaultAsync
 	cases := []struct {
