@@ -53,6 +53,9 @@ func (l *Log) flushLoop() {
 		l.mu.Unlock()
 		st.arrivals.note(arrivals, time.Now()) // hold.go
 		st.count = arrivals
+		if st.answered {
+			st.syncedAt, st.answered = arrivals, false
+		}
 
 		sleep, held := l.round(&st, segs, end, endTS, roundWaiters{ws, wws}, false)
 		spare, spareW = ws[:0], wws[:0]
@@ -119,8 +122,10 @@ type flushState struct {
 	// count is the waiters' arrival count read with this round's waiters;
 	// syncedAt and released are the count when the last round that synced
 	// answered its waiters, and how many it answered (flush.Pending.Released,
-	// Back).
+	// Back). The count is read at the top of the loop right after that
+	// round (answered), so the round takes no lock for it.
 	count, syncedAt, released uint64
+	answered                  bool
 }
 
 // round writes what was appended, syncs when the policy says so (or when
@@ -191,12 +196,9 @@ func (l *Log) round(st *flushState, segs []*segment, end, endTS int64, ws roundW
 	before := len(ws.synced)
 	ws = ws.release(synced, end, nil)
 	if doSync && !beside {
-		// Counted from the release: who queued while the round wrote and
+		// Counted from the answer: who queued while the round wrote and
 		// synced was not among those it answered.
-		l.mu.Lock()
-		st.syncedAt = l.waiters.Arrivals()
-		l.mu.Unlock()
-		st.released = uint64(before - len(ws.synced))
+		st.released, st.answered = uint64(before-len(ws.synced)), true
 	}
 	l.requeue(ws)
 	return 0, false

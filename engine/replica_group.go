@@ -9,8 +9,9 @@ import "sync"
 // offset (the end of what the round wrote or synced) but at most one
 // replication batch past its own end (ReplicaBatcher), and the puts after
 // it that end at or below that offset join the group instead of each
-// queueing a waiter of its own. A slave's report, a timeout or a refusal answers the whole group;
-// an answer known at once closes it, and the round's next put asks anew.
+// queueing a waiter of its own. A slave's report, a timeout or a refusal
+// answers the whole group; an answer known at once closes it, and the
+// round's next put asks anew.
 // Per put this leaves a lock and an append where it took a waiter, a
 // queue entry, three clock reads and two pooled objects on the master (in
 // ha-pair.sh's profiles at SYNC_MASTER's maximum, the per-put wait and
