@@ -151,18 +151,24 @@ func (s *jsonScanner) memberKey() ([]byte, error) {
 // shortUint reads 1 to 18 digits followed by ',' or '}' (a compact
 // object's next member or its end) and returns the index past them.
 func (s *jsonScanner) shortUint() (n int64, end int, ok bool) {
-	j := s.i
-	for ; j < len(s.b) && j-s.i < 18; j++ {
-		d := s.b[j] - '0'
-		if d > 9 {
-			break
-		}
-		n = n*10 + int64(d)
-	}
+	u, j := leadingDigits(s.b, s.i)
 	if j == s.i || j >= len(s.b) || (s.b[j] != ',' && s.b[j] != '}') {
 		return 0, 0, false
 	}
-	return n, j, true
+	return int64(u), j, true
+}
+
+// leadingDigits reads up to 18 decimal digits from b[i] (18 never
+// overflow an int64) and returns their value and the index after them.
+func leadingDigits(b []byte, i int) (n uint64, j int) {
+	for j = i; j < len(b) && j-i < 18; j++ {
+		d := b[j] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + uint64(d)
+	}
+	return n, j
 }
 
 // rawStringFresh is rawString that also reports whether the bytes are a

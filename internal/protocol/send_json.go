@@ -139,18 +139,11 @@ func decodeSendExt(s *jsonScanner, h *SendMessageRequestHeader, props **propsBuf
 func (h *SendMessageRequestHeader) setJSON(f int, s *jsonScanner, props **propsBuf) bool {
 	switch f {
 	case sfProps:
-		if *props == nil {
-			*props = propsPool.Get().(*propsBuf)
-		}
-		b, err := s.appendString((*props).b[:0])
+		b, err := s.appendString(propsBuffer(props))
 		if err != nil {
 			return false
 		}
-		(*props).b = b
-		h.Properties = ""
-		if len(b) > 0 {
-			h.Properties = unsafe.String(unsafe.SliceData(b), len(b))
-		}
+		h.aliasProps(*props, b)
 		return true
 	case sfGroup, sfTopic, sfDefTopic, sfBroker:
 		v, err := s.str()
@@ -181,6 +174,25 @@ func (h *SendMessageRequestHeader) setJSON(f int, s *jsonScanner, props **propsB
 	n, ok := parseInt(raw, math.MinInt32, math.MaxInt32)
 	*h.i32Field(f) = int32(n)
 	return ok
+}
+
+// propsBuffer is the command's properties buffer, emptied, taken from the
+// pool when it has none (Command.props).
+func propsBuffer(props **propsBuf) []byte {
+	if *props == nil {
+		*props = propsPool.Get().(*propsBuf)
+	}
+	return (*props).b[:0]
+}
+
+// aliasProps keeps b, the unescaped properties, in p and makes
+// h.Properties alias it.
+func (h *SendMessageRequestHeader) aliasProps(p *propsBuf, b []byte) {
+	p.b = b
+	h.Properties = ""
+	if len(b) > 0 {
+		h.Properties = unsafe.String(unsafe.SliceData(b), len(b))
+	}
 }
 
 func (h *SendMessageRequestHeader) strField(f int) *string {

@@ -1,9 +1,6 @@
 package protocol
 
-import (
-	"math"
-	"unsafe"
-)
+import "math"
 
 // The compact send header (issue 14: CPU per message). Real clients write
 // a send request's extFields without whitespace, with plain keys, plain
@@ -154,17 +151,10 @@ func (h *SendMessageRequestHeader) setFastBool(f int, b []byte, i int) (int, boo
 	return i, true
 }
 
-// quotedDigits reads 1 to 18 decimal digits and the closing quote (18
-// digits never overflow an int64); anything else is left to setJSON.
+// quotedDigits reads 1 to 18 decimal digits and the closing quote;
+// anything else is left to setJSON.
 func quotedDigits(b []byte, i int) (n uint64, end int, ok bool) {
-	j := i
-	for ; j < len(b) && j-i < 18; j++ {
-		d := b[j] - '0'
-		if d > 9 {
-			break
-		}
-		n = n*10 + uint64(d)
-	}
+	n, j := leadingDigits(b, i)
 	if j == i || j >= len(b) || b[j] != '"' {
 		return 0, 0, false
 	}
@@ -173,14 +163,11 @@ func quotedDigits(b []byte, i int) (n uint64, end int, ok bool) {
 
 // setFastProps unescapes the properties into *props, as setJSON does.
 func (h *SendMessageRequestHeader) setFastProps(b []byte, i int, props **propsBuf) (int, bool) {
-	if *props == nil {
-		*props = propsPool.Get().(*propsBuf)
-	}
 	j := plainRun(b, i)
 	if j >= len(b) {
 		return 0, false
 	}
-	out := append((*props).b[:0], b[i:j]...)
+	out := append(propsBuffer(props), b[i:j]...)
 	if b[j] != '"' {
 		s := jsonScanner{b: b, i: j}
 		var err error
@@ -189,10 +176,6 @@ func (h *SendMessageRequestHeader) setFastProps(b []byte, i int, props **propsBu
 		}
 		j = s.i - 1
 	}
-	(*props).b = out
-	h.Properties = ""
-	if len(out) > 0 {
-		h.Properties = unsafe.String(unsafe.SliceData(out), len(out))
-	}
+	h.aliasProps(*props, out)
 	return j + 1, true
 }
