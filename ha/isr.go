@@ -173,6 +173,11 @@ func (s *Server) decideISRLocked(end int64) (decided bool, err error) {
 func (s *Server) dropWaiter(w *flush.Waiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropWaiterLocked(w)
+}
+
+// dropWaiterLocked is dropWaiter with s.mu held.
+func (s *Server) dropWaiterLocked(w *flush.Waiter) {
 	if s.abandoned == nil {
 		s.abandoned = map[*flush.Waiter]struct{}{}
 	}

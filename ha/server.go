@@ -230,10 +230,9 @@ var ackWaiterPool = sync.Pool{New: func() any { return new(ackWaiter) }}
 func (a *ackWaiter) Complete(_ int64, err error) {
 	s, done := a.s, a.done
 	if errors.Is(err, flush.ErrTimeout) {
-		s.mu.Lock()
-		w := a.w // an expired waiter is never recycled (flush.Waiter)
+		s.mu.Lock()             // a.w is set under s.mu right after queueing
+		s.dropWaiterLocked(a.w) // isr.go; an expired waiter is never recycled (flush.Waiter)
 		s.mu.Unlock()
-		s.dropWaiter(w) // isr.go
 		err = ErrSlaveTimeout
 	}
 	*a = ackWaiter{}
