@@ -6,6 +6,10 @@
 # ROUNDS times in one sitting. Per run it prints mqbench's summary beside
 # the CPU-µs per acknowledged message of the master, of the slave, and of
 # both (utime+stime from /proc over the mqbench run, warmup included).
+# At the end it prints, per binary and rate, each replicated mode's
+# throughput and p99 against the lone master's as ratios of the means over
+# the rounds, beside each round's throughput ratio (the run lines are kept
+# in STORE_ROOT/results.txt).
 #
 #   bash bench/ha-pair.sh                        RATES="20k max", 3 rounds
 #   ROUNDS=5 RATES="50k" DUR=30s bash bench/ha-pair.sh
@@ -138,12 +142,36 @@ run_one() { # label binary mode rate round
 			mt / hz * 1e6 / n, st / hz * 1e6 / n, (mt + st) / hz * 1e6 / n, o }'
 }
 
+results=$STORE_ROOT/results.txt
+: >"$results"
 for round in $(seq "$ROUNDS"); do
 	for rate in $RATES; do
 		for mode in $MODES; do
 			for label in $(printf '%s\n' "${!BIN[@]}" | sort); do
-				run_one "$label" "${BIN[$label]}" "$mode" "$rate" "$round"
+				run_one "$label" "${BIN[$label]}" "$mode" "$rate" "$round" | tee -a "$results"
 			done
 		done
 	done
 done
+
+# Summary: each replicated mode's throughput against the lone master's of
+# the same binary, rate and round (one run's ratio moves by ±15% on these
+# hosts; the ratio of the means over alternated rounds is the figure to
+# quote), and the p99 ratio likewise.
+awk '
+	{ key = $1 " " $3; r = $5; sub(":", "", r)
+	  tps = $0; sub(/.*[|] tps=/, "", tps); sub(/ .*/, "", tps)
+	  p99 = $0; sub(/.* p99_ms=/, "", p99); sub(/ .*/, "", p99)
+	  T[key, $2, r] = tps; P[key, $2, r] = p99; modes[$2]; keys[key]; if (r + 0 > maxr) maxr = r + 0 }
+	END {
+		for (k in keys) for (m in modes) {
+			if (m == "lone") continue
+			line = ""; st = 0; sl = 0; pt = 0; pl = 0; n = 0
+			for (r = 1; r <= maxr; r++) if ((k, m, r) in T && (k, "lone", r) in T && T[k, "lone", r] > 0) {
+				line = line sprintf(" %.2f", T[k, m, r] / T[k, "lone", r])
+				st += T[k, m, r]; sl += T[k, "lone", r]; pt += P[k, m, r]; pl += P[k, "lone", r]; n++
+			}
+			if (n > 0)
+				printf "%s %s against lone, %d rounds: throughput ratio of the means %.3f (rounds:%s), p99 ratio of the means %.2f\n", k, m, n, st / sl, line, (pl > 0 ? pt / pl : 0)
+		}
+	}' "$results"
