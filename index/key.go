@@ -9,9 +9,12 @@ import (
 // KeyHash is the index hash of a message key: abs(String.hashCode(topic +
 // "#" + key)) with Java semantics, Int32.MinValue mapping to 0 (Java's IndexFile.putKey).
 // It computes the hash of the concatenation without building it.
-func KeyHash(topic, key string) int32 {
-	h := message.JavaStringHash(topic)
-	h = message.JavaStringHashFrom(31*h+'#', key)
+func KeyHash(topic, key string) int32 { return keyHashFrom(message.JavaStringHash(topic), key) }
+
+// keyHashFrom is KeyHash given the topic's String.hashCode (th), which a
+// message's several keys share.
+func keyHashFrom(th int32, key string) int32 {
+	h := message.JavaStringHashFrom(31*th+'#', key)
 	if h < 0 {
 		h = -h // Int32.MinValue stays negative (wrapping)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mqd/mqd/internal/message"
 	"github.com/mqd/mqd/internal/vfs"
 )
 
@@ -196,15 +197,20 @@ func (s *Service) Put(topic string, keys []string, phyOffset, storeTimestamp int
 			again = last
 		}
 	}
+	th := message.JavaStringHash(topic) // once for all the keys
 	for _, k := range keys {
-		if k == "" || (again != nil && again.has(KeyHash(topic, k), phyOffset)) {
+		if k == "" {
+			continue
+		}
+		h := keyHashFrom(th, k)
+		if again != nil && again.has(h, phyOffset) {
 			continue
 		}
 		cur, err := s.writable()
 		if err != nil {
 			return err
 		}
-		cur.put(KeyHash(topic, k), phyOffset, storeTimestamp)
+		cur.put(h, phyOffset, storeTimestamp)
 	}
 	return nil
 }
