@@ -139,25 +139,27 @@ run_one() { # label binary mode rate round
 	awk -v l="$label" -v m="$mode" -v r="$round" -v rate="$rate" -v mt="$((m1 - m0))" -v st="$((s1 - s0))" \
 		-v hz="$hz" -v n="$sent" -v o="$out" \
 		'BEGIN { printf "%s %s %s round %s: cpu_us/msg master=%.2f slave=%.2f both=%.2f | %s\n", l, m, rate, r,
-			mt / hz * 1e6 / n, st / hz * 1e6 / n, (mt + st) / hz * 1e6 / n, o }'
+			mt / hz * 1e6 / n, st / hz * 1e6 / n, (mt + st) / hz * 1e6 / n, o }' | tee -a "$results"
 }
 
+# run_one runs in this shell (not in a pipe's subshell), so that the pids it
+# records are the ones cleanup stops.
 results=$STORE_ROOT/results.txt
 : >"$results"
 for round in $(seq "$ROUNDS"); do
 	for rate in $RATES; do
 		for mode in $MODES; do
 			for label in $(printf '%s\n' "${!BIN[@]}" | sort); do
-				run_one "$label" "${BIN[$label]}" "$mode" "$rate" "$round" | tee -a "$results"
+				run_one "$label" "${BIN[$label]}" "$mode" "$rate" "$round"
 			done
 		done
 	done
 done
 
 # Summary: each replicated mode's throughput against the lone master's of
-# the same binary, rate and round (one run's ratio moves by ±15% on these
-# hosts; the ratio of the means over alternated rounds is the figure to
-# quote), and the p99 ratio likewise.
+# the same binary, rate and round (one run's ratio ranged 0.70-1.22 over
+# twelve rounds on 2026-12-06; the ratio of the means over alternated
+# rounds is the figure to quote), and the p99 ratio likewise.
 awk '
 	{ key = $1 " " $3; r = $5; sub(":", "", r)
 	  tps = $0; sub(/.*[|] tps=/, "", tps); sub(/ .*/, "", tps)
@@ -173,5 +175,8 @@ awk '
 			}
 			if (n > 0)
 				printf "%s %s against lone, %d rounds: throughput ratio of the means %.3f (rounds:%s), p99 ratio of the means %.2f\n", k, m, n, st / sl, line, (pl > 0 ? pt / pl : 0)
+			else
+				printf "%s %s: no lone run of the same round to compare with (MODES without lone?)\n", k, m
 		}
-	}' "$results"
+	}' "$results" | sort
+echo "run lines: $results"
