@@ -218,11 +218,7 @@ func fillRequest(r *DispatchRequest, phys int64, rec []byte) (message.View, erro
 		Size: int32(len(rec)), StoreTimestamp: v.StoreTimestamp, SysFlag: v.SysFlag,
 		PreparedTransactionOffset: v.PreparedTransactionOffset, Properties: v.PropertiesString(),
 	}
-	var vals [3]string
-	message.LookupProperties(r.Properties, dispatchProps[:], vals[:])
-	r.TagsCode, r.UniqKey, r.Keys = message.TagsCode(vals[0]), vals[1], vals[2]
+	tags, uniq, keys := message.DispatchProperties(r.Properties)
+	r.TagsCode, r.UniqKey, r.Keys = message.TagsCode(tags), uniq, keys
 	return v, nil
 }
-
-// dispatchProps are the properties fillRequest reads, in vals' order.
-var dispatchProps = [3]string{message.PropTags, message.PropUniqKey, message.PropKeys}

@@ -63,35 +63,45 @@ func LookupProperty(props, key string) (string, bool) {
 	}
 }
 
-// LookupProperties is LookupProperty for several keys in one pass over
-// props: vals[i] is what LookupProperty(props, keys[i]) finds, "" when it
-// finds nothing. The dispatcher reads TAGS, UNIQ_KEY and KEYS of every
-// record this way (three searches of the whole string were 2% of the
-// broker's CPU at its maximum send rate). keys must be distinct and hold
-// no separator (of a repeated key only the first slot is filled).
-func LookupProperties(props string, keys, vals []string) {
-	clear(vals)
-	left := len(keys)
-	for props != "" && left > 0 {
+// DispatchProperties returns what LookupProperty finds for TAGS,
+// UNIQ_KEY and KEYS ("" where it finds nothing), in one pass over props:
+// the dispatcher reads the three from every record. A chunk is matched on
+// where its NameValueSep would end one of the three names and on those
+// bytes alone, so a chunk costs a few compares whatever its name
+// (issue 14: CPU per message; under callgrind, for a Go
+// producer's properties, ~440 instructions against ~900 for the loop over
+// a list of keys this replaced, BenchmarkDispatchProperties). As in
+// LookupProperty, a chunk with an empty value is skipped and the first
+// chunk with the name and a value wins.
+func DispatchProperties(props string) (tags, uniqKey, keys string) {
+	for left := 3; props != "" && left > 0; {
 		chunk := props
 		if j := strings.IndexByte(props, PropertySep); j >= 0 {
 			chunk, props = props[:j], props[j+1:]
 		} else {
 			props = ""
 		}
-		// key + NameValueSep + a value: the chunk's name is the key (keys
-		// hold no separator), so this is where splitting would find it.
-		for k, key := range keys {
-			n := len(key)
-			if n > 0 && len(chunk) > n+1 && chunk[n] == NameValueSep && chunk[:n] == key {
-				if vals[k] == "" { // the first of a repeated key takes it
-					vals[k] = chunk[n+1:]
-					left--
+		switch {
+		case len(chunk) > len(PropTags)+1 && chunk[len(PropTags)] == NameValueSep:
+			// TAGS and KEYS are the same length
+			v := chunk[len(PropTags)+1:]
+			switch chunk[:len(PropTags)] {
+			case PropTags:
+				if tags == "" {
+					tags, left = v, left-1
 				}
-				break
+			case PropKeys:
+				if keys == "" {
+					keys, left = v, left-1
+				}
+			}
+		case len(chunk) > len(PropUniqKey)+1 && chunk[len(PropUniqKey)] == NameValueSep && chunk[:len(PropUniqKey)] == PropUniqKey:
+			if uniqKey == "" {
+				uniqKey, left = chunk[len(PropUniqKey)+1:], left-1
 			}
 		}
 	}
+	return tags, uniqKey, keys
 }
 
 // ParseProperties decodes a properties string into a map. Both Java's form

@@ -99,49 +99,42 @@ func BenchmarkLookupProperty(b *testing.B) {
 	}
 }
 
-// FuzzLookupProperties: one pass finds, for every key, what LookupProperty
-// finds, whatever the properties string, with keys that repeat, overlap
-// or are prefixes of one another.
-func FuzzLookupProperties(f *testing.F) {
-	f.Add("TAGS\x01a\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01u\x02", "TAGS", "UNIQ_KEY", "KEYS")
-	f.Add("xTAGS\x01a\x02TAGS\x01\x02TAGS\x01b\x02TAGSx\x01c", "TAGS", "TAGSx", "x")
-	f.Add("KEYS\x01a\x01b\x02KEYS\x01c", "KEYS", "KEYS", "a")
-	f.Add("\x01v\x02k\x01\x02k", "k", "", "v")
-	f.Fuzz(func(t *testing.T, props, k0, k1, k2 string) {
-		keys := []string{k0, k1, k2}
-		for _, k := range keys {
-			if strings.ContainsAny(k, string([]byte{NameValueSep, PropertySep})) {
-				return // not a key (LookupProperties' contract)
-			}
-		}
-		vals := []string{"stale", "stale", "stale"}
-		LookupProperties(props, keys, vals)
-		for i, k := range keys {
-			want, _ := LookupProperty(props, k)
-			if i > 0 && k == keys[0] || i == 2 && k == keys[1] {
-				want = "" // a repeated key: only its first slot is filled
-			}
-			if vals[i] != want {
-				t.Fatalf("LookupProperties(%q, %q)[%d] = %q, LookupProperty finds %q", props, keys, i, vals[i], want)
+// FuzzDispatchProperties: one pass finds what LookupProperty finds for
+// each of TAGS, UNIQ_KEY and KEYS, whatever the properties string: keys
+// that repeat, have empty values, hold separators in their values, or are
+// prefixes or extensions of one another.
+func FuzzDispatchProperties(f *testing.F) {
+	f.Add("TAGS\x01a\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01u\x02")
+	f.Add("xTAGS\x01a\x02TAGS\x01\x02TAGS\x01b\x02TAGSx\x01c\x02KEYS\x01")
+	f.Add("KEYS\x01a\x01b\x02KEYS\x01c\x02UNIQ_KEYS\x01x\x02UNIQ_KEY\x01\x02UNIQ_KEY\x01y")
+	f.Add("\x01v\x02k\x01\x02TAGS")
+	f.Fuzz(func(t *testing.T, props string) {
+		tags, uniq, keys := DispatchProperties(props)
+		for _, c := range []struct{ key, got string }{{PropTags, tags}, {PropUniqKey, uniq}, {PropKeys, keys}} {
+			if want, _ := LookupProperty(props, c.key); c.got != want {
+				t.Fatalf("DispatchProperties(%q): %s = %q, LookupProperty finds %q", props, c.key, c.got, want)
 			}
 		}
 	})
 }
 
-func BenchmarkLookupProperties(b *testing.B) {
+// BenchmarkDispatchProperties: the properties a Go producer sends (what
+// the dispatcher reads from every record), one pass against three
+// LookupProperty calls.
+func BenchmarkDispatchProperties(b *testing.B) {
 	props := "UNIQ_KEY\x017F0000011A2B18B4AAC2760D4C3E0000\x02WAIT\x01true\x02TAGS\x01TagA\x02KEYS\x01order-1234567"
-	keys := []string{PropTags, PropUniqKey, PropKeys}
-	vals := make([]string, 3)
 	b.Run("one pass", func(b *testing.B) {
 		for b.Loop() {
-			LookupProperties(props, keys, vals)
+			sinkTags, sinkUniq, sinkKeys = DispatchProperties(props)
 		}
 	})
 	b.Run("three lookups", func(b *testing.B) {
 		for b.Loop() {
-			for i, k := range keys {
-				vals[i], _ = LookupProperty(props, k)
-			}
+			sinkTags, _ = LookupProperty(props, PropTags)
+			sinkUniq, _ = LookupProperty(props, PropUniqKey)
+			sinkKeys, _ = LookupProperty(props, PropKeys)
 		}
 	})
 }
+
+var sinkTags, sinkUniq, sinkKeys string // the benchmarks' results, kept
