@@ -46,7 +46,7 @@ func BenchmarkDispatchOnly(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer idx.Close()
-	d := newDispatcher(s, s.cl.MinOffset(), []Dispatcher{cqDispatcher{cq}, &indexDispatcher{idx: idx}})
+	d := newDispatcher(s, s.cl.MinOffset(), []Dispatcher{&cqDispatcher{cq: cq}, &indexDispatcher{idx: idx}})
 	b.ResetTimer()
 	d.drain()
 	b.StopTimer()

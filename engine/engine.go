@@ -303,7 +303,7 @@ func (s *Store) open() error {
 	if err != nil {
 		return err
 	}
-	targets := append([]Dispatcher{cqDispatcher{s.cq}, newIndexDispatcher(s.idx, s.log)}, s.cfg.Dispatchers...)
+	targets := append([]Dispatcher{&cqDispatcher{cq: s.cq}, newIndexDispatcher(s.idx, s.log)}, s.cfg.Dispatchers...)
 	s.dispatch = newDispatcher(s, from, targets)
 	s.dispatch.drain() // catch up before the store is shared
 	if !s.dispatch.caughtUp() {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,22 +13,63 @@ import (
 )
 
 // cqDispatcher appends consume-queue entries: only normal and committed
-// transactional records get one (Java's ConsumeQueue).
-type cqDispatcher struct{ cq *consumequeue.Store }
+// transactional records get one (Java's ConsumeQueue). It is used by the
+// dispatcher goroutine alone.
+type cqDispatcher struct {
+	cq *consumequeue.Store
+	// recent holds queues recently put to, a slot per (topic, queue id)
+	// hash, so that a record's queue is mostly found without the store's
+	// lock and its two map lookups (issue 14: CPU per message). A slot is
+	// trusted only when its queue's own topic and id match (the record's
+	// topic string aliases log memory and is never kept); a deleted
+	// topic's queues refuse puts with ErrClosed, and the put is then made
+	// again on the queue the store gives.
+	recent [cqRecentSlots]*consumequeue.Queue
+}
 
-func (d cqDispatcher) Dispatch(r *DispatchRequest) error {
+// cqRecentSlots is the size of cqDispatcher.recent: room for the queues of
+// a few busy topics; with many topics most records miss it and pay what
+// every record paid before it, plus a compare.
+const cqRecentSlots = 64
+
+func (d *cqDispatcher) Dispatch(r *DispatchRequest) error {
 	if t := r.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
 		return nil
+	}
+	e := consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode}
+	slot := &d.recent[recentSlot(r.Topic, r.QueueID)]
+	if q := *slot; q != nil && q.ID() == int(r.QueueID) && q.Topic() == r.Topic {
+		err := q.Put(r.QueueOffset, e)
+		if !errors.Is(err, consumequeue.ErrClosed) {
+			return cqPutResult(err)
+		}
+		*slot = nil // its topic was deleted: the store makes the queue again
 	}
 	q, err := d.cq.Queue(r.Topic, int(r.QueueID))
 	if err != nil {
 		return err
 	}
-	err = q.Put(r.QueueOffset, consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode})
+	*slot = q
+	return cqPutResult(q.Put(r.QueueOffset, e))
+}
+
+// cqPutResult is what a consume-queue put's error means for dispatch.
+func cqPutResult(err error) error {
 	if queueUnavailable(err) {
 		return nil // out of service: rebuilt from the log later (cqrepair.go); the others go on
 	}
 	return err
+}
+
+// recentSlot spreads (topic, id) over cqDispatcher.recent: a topic's
+// queues take consecutive slots, from a start picked by the topic's length
+// and last two bytes (where numbered topics differ).
+func recentSlot(topic string, id int32) int {
+	h := uint32(len(topic)) * 7
+	if n := len(topic); n > 0 {
+		h += uint32(topic[n-1])*31 + uint32(topic[max(n-2, 0)])*131
+	}
+	return int((h*8 + uint32(id)) % cqRecentSlots)
 }
 
 // indexDispatcher indexes topic#UNIQ_KEY and topic#<each KEYS token>;
