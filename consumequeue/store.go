@@ -42,7 +42,17 @@ type Store struct {
 	// calls every second, skip walking every queue while it is 0 (issue
 	// 14: with 80,000 queues that walk was a dispatcher stall a second).
 	troubled atomic.Int64
+	// deletions counts DeleteTopic calls, bumped as a topic leaves the
+	// map: a caller keeping Queue values (the engine's dispatcher) drops
+	// them when it changes (Deletions).
+	deletions atomic.Uint64
 }
+
+// Deletions is how many topics were deleted since Open. A caller keeping
+// Queue values across calls drops them when it changes: a deleted topic's
+// queues are closed one by one after it leaves the store, and until then
+// they would still take puts that then vanish with them.
+func (s *Store) Deletions() uint64 { return s.deletions.Load() }
 
 // Open loads every queue found under root, recovering each queue's tail
 // (see FORMAT.md). Queues with no valid entry on disk are left out.
@@ -203,6 +213,7 @@ func (s *Store) DeleteTopic(topic string) error {
 	s.mu.Lock()
 	qs := s.queues[topic]
 	delete(s.queues, topic)
+	s.deletions.Add(1)
 	s.mu.Unlock()
 	var errs []error
 	for _, q := range qs {

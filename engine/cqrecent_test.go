@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mqd/mqd/consumequeue"
 	"github.com/mqd/mqd/internal/message"
+	"github.com/mqd/mqd/internal/vfs"
 )
 
 // TestDispatchAfterTopicDeleted: the consume-queue dispatcher keeps recent
@@ -72,5 +74,47 @@ func TestRecentSlotSpreadsQueues(t *testing.T) {
 	}
 	if recentSlot("", 0) < 0 || recentSlot("", 0) >= cqRecentSlots {
 		t.Error("an empty topic's slot is out of range")
+	}
+}
+
+// TestRecentQueuesDroppedOnDeletion: a topic's deletion empties the
+// dispatcher's recent queues at its next record, whatever that record's
+// topic: a deleted topic's queues are closed one by one after it leaves
+// the store, and a record put to one still open would vanish with it.
+func TestRecentQueuesDroppedOnDeletion(t *testing.T) {
+	cq, err := consumequeue.Open(vfs.Default(), t.TempDir(), consumequeue.Config{EntriesPerFile: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cq.Close()
+	d := &cqDispatcher{cq: cq}
+	dispatch := func(topic string, off int64) {
+		t.Helper()
+		if err := d.Dispatch(&DispatchRequest{Topic: topic, QueueOffset: off, PhysOffset: 1000 * (off + 1), Size: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holds := func(topic string) bool {
+		for _, q := range d.recent {
+			if q != nil && q.Topic() == topic {
+				return true
+			}
+		}
+		return false
+	}
+	dispatch("D", 0)
+	dispatch("Other", 0)
+	if !holds("D") || !holds("Other") {
+		t.Fatal("recent queues not kept")
+	}
+	if err := cq.DeleteTopic("D"); err != nil {
+		t.Fatal(err)
+	}
+	dispatch("Other", 1)
+	if holds("D") {
+		t.Fatal("a deleted topic's queue is still among the recent ones")
+	}
+	if q, ok := cq.Lookup("Other", 0); !ok || q.MaxOffset() != 2 {
+		t.Fatalf("Other/0 after the deletion: %v", ok)
 	}
 }

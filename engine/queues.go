@@ -21,22 +21,31 @@ type cqDispatcher struct {
 	// hash, so that a record's queue is mostly found without the store's
 	// lock and its two map lookups (issue 14: CPU per message). A slot is
 	// trusted only when its queue's own topic and id match (the record's
-	// topic string aliases log memory and is never kept); a deleted
-	// topic's queues refuse puts with ErrClosed, and the put is then made
-	// again on the queue the store gives.
-	recent [cqRecentSlots]*consumequeue.Queue
+	// topic string aliases log memory and is never kept). All are dropped
+	// once a topic is deleted (deletions: its queues are closed one by one
+	// after it leaves the store, and would take puts until then); a queue
+	// closed all the same refuses with ErrClosed, and the put is then made
+	// on the queue the store gives.
+	recent    [cqRecentSlots]*consumequeue.Queue
+	deletions uint64 // the store's Deletions when recent was last cleared
 }
 
 // cqRecentSlots is the size of cqDispatcher.recent: room for the queues of
 // a few busy topics; with many topics most records miss it and pay what
 // every record paid before it, plus a compare.
-const cqRecentSlots = 64
+const cqRecentSlots = 1 << cqRecentBits
+
+const cqRecentBits = 6
 
 func (d *cqDispatcher) Dispatch(r *DispatchRequest) error {
 	if t := r.SysFlag & message.FlagTransactionMask; t == message.FlagPrepared || t == message.FlagRollback {
 		return nil
 	}
 	e := consumequeue.Entry{CommitLogOffset: r.PhysOffset, Size: r.Size, TagsCode: r.TagsCode}
+	if n := d.cq.Deletions(); n != d.deletions {
+		clear(d.recent[:])
+		d.deletions = n
+	}
 	slot := &d.recent[recentSlot(r.Topic, r.QueueID)]
 	if q := *slot; q != nil && q.ID() == int(r.QueueID) && q.Topic() == r.Topic {
 		err := q.Put(r.QueueOffset, e)
@@ -62,14 +71,18 @@ func cqPutResult(err error) error {
 }
 
 // recentSlot spreads (topic, id) over cqDispatcher.recent: a topic's
-// queues take consecutive slots, from a start picked by the topic's length
-// and last two bytes (where numbered topics differ).
+// queues take consecutive slots from a start picked by a hash of the
+// topic's length and first and last two bytes (where numbered topics
+// differ).
 func recentSlot(topic string, id int32) int {
-	h := uint32(len(topic)) * 7
+	h := uint32(len(topic))
 	if n := len(topic); n > 0 {
-		h += uint32(topic[n-1])*31 + uint32(topic[max(n-2, 0)])*131
+		h = h*31 + uint32(topic[0])
+		h = h*31 + uint32(topic[max(n-2, 0)])
+		h = h*31 + uint32(topic[n-1])
 	}
-	return int((h*8 + uint32(id)) % cqRecentSlots)
+	start := (h * 0x9e3779b1) >> (32 - cqRecentBits) // the top bits
+	return int((start + uint32(id)) % cqRecentSlots)
 }
 
 // indexDispatcher indexes topic#UNIQ_KEY and topic#<each KEYS token>;
